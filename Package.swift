@@ -1,0 +1,74 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Numeric targets are optimised even in debug builds: the kernels are far too slow at -Onone
+/// for parity tests on real shapes, and this keeps one `swift test` build for the whole suite.
+let numericSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "Chaperone",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chaperone", targets: ["chaperone"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+    ],
+    targets: [
+        // MARK: C system libraries (module maps only; wrapped by one Swift target each)
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // MARK: Numeric core
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: numericSettings),
+        .target(name: "Guidance", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .target(name: "OnnxRunner", dependencies: ["Tensor"], swiftSettings: numericSettings),
+        .target(name: "HarmScoring", dependencies: ["OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+
+        // MARK: Streaming backbone
+        .target(name: "Contracts"),
+        .target(name: "Kafka", dependencies: [
+            "CRdKafka",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "AuditStore", dependencies: [
+            "CLibPQ", "Contracts",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Worker", dependencies: [
+            "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Configuration", package: "swift-configuration"),
+        ]),
+        .executableTarget(name: "chaperone", dependencies: [
+            "Worker", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "OnnxRunnerTests", dependencies: ["OnnxRunner", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "OnnxRunner", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Contracts"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Worker"]),
+    ]
+)

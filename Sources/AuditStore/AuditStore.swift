@@ -1,0 +1,1 @@
+// AuditStore module: see docs in README.

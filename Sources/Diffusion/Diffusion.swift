@@ -1,0 +1,1 @@
+// Diffusion module: see docs in README.

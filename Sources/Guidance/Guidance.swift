@@ -1,0 +1,1 @@
+// Guidance module: see docs in README.

@@ -1,0 +1,1 @@
+// HarmScoring module: see docs in README.

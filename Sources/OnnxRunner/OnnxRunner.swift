@@ -1,0 +1,1 @@
+// OnnxRunner module: see docs in README.

@@ -1,0 +1,1 @@
+// Tensor module: see docs in README.

@@ -1,0 +1,6 @@
+@main
+struct Chaperone {
+    static func main() {
+        print("chaperone")
+    }
+}
