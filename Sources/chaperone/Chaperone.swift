@@ -1,6 +1,13 @@
+import ArgumentParser
+
+/// The `chaperone` command: the worker and the tools around it.
 @main
-struct Chaperone {
-    static func main() {
-        print("chaperone")
-    }
+struct Chaperone: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chaperone",
+        abstract: "Streaming moderation worker for text-to-image generation.",
+        subcommands: [
+            Bench.self,
+        ]
+    )
 }
