@@ -1,0 +1,65 @@
+import Foundation
+
+// Unary elementwise math and activations. Shapes are unchanged.
+
+extension Tensor {
+    /// GELU with the exact erf form, `0.5·x·(1 + erf(x/√2))` (PyTorch's default `approximate='none'`).
+    public func gelu() -> Tensor {
+        map { x in 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752)) }
+    }
+
+    /// GELU with the tanh approximation (PyTorch `approximate='tanh'`).
+    public func geluTanh() -> Tensor {
+        map { x in
+            let inner: Float = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+            return 0.5 * x * (1 + Foundation.tanh(inner))
+        }
+    }
+
+    /// QuickGELU as used by CLIP: `x·sigmoid(1.702·x)`.
+    public func quickGELU() -> Tensor {
+        map { x in x / (1 + Foundation.exp(-1.702 * x)) }
+    }
+
+    /// SiLU (swish): `x·sigmoid(x)`.
+    public func silu() -> Tensor {
+        map { x in x / (1 + Foundation.exp(-x)) }
+    }
+
+    /// Logistic sigmoid.
+    public func sigmoid() -> Tensor {
+        map { x in 1 / (1 + Foundation.exp(-x)) }
+    }
+
+    /// Hyperbolic tangent.
+    public func tanh() -> Tensor { map { Foundation.tanh($0) } }
+
+    /// Natural exponential.
+    public func exp() -> Tensor { map { Foundation.exp($0) } }
+
+    /// Natural logarithm.
+    public func log() -> Tensor { map { Foundation.log($0) } }
+
+    /// Absolute value.
+    public func abs() -> Tensor { map { Swift.abs($0) } }
+
+    /// Square root.
+    public func sqrt() -> Tensor { map { $0.squareRoot() } }
+
+    /// `x` raised to `exponent`.
+    public func pow(_ exponent: Float) -> Tensor {
+        if exponent == 2 { return map { $0 * $0 } }
+        return map { Foundation.pow($0, exponent) }
+    }
+
+    /// Rectified linear unit.
+    public func relu() -> Tensor { map { Swift.max($0, 0) } }
+
+    /// Each element limited to `[min, max]`; a nil bound is open.
+    public func clamped(min lower: Float? = nil, max upper: Float? = nil) -> Tensor {
+        let lo = lower ?? -Float.infinity
+        let hi = upper ?? Float.infinity
+        precondition(lo <= hi, "clamped: min \(lo) is above max \(hi)")
+        return map { Swift.min(Swift.max($0, lo), hi) }
+    }
+}

@@ -1,0 +1,163 @@
+// 2-D convolution, NCHW: x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] → [N, O, Ho, Wo].
+// im2col + GEMM per (sample, group); 1x1 stride-1 unpadded convolutions skip im2col.
+
+/// Zero padding on each side of the two spatial axes.
+public struct Padding2D: Sendable, Hashable {
+    public var top: Int
+    public var bottom: Int
+    public var left: Int
+    public var right: Int
+
+    public init(top: Int, bottom: Int, left: Int, right: Int) {
+        self.top = top
+        self.bottom = bottom
+        self.left = left
+        self.right = right
+    }
+
+    /// The same padding on all four sides.
+    public init(_ all: Int) { self.init(top: all, bottom: all, left: all, right: all) }
+
+    /// `vertical` above and below, `horizontal` left and right.
+    public init(vertical: Int, horizontal: Int) {
+        self.init(top: vertical, bottom: vertical, left: horizontal, right: horizontal)
+    }
+
+    public static let zero = Padding2D(0)
+}
+
+/// Stride, padding, dilation and groups of a 2-D convolution. Default: all 1, no padding.
+public struct Conv2DOptions: Sendable, Hashable {
+    public var strideH: Int
+    public var strideW: Int
+    public var padding: Padding2D
+    public var dilationH: Int
+    public var dilationW: Int
+    public var groups: Int
+
+    public init(strideH: Int = 1, strideW: Int = 1, padding: Padding2D = .zero, dilationH: Int = 1, dilationW: Int = 1, groups: Int = 1) {
+        self.strideH = strideH
+        self.strideW = strideW
+        self.padding = padding
+        self.dilationH = dilationH
+        self.dilationW = dilationW
+        self.groups = groups
+    }
+}
+
+/// Convolution with square stride/padding/dilation (PyTorch `Conv2d` with int arguments).
+public func conv2d(
+    _ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+    stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1
+) -> Tensor {
+    conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(
+        strideH: stride, strideW: stride, padding: Padding2D(padding),
+        dilationH: dilation, dilationW: dilation, groups: groups))
+}
+
+/// Convolution with per-axis stride/dilation and per-side padding (ONNX `Conv`).
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions) -> Tensor {
+    precondition(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
+    precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+    let o = options
+    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let (oc, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+    let g = o.groups
+    precondition(g > 0 && c % g == 0 && oc % g == 0, "conv2d: groups \(g) must divide input channels of \(x.shape) and output channels of \(weight.shape)")
+    precondition(cg == c / g, "conv2d: weight \(weight.shape) expects \(cg * g) input channels, input is \(x.shape) with groups \(g)")
+    precondition(o.strideH > 0 && o.strideW > 0 && o.dilationH > 0 && o.dilationW > 0, "conv2d: stride and dilation must be positive, got \(o)")
+    let p = o.padding
+    precondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0, "conv2d: negative padding \(p)")
+    if let bias { precondition(bias.shape == [oc], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+    let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
+    let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
+    let wo = (w + p.left + p.right - effW) / o.strideW + 1
+    precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW, "conv2d: kernel \(weight.shape) larger than padded input \(x.shape)")
+    let og = oc / g
+    let kdim = cg * kh * kw
+    let plane = ho * wo
+    let direct = kh == 1 && kw == 1 && o.strideH == 1 && o.strideW == 1 && p == .zero
+    let geometry = Im2ColGeometry(
+        channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,
+        strideH: o.strideH, strideW: o.strideW, padTop: p.top, padLeft: p.left,
+        dilationH: o.dilationH, dilationW: o.dilationW)
+    var columns = direct ? [] : [Float](repeating: 0, count: kdim * plane)
+    return x.withUnsafeBufferPointer { px in
+        weight.withUnsafeBufferPointer { pw in
+            Tensor(shape: [n, oc, ho, wo]) { out in
+                let y = out.baseAddress!
+                var beta: Float = 0
+                if let bias {
+                    bias.withUnsafeBufferPointer { pb in
+                        for s in 0..<n {
+                            for ch in 0..<oc {
+                                (y + (s * oc + ch) * plane).update(repeating: pb[ch], count: plane)
+                            }
+                        }
+                    }
+                    beta = 1
+                }
+                columns.withUnsafeMutableBufferPointer { colBuf in
+                    for s in 0..<n {
+                        for gi in 0..<g {
+                            let input = px.baseAddress! + (s * c + gi * cg) * h * w
+                            let cols: UnsafePointer<Float>
+                            if direct {
+                                cols = input
+                            } else {
+                                im2col(input, into: colBuf.baseAddress!, geometry)
+                                cols = UnsafePointer(colBuf.baseAddress!)
+                            }
+                            sgemm(
+                                transA: false, transB: false, m: og, n: plane, k: kdim,
+                                a: pw.baseAddress! + gi * og * kdim, lda: kdim,
+                                b: cols, ldb: plane,
+                                beta: beta, c: y + (s * oc + gi * og) * plane, ldc: plane)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sizes for unrolling one group's input [C, H, W] into columns [C·kh·kw, Ho·Wo].
+struct Im2ColGeometry {
+    let channels, height, width, kh, kw, outH, outW: Int
+    let strideH, strideW, padTop, padLeft, dilationH, dilationW: Int
+}
+
+/// Writes row (c, i, j) of the column matrix: input[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw], 0 outside.
+func im2col(_ input: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ gm: Im2ColGeometry) {
+    let rows = gm.channels * gm.kh * gm.kw
+    let plane = gm.outH * gm.outW
+    parallelFor(rows, minimumPerChunk: Swift.max(1, 16384 / Swift.max(plane, 1))) { r in
+        for row in r {
+            let c = row / (gm.kh * gm.kw)
+            let i = (row / gm.kw) % gm.kh
+            let j = row % gm.kw
+            let src = input + c * gm.height * gm.width
+            let dst = cols + row * plane
+            let dx = j * gm.dilationW - gm.padLeft
+            // Output columns whose input column lies inside [0, width).
+            let owStart = dx >= 0 ? 0 : Swift.min(gm.outW, (-dx + gm.strideW - 1) / gm.strideW)
+            let owEnd = Swift.max(owStart, Swift.min(gm.outW, (gm.width - 1 - dx) >= 0 ? (gm.width - 1 - dx) / gm.strideW + 1 : 0))
+            for oh in 0..<gm.outH {
+                let ih = oh * gm.strideH - gm.padTop + i * gm.dilationH
+                let d = dst + oh * gm.outW
+                if ih < 0 || ih >= gm.height {
+                    d.update(repeating: 0, count: gm.outW)
+                    continue
+                }
+                let srow = src + ih * gm.width
+                if owStart > 0 { d.update(repeating: 0, count: owStart) }
+                if gm.strideW == 1 {
+                    (d + owStart).update(from: srow + owStart + dx, count: owEnd - owStart)
+                } else {
+                    for ow in owStart..<owEnd { d[ow] = srow[ow * gm.strideW + dx] }
+                }
+                if owEnd < gm.outW { (d + owEnd).update(repeating: 0, count: gm.outW - owEnd) }
+            }
+        }
+    }
+}

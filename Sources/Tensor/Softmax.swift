@@ -1,0 +1,56 @@
+import Foundation
+
+// Softmax along one axis: x viewed as [outer, axis, inner].
+
+extension Tensor {
+    /// Numerically stable softmax along `axis` (max-subtracted, sum in Double).
+    public func softmax(axis: Int = -1) -> Tensor {
+        let a = normalizedAxis(axis, op: "softmax")
+        let split = AxisSplit(shape, axis: a)
+        return withUnsafeBufferPointer { src in
+            Tensor(shape: shape) { out in
+                let o = out.baseAddress!, x = src.baseAddress!
+                parallelFor(split.outer * split.inner, minimumPerChunk: 16) { r in
+                    for idx in r {
+                        let outer = idx / split.inner, inner = idx % split.inner
+                        let base = outer * split.length * split.inner + inner
+                        softmaxStrided(x + base, o + base, count: split.length, stride: split.inner)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Softmax of `count` values read every `stride` elements from `x`, written the same way to `y`.
+@inline(__always)
+func softmaxStrided(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, stride: Int) {
+    guard count > 0 else { return }
+    var m = -Float.infinity
+    for k in 0..<count { m = Swift.max(m, x[k * stride]) }
+    if m == -.infinity { m = 0 }
+    var sum: Double = 0
+    for k in 0..<count {
+        let e = Foundation.exp(x[k * stride] - m)
+        y[k * stride] = e
+        sum += Double(e)
+    }
+    let inv = Float(1 / sum)
+    for k in 0..<count { y[k * stride] *= inv }
+}
+
+/// Softmax of one contiguous row in place.
+@inline(__always)
+func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
+    var m = -Float.infinity
+    for k in 0..<count { m = Swift.max(m, row[k]) }
+    if m == -.infinity { m = 0 }
+    var sum: Float = 0
+    for k in 0..<count {
+        let e = Foundation.exp(row[k] - m)
+        row[k] = e
+        sum += e
+    }
+    let inv = 1 / sum
+    for k in 0..<count { row[k] *= inv }
+}
