@@ -1,1 +1,0 @@
-// Contracts module: see docs in README.

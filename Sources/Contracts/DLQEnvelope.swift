@@ -1,0 +1,74 @@
+/// A rejected request, published to the dead-letter topic (key: the request id if readable,
+/// else the synthetic id).
+///
+/// Mirrors `schemas/dlq-envelope.schema.json`. Carries the original bytes untouched so the
+/// message can be inspected or replayed.
+public struct DLQEnvelope: Codable, Sendable, Equatable {
+    /// The request id read from the message, absent when it could not be read.
+    public var requestID: String?
+    /// The id the audit row is stored under: `requestID`, or ``syntheticRequestID(topic:partition:offset:)``.
+    public var auditID: String
+    public var reasonCode: RejectionCode
+    /// Human-readable reason, naming the field and the limit.
+    public var reasonMessage: String
+    /// Base64 of the original message value.
+    public var originalValue: String
+    /// Base64 of the original message key, absent when the message had none.
+    public var originalKey: String?
+    public var source: SourcePosition
+    public var workerID: String
+    /// RFC 3339 UTC time of the rejection.
+    public var rejectedAt: String
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case requestID = "request_id"
+        case auditID = "audit_id"
+        case reasonCode = "reason_code"
+        case reasonMessage = "reason_message"
+        case originalValue = "original_value"
+        case originalKey = "original_key"
+        case source
+        case workerID = "worker_id"
+        case rejectedAt = "rejected_at"
+    }
+
+    public init(
+        requestID: String?, auditID: String, reasonCode: RejectionCode, reasonMessage: String,
+        originalValue: String, originalKey: String?, source: SourcePosition, workerID: String, rejectedAt: String
+    ) {
+        self.requestID = requestID
+        self.auditID = auditID
+        self.reasonCode = reasonCode
+        self.reasonMessage = reasonMessage
+        self.originalValue = originalValue
+        self.originalKey = originalKey
+        self.source = source
+        self.workerID = workerID
+        self.rejectedAt = rejectedAt
+    }
+
+    /// The audit id of a message whose request id cannot be read: `kafka:<topic>:<partition>:<offset>`.
+    ///
+    /// Deterministic, so a redelivery of the same message finds the same audit row; it cannot
+    /// collide with a real request id, whose characters are restricted to `[A-Za-z0-9._-]`.
+    public static func syntheticRequestID(topic: String, partition: Int32, offset: Int64) -> String {
+        "kafka:\(topic):\(partition):\(offset)"
+    }
+}
+
+/// Where a message was read from.
+public struct SourcePosition: Codable, Sendable, Equatable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case topic, partition, offset
+    }
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+}

@@ -1,0 +1,169 @@
+/// Mitigations a request asks for. Absent optional members mean "not requested".
+///
+/// Mirrors the `mitigations` object of `schemas/generation-request.schema.json`. The worker's
+/// policy may force more; what was actually applied is recorded in
+/// ``AppliedMitigations`` of the result.
+public struct Mitigations: Codable, Sendable, Equatable {
+    /// Use the SafeGen-edited self-attention weights (if the worker has an overlay).
+    public var safegen: Bool
+    /// Safe Latent Diffusion: a preset or explicit parameters.
+    public var safetyGuidance: SafetyGuidance?
+    /// SEGA semantic edits (add or remove concepts).
+    public var semanticEdits: [SemanticEdit]?
+    /// Fair Diffusion: shift an attribute pair towards a target share.
+    public var fairness: FairnessTarget?
+    /// Attribute switching: change the condition at timestep `tau`.
+    public var attributeSwitching: AttributeSwitching?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case safegen
+        case safetyGuidance = "safety_guidance"
+        case semanticEdits = "semantic_edits"
+        case fairness
+        case attributeSwitching = "attribute_switching"
+    }
+
+    public init(
+        safegen: Bool = false, safetyGuidance: SafetyGuidance? = nil, semanticEdits: [SemanticEdit]? = nil,
+        fairness: FairnessTarget? = nil, attributeSwitching: AttributeSwitching? = nil
+    ) {
+        self.safegen = safegen
+        self.safetyGuidance = safetyGuidance
+        self.semanticEdits = semanticEdits
+        self.fairness = fairness
+        self.attributeSwitching = attributeSwitching
+    }
+}
+
+/// The four Safe Latent Diffusion presets of the paper (`SafetyConfig`).
+public enum SafetyPreset: String, Codable, Sendable, CaseIterable {
+    case weak, medium, strong, max
+
+    /// The preset's parameters, as published with the SLD pipeline.
+    public var parameters: SLDParameters {
+        switch self {
+        case .weak: SLDParameters(warmupSteps: 15, guidanceScale: 20, threshold: 0.0, momentumScale: 0.0, momentumBeta: 0.0)
+        case .medium: SLDParameters(warmupSteps: 10, guidanceScale: 1000, threshold: 0.01, momentumScale: 0.3, momentumBeta: 0.4)
+        case .strong: SLDParameters(warmupSteps: 7, guidanceScale: 2000, threshold: 0.025, momentumScale: 0.5, momentumBeta: 0.7)
+        case .max: SLDParameters(warmupSteps: 0, guidanceScale: 5000, threshold: 1.0, momentumScale: 0.5, momentumBeta: 0.7)
+        }
+    }
+}
+
+/// Explicit Safe Latent Diffusion parameters (names follow the SLD pipeline's `sld_*`).
+public struct SLDParameters: Codable, Sendable, Equatable {
+    public var warmupSteps: Int
+    public var guidanceScale: Double
+    public var threshold: Double
+    public var momentumScale: Double
+    public var momentumBeta: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case warmupSteps = "warmup_steps"
+        case guidanceScale = "guidance_scale"
+        case threshold
+        case momentumScale = "momentum_scale"
+        case momentumBeta = "momentum_beta"
+    }
+
+    public init(warmupSteps: Int, guidanceScale: Double, threshold: Double, momentumScale: Double, momentumBeta: Double) {
+        self.warmupSteps = warmupSteps
+        self.guidanceScale = guidanceScale
+        self.threshold = threshold
+        self.momentumScale = momentumScale
+        self.momentumBeta = momentumBeta
+    }
+}
+
+/// Safe Latent Diffusion request: exactly one of `preset` or `parameters`, and optionally a
+/// safety concept text that replaces the worker's default concept.
+public struct SafetyGuidance: Codable, Sendable, Equatable {
+    public var preset: SafetyPreset?
+    public var parameters: SLDParameters?
+    public var concept: String?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case preset, parameters, concept
+    }
+
+    public init(preset: SafetyPreset? = nil, parameters: SLDParameters? = nil, concept: String? = nil) {
+        self.preset = preset
+        self.parameters = parameters
+        self.concept = concept
+    }
+
+    /// The parameters in effect: the preset's, or the explicit ones.
+    public var effectiveParameters: SLDParameters? { parameters ?? preset?.parameters }
+}
+
+/// One SEGA concept edit. Optional members take the SEGA defaults documented in the schema.
+public struct SemanticEdit: Codable, Sendable, Equatable {
+    /// The concept text to add (or remove when `reverse` is true).
+    public var concept: String
+    /// Remove the concept instead of adding it.
+    public var reverse: Bool
+    public var guidanceScale: Double?
+    public var warmupSteps: Int?
+    public var cooldownSteps: Int?
+    /// Percentile threshold in (0, 1): 0.9 keeps the top 10 % of elements.
+    public var threshold: Double?
+    public var weight: Double?
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case concept, reverse
+        case guidanceScale = "guidance_scale"
+        case warmupSteps = "warmup_steps"
+        case cooldownSteps = "cooldown_steps"
+        case threshold, weight
+    }
+
+    public init(
+        concept: String, reverse: Bool = false, guidanceScale: Double? = nil, warmupSteps: Int? = nil,
+        cooldownSteps: Int? = nil, threshold: Double? = nil, weight: Double? = nil
+    ) {
+        self.concept = concept
+        self.reverse = reverse
+        self.guidanceScale = guidanceScale
+        self.warmupSteps = warmupSteps
+        self.cooldownSteps = cooldownSteps
+        self.threshold = threshold
+        self.weight = weight
+    }
+}
+
+/// Fair Diffusion target: two attribute phrases and the share of images that should show the
+/// second one. The per-image direction is drawn by the worker and recorded in the result.
+public struct FairnessTarget: Codable, Sendable, Equatable {
+    /// Exactly two phrases, e.g. `["male person", "female person"]`.
+    public var attributes: [String]
+    /// Target share of the second attribute, 0 ... 1.
+    public var targetShare: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case attributes
+        case targetShare = "target_share"
+    }
+
+    public init(attributes: [String], targetShare: Double) {
+        self.attributes = attributes
+        self.targetShare = targetShare
+    }
+}
+
+/// Attribute switching: denoise with the request prompt while the timestep is >= `tau`, then
+/// with `switchPrompt`.
+public struct AttributeSwitching: Codable, Sendable, Equatable {
+    public var switchPrompt: String
+    /// Timestep value 0 ... 1000 (0 never switches, 1000 switches from the start).
+    public var tau: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case switchPrompt = "switch_prompt"
+        case tau
+    }
+
+    public init(switchPrompt: String, tau: Int) {
+        self.switchPrompt = switchPrompt
+        self.tau = tau
+    }
+}

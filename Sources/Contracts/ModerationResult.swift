@@ -1,0 +1,209 @@
+/// The outcome of one request, published to the results topic (key: `request_id`).
+///
+/// Mirrors `schemas/moderation-result.schema.json`. The exact encoded bytes are stored in the
+/// audit row before publishing, so a redelivered request republishes them unchanged.
+public struct ModerationResult: Codable, Sendable, Equatable {
+    public var requestID: String
+    public var tenant: String
+    public var decision: Decision
+    /// Why the decision is not `allow` (or what was close): one entry per triggered rule.
+    public var reasons: [DecisionReason]
+    /// Every score the scorers produced, prompt and image.
+    public var scores: [HarmScore]
+    /// Base64 PNG that is published: the generated image when allowed, the censored image when
+    /// censored; absent when blocked.
+    public var image: String?
+    /// SHA-256 (hex) of the PNG bytes in `image`; absent when blocked.
+    public var imageSHA256: String?
+    /// SHA-256 (hex) of the PNG the generator produced, published or not; equals the audit row.
+    public var generatedImageSHA256: String
+    public var modelSHA256: String
+    /// SHA-256 of the SafeGen overlay applied, absent when none.
+    public var overlaySHA256: String?
+    /// Mitigations in effect, with their effective parameters.
+    public var mitigations: AppliedMitigations
+    public var workerID: String
+    /// RFC 3339 UTC time of the decision.
+    public var decidedAt: String
+    public var timings: StageTimings
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case requestID = "request_id"
+        case tenant
+        case decision
+        case reasons
+        case scores
+        case image
+        case imageSHA256 = "image_sha256"
+        case generatedImageSHA256 = "generated_image_sha256"
+        case modelSHA256 = "model_sha256"
+        case overlaySHA256 = "overlay_sha256"
+        case mitigations
+        case workerID = "worker_id"
+        case decidedAt = "decided_at"
+        case timings
+    }
+
+    public init(
+        requestID: String, tenant: String, decision: Decision, reasons: [DecisionReason], scores: [HarmScore],
+        image: String?, imageSHA256: String?, generatedImageSHA256: String, modelSHA256: String,
+        overlaySHA256: String?, mitigations: AppliedMitigations, workerID: String, decidedAt: String,
+        timings: StageTimings
+    ) {
+        self.requestID = requestID
+        self.tenant = tenant
+        self.decision = decision
+        self.reasons = reasons
+        self.scores = scores
+        self.image = image
+        self.imageSHA256 = imageSHA256
+        self.generatedImageSHA256 = generatedImageSHA256
+        self.modelSHA256 = modelSHA256
+        self.overlaySHA256 = overlaySHA256
+        self.mitigations = mitigations
+        self.workerID = workerID
+        self.decidedAt = decidedAt
+        self.timings = timings
+    }
+}
+
+/// What happens to a generated image.
+public enum Decision: String, Codable, Sendable, CaseIterable {
+    /// Publish the image as generated.
+    case allow
+    /// Publish a censored version of the image.
+    case censor
+    /// Publish no image.
+    case block
+}
+
+/// One rule that fired: which scorer, which label, its score and the threshold it crossed.
+public struct DecisionReason: Codable, Sendable, Equatable {
+    public var scorer: String
+    public var label: String
+    public var score: Double
+    public var threshold: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case scorer, label, score, threshold
+    }
+
+    public init(scorer: String, label: String, score: Double, threshold: Double) {
+        self.scorer = scorer
+        self.label = label
+        self.score = score
+        self.threshold = threshold
+    }
+}
+
+/// One score from one scorer, on the prompt or on the image.
+public struct HarmScore: Codable, Sendable, Equatable {
+    public var scorer: String
+    public var label: String
+    public var score: Double
+    /// What was scored.
+    public var subject: Subject
+
+    public enum Subject: String, Codable, Sendable, CaseIterable {
+        case prompt, image
+    }
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case scorer, label, score, subject
+    }
+
+    public init(scorer: String, label: String, score: Double, subject: Subject) {
+        self.scorer = scorer
+        self.label = label
+        self.score = score
+        self.subject = subject
+    }
+}
+
+/// Mitigations actually applied, with effective parameters (presets resolved, defaults filled).
+public struct AppliedMitigations: Codable, Sendable, Equatable {
+    public var safegen: Bool
+    public var safetyGuidance: AppliedSafetyGuidance?
+    public var semanticEdits: [SemanticEdit]
+    public var fairness: AppliedFairness?
+    public var attributeSwitching: AttributeSwitching?
+    /// Mitigations the worker's policy added beyond what the request asked for.
+    public var forcedByPolicy: [String]
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case safegen
+        case safetyGuidance = "safety_guidance"
+        case semanticEdits = "semantic_edits"
+        case fairness
+        case attributeSwitching = "attribute_switching"
+        case forcedByPolicy = "forced_by_policy"
+    }
+
+    public init(
+        safegen: Bool = false, safetyGuidance: AppliedSafetyGuidance? = nil, semanticEdits: [SemanticEdit] = [],
+        fairness: AppliedFairness? = nil, attributeSwitching: AttributeSwitching? = nil, forcedByPolicy: [String] = []
+    ) {
+        self.safegen = safegen
+        self.safetyGuidance = safetyGuidance
+        self.semanticEdits = semanticEdits
+        self.fairness = fairness
+        self.attributeSwitching = attributeSwitching
+        self.forcedByPolicy = forcedByPolicy
+    }
+}
+
+/// Safe Latent Diffusion as applied: the preset name if one was used, and the parameters.
+public struct AppliedSafetyGuidance: Codable, Sendable, Equatable {
+    public var preset: SafetyPreset?
+    public var parameters: SLDParameters
+    public var concept: String
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case preset, parameters, concept
+    }
+
+    public init(preset: SafetyPreset?, parameters: SLDParameters, concept: String) {
+        self.preset = preset
+        self.parameters = parameters
+        self.concept = concept
+    }
+}
+
+/// Fair Diffusion as applied: the target, and which attribute this image was steered to.
+public struct AppliedFairness: Codable, Sendable, Equatable {
+    public var attributes: [String]
+    public var targetShare: Double
+    /// Index (0 or 1) into `attributes` of the phrase that was added; the other was removed.
+    public var chosenAttribute: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case attributes
+        case targetShare = "target_share"
+        case chosenAttribute = "chosen_attribute"
+    }
+
+    public init(attributes: [String], targetShare: Double, chosenAttribute: Int) {
+        self.attributes = attributes
+        self.targetShare = targetShare
+        self.chosenAttribute = chosenAttribute
+    }
+}
+
+/// Milliseconds spent in the stages that precede publishing.
+public struct StageTimings: Codable, Sendable, Equatable {
+    public var decodeMs: Double
+    public var generateMs: Double
+    public var scoreMs: Double
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case decodeMs = "decode_ms"
+        case generateMs = "generate_ms"
+        case scoreMs = "score_ms"
+    }
+
+    public init(decodeMs: Double, generateMs: Double, scoreMs: Double) {
+        self.decodeMs = decodeMs
+        self.generateMs = generateMs
+        self.scoreMs = scoreMs
+    }
+}
