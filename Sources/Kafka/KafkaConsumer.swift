@@ -1,0 +1,152 @@
+import Logging
+import Synchronization
+
+/// Reads records as a member of a consumer group, with explicit commits and rebalance events.
+///
+/// Every call that touches librdkafka runs on one private serial dispatch queue (never on
+/// Swift's cooperative pool), so `poll`, pauses, commits and the rebalance handling inside
+/// `poll` never interleave.
+///
+/// ## Staying in the group while busy
+/// A generation can take minutes. librdkafka leaves the group when the application does not
+/// call `poll` within `maxPollInterval`, so do not raise that interval; keep polling instead:
+/// ```swift
+/// while running {
+///     switch try await consumer.poll() {
+///     case .message(let message)?:
+///         try await consumer.pauseAll()              // stop fetching, stay in the group
+///         let work = Task { try await process(message) }
+///         while !(await isDone(work)) {                // keep serving the group protocol
+///             if case .partitionsRevoked(let lost, _)? = try await consumer.poll(),
+///                lost.contains(message.topicPartition) { work.cancel() }   // abandon it
+///         }
+///         try await consumer.commit(message)          // after results are acknowledged
+///         try await consumer.resumeAll()
+///     case .partitionsRevoked(let partitions, _)?: abandon(partitions)
+///     default: break
+///     }
+/// }
+/// ```
+/// A paused consumer returns no messages, only rebalance and error events. `pauseAll()` also
+/// pauses partitions assigned by a rebalance while it is in effect, until `resumeAll()`.
+public final class KafkaConsumer: Sendable {
+    public let configuration: KafkaConsumerConfiguration
+    private let client: RDKafkaClient
+    private let executor = BlockingExecutor(label: "chaperone.kafka.consumer")
+    private let closed = Atomic(false)
+
+    /// Creates the consumer and subscribes to `configuration.topics`; an unknown property, a
+    /// bad value, or an attempt to turn on auto commit is a `KafkaError` here.
+    public init(configuration: KafkaConsumerConfiguration, logger: Logger = Logger(label: "chaperone.kafka.consumer")) throws(KafkaError) {
+        for (key, required) in KafkaConsumerConfiguration.enforcedProperties {
+            if let value = configuration.additionalProperties[key], value != required {
+                throw KafkaError(
+                    code: .invalidArgument, name: "_INVALID_ARG",
+                    reason: "must be \(required): offsets are stored and committed explicitly",
+                    context: "configuration property '\(key)'"
+                )
+            }
+        }
+        guard !configuration.topics.isEmpty else {
+            throw KafkaError(
+                code: .invalidArgument, name: "_INVALID_ARG", reason: "no topics to subscribe to",
+                context: "consumer configuration for group \(configuration.groupID)"
+            )
+        }
+        self.configuration = configuration
+        client = try RDKafkaClient.make(
+            kind: .consumer, properties: configuration.librdkafkaProperties, logger: logger, rebalanceEvents: true
+        )
+        try client.subscribe(configuration.topics)
+    }
+
+    /// Waits up to `timeout` for the next event: a message, a rebalance (assignment or
+    /// revocation), or a non-fatal error. Returns nil when nothing happened. Call it often,
+    /// also while busy with paused partitions: it serves the group protocol.
+    /// - Throws: `KafkaError` when the consumer is closed or hit a fatal error.
+    public func poll(timeout: Duration = .milliseconds(100)) async throws -> KafkaConsumerEvent? {
+        let client = try open("poll")
+        let milliseconds = timeout.roundedUpMilliseconds
+        return try await executor.run { try client.pollConsumer(timeoutMilliseconds: milliseconds) }
+    }
+
+    /// Commits positions synchronously. Each offset is the next one to consume.
+    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+        let client = try open("commit")
+        try await executor.run { try client.commit(offsets) }
+    }
+
+    /// Commits the position after `message` (its offset plus one).
+    public func commit(_ message: KafkaConsumerMessage) async throws {
+        try await commit([message.nextOffset])
+    }
+
+    /// The group's committed positions for `partitions` (nil offset: nothing committed).
+    public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {
+        let client = try open("committed")
+        let milliseconds = timeout.roundedUpMilliseconds
+        return try await executor.run { try client.committed(partitions, timeoutMilliseconds: milliseconds) }
+    }
+
+    /// Stops fetching from `partitions` (they stay assigned; the pause survives rebalances).
+    public func pause(_ partitions: [KafkaTopicPartition]) async throws {
+        let client = try open("pause")
+        try await executor.run {
+            client.callbackContext.consumerState.withLock { $0.pause.pause(partitions) }
+            try client.setPaused(partitions, paused: true)
+        }
+    }
+
+    /// Fetches from `partitions` again.
+    public func resume(_ partitions: [KafkaTopicPartition]) async throws {
+        let client = try open("resume")
+        try await executor.run {
+            client.callbackContext.consumerState.withLock { $0.pause.resume(partitions) }
+            try client.setPaused(partitions, paused: false)
+        }
+    }
+
+    /// Pauses every assigned partition, and any assigned later, until `resumeAll()`.
+    public func pauseAll() async throws {
+        let client = try open("pauseAll")
+        try await executor.run {
+            client.callbackContext.consumerState.withLock { $0.pause.pauseAll() }
+            try client.setPaused(try client.assignment(), paused: true)
+        }
+    }
+
+    /// Resumes every assigned partition and forgets all pauses.
+    public func resumeAll() async throws {
+        let client = try open("resumeAll")
+        try await executor.run {
+            client.callbackContext.consumerState.withLock { $0.pause.resumeAll() }
+            try client.setPaused(try client.assignment(), paused: false)
+        }
+    }
+
+    /// The partitions currently assigned to this consumer.
+    public func assignment() async throws -> [KafkaTopicPartition] {
+        let client = try open("assignment")
+        return try await executor.run { try client.assignment() }
+    }
+
+    /// The consumer's group membership, for `KafkaProducer.sendOffsetsToTransaction`.
+    /// Read it after the latest rebalance: it carries the group generation.
+    public func groupMetadata() async throws -> KafkaConsumerGroupMetadata {
+        let client = try open("groupMetadata")
+        return try await executor.run { try client.groupMetadata() }
+    }
+
+    /// Leaves the group (its partitions move to other members at once) and stops fetching.
+    /// Nothing is committed implicitly. Further calls throw.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let client = client
+        try await executor.run { try client.closeConsumer() }
+    }
+
+    private func open(_ operation: String) throws(KafkaError) -> RDKafkaClient {
+        guard !closed.load(ordering: .acquiring) else { throw KafkaError.closed("consumer \(operation)") }
+        return client
+    }
+}
