@@ -1,1 +1,0 @@
-// AuditStore module: see docs in README.

@@ -1,0 +1,160 @@
+/// One moderation decision as stored in the `decisions` table: what was decided, why, about
+/// what, by which worker and models, where the request came from, and the exact bytes published.
+///
+/// JSON fields (`reasons`, `mitigations`, `scores`) are JSON text. PostgreSQL stores them as
+/// `jsonb`, which normalises whitespace and key order, so the text read back may be formatted
+/// differently from the text written; `publishedPayload` and `rawRequest` come back byte for byte.
+public struct DecisionRecord: Sendable, Hashable {
+    /// The outcome of moderation.
+    public enum Decision: String, Sendable, Hashable, CaseIterable, Codable {
+        case allow, censor, block, rejected
+    }
+
+    /// Where a request was read from.
+    public struct SourcePosition: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int32
+        public var offset: Int64
+
+        public init(topic: String, partition: Int32, offset: Int64) {
+            self.topic = topic
+            self.partition = partition
+            self.offset = offset
+        }
+    }
+
+    /// The request's id, or ``syntheticRequestID(for:)`` when it could not be read.
+    public var requestID: String
+    /// True when `requestID` was made from the message's position.
+    public var requestIDIsSynthetic: Bool
+    /// The tenant; nil only for rejected messages whose tenant could not be read.
+    public var tenant: String?
+    /// When the decision was made (stored to the microsecond).
+    public var decidedAt: SQLTimestamp
+    public var decision: Decision
+    /// JSON array of the reasons behind the decision.
+    public var reasonsJSON: String
+    public var prompt: String?
+    public var negativePrompt: String?
+    /// JSON object of the mitigations applied.
+    public var mitigationsJSON: String?
+    /// JSON object of the harm scores.
+    public var scoresJSON: String?
+    /// Lowercase hex SHA-256 of the generated image (nil when none was generated).
+    public var imageSHA256: String?
+    public var modelSHA256: String?
+    public var overlaySHA256: String?
+    public var workerID: String
+    public var source: SourcePosition
+    /// The topic the outcome was published to (results or DLQ).
+    public var publishedTopic: String
+    /// The exact bytes published, republished as they are on redelivery.
+    public var publishedPayload: [UInt8]
+    /// The request's bytes as consumed; required for `rejected`, optional otherwise.
+    public var rawRequest: [UInt8]?
+
+    public init(
+        requestID: String, requestIDIsSynthetic: Bool = false, tenant: String?, decidedAt: SQLTimestamp,
+        decision: Decision, reasonsJSON: String = "[]", prompt: String?, negativePrompt: String?,
+        mitigationsJSON: String?, scoresJSON: String?, imageSHA256: String?, modelSHA256: String?,
+        overlaySHA256: String?, workerID: String, source: SourcePosition, publishedTopic: String,
+        publishedPayload: [UInt8], rawRequest: [UInt8]?
+    ) {
+        self.requestID = requestID
+        self.requestIDIsSynthetic = requestIDIsSynthetic
+        self.tenant = tenant
+        self.decidedAt = decidedAt
+        self.decision = decision
+        self.reasonsJSON = reasonsJSON
+        self.prompt = prompt
+        self.negativePrompt = negativePrompt
+        self.mitigationsJSON = mitigationsJSON
+        self.scoresJSON = scoresJSON
+        self.imageSHA256 = imageSHA256
+        self.modelSHA256 = modelSHA256
+        self.overlaySHA256 = overlaySHA256
+        self.workerID = workerID
+        self.source = source
+        self.publishedTopic = publishedTopic
+        self.publishedPayload = publishedPayload
+        self.rawRequest = rawRequest
+    }
+
+    /// The deterministic id of a message whose request_id cannot be read:
+    /// `kafka:<topic>:<partition>:<offset>`. A redelivery of the same message maps to the same id.
+    public static func syntheticRequestID(for source: SourcePosition) -> String {
+        "kafka:\(source.topic):\(source.partition):\(source.offset)"
+    }
+
+    /// Throws `invalidValue`, naming the field and byte offset, when a text field holds a NUL
+    /// byte (PostgreSQL text cannot store it, and it must never be cut off silently), or when
+    /// the request id is empty.
+    public func validate() throws {
+        let fields: [(String, String?)] = [
+            ("request_id", requestID), ("tenant", tenant), ("reasons", reasonsJSON), ("prompt", prompt),
+            ("negative_prompt", negativePrompt), ("mitigations", mitigationsJSON), ("scores", scoresJSON),
+            ("image_sha256", imageSHA256), ("model_sha256", modelSHA256), ("overlay_sha256", overlaySHA256),
+            ("worker_id", workerID), ("source_topic", source.topic), ("published_topic", publishedTopic),
+        ]
+        for (name, value) in fields {
+            guard let value, let nul = value.utf8.firstIndex(of: 0) else { continue }
+            let offset = value.utf8.distance(from: value.utf8.startIndex, to: nul)
+            throw AuditStoreError(
+                .invalidValue,
+                "decision field '\(name)' contains a NUL byte (U+0000) at UTF-8 byte offset \(offset); "
+                    + "PostgreSQL text cannot store it, so such requests must be rejected before auditing")
+        }
+        if requestID.isEmpty {
+            throw AuditStoreError(.invalidValue, "decision field 'request_id' is empty")
+        }
+    }
+}
+
+/// The result of ``AuditRepository/insertDecision(_:)``.
+public enum InsertOutcome: Sendable, Hashable {
+    /// The row was new and is now stored as given.
+    case inserted(DecisionRecord)
+    /// A row with this request_id already existed; this is the stored row (republish its payload).
+    case alreadyPresent(DecisionRecord)
+
+    /// The record now stored for the request.
+    public var record: DecisionRecord {
+        switch self {
+        case .inserted(let record), .alreadyPresent(let record): record
+        }
+    }
+
+    public var wasInserted: Bool {
+        if case .inserted = self { return true }
+        return false
+    }
+}
+
+/// One row of the `audit_decisions` view: a decision without its payload bytes.
+public struct AuditEntry: Sendable, Hashable, Codable {
+    public var requestID: String
+    public var requestIDIsSynthetic: Bool
+    public var tenant: String?
+    public var decidedAt: SQLTimestamp
+    public var decision: DecisionRecord.Decision
+    public var reasonsJSON: String
+    public var prompt: String?
+    public var negativePrompt: String?
+    public var mitigationsJSON: String?
+    public var scoresJSON: String?
+    public var imageSHA256: String?
+    public var modelSHA256: String?
+    public var overlaySHA256: String?
+    public var workerID: String
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var publishedTopic: String
+}
+
+/// How many decisions a tenant has of one kind (a row of `audit_summary`).
+public struct DecisionCount: Sendable, Hashable, Codable {
+    public var tenant: String?
+    public var decision: DecisionRecord.Decision
+    public var count: Int
+}
