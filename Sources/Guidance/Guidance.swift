@@ -1,1 +1,0 @@
-// Guidance module: see docs in README.
