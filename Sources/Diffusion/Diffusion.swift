@@ -1,1 +1,0 @@
-// Diffusion module: see docs in README.

@@ -1,0 +1,74 @@
+import Tensor
+
+/// Layer norm over the last axis with its affine parameters.
+struct CLIPLayerNorm: Sendable {
+    let weight: Tensor  // [D]
+    let bias: Tensor    // [D]
+    let eps: Float
+
+    func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
+}
+
+/// Multi-head causal self-attention with q/k/v/out projections (q, k, v fused into one GEMM).
+struct CLIPAttention: Sendable {
+    let qkvWeight: Tensor  // [3D, D]
+    let qkvBias: Tensor    // [3D]
+    let outWeight: Tensor  // [D, D]
+    let outBias: Tensor    // [D]
+    let heads: Int
+
+    init(query: (Tensor, Tensor), key: (Tensor, Tensor), value: (Tensor, Tensor),
+         outWeight: Tensor, outBias: Tensor, heads: Int) {
+        qkvWeight = concat([query.0, key.0, value.0], axis: 0)
+        qkvBias = concat([query.1, key.1, value.1], axis: 0)
+        self.outWeight = outWeight
+        self.outBias = outBias
+        self.heads = heads
+    }
+
+    /// x [B, L, D] → [B, L, D]; key j is hidden from query i when j > i.
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
+        let hd = d / heads
+        // [B, L, 3D] → [3, B, heads, L, hd]
+        let qkv = linear(x, weight: qkvWeight, bias: qkvBias).reshaped([b, l, 3, heads, hd]).permuted([2, 0, 3, 1, 4])
+        let parts = qkv.chunked(3, axis: 0).map { $0.reshaped([b, heads, l, hd]) }
+        let attended = scaledDotProductAttention(query: parts[0], key: parts[1], value: parts[2], causal: true)
+        // [B, heads, L, hd] → [B, L, D]
+        let merged = attended.permuted([0, 2, 1, 3]).reshaped([b, l, d])
+        return linear(merged, weight: outWeight, bias: outBias)
+    }
+}
+
+/// fc1 → activation → fc2.
+struct CLIPMLP: Sendable {
+    let fc1Weight: Tensor  // [M, D]
+    let fc1Bias: Tensor    // [M]
+    let fc2Weight: Tensor  // [D, M]
+    let fc2Bias: Tensor    // [D]
+    let activation: CLIPActivation
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = linear(x, weight: fc1Weight, bias: fc1Bias)
+        let a: Tensor
+        switch activation {
+        case .quickGELU: a = h.quickGELU()
+        case .gelu: a = h.gelu()
+        case .geluTanh: a = h.geluTanh()
+        }
+        return linear(a, weight: fc2Weight, bias: fc2Bias)
+    }
+}
+
+/// One pre-LN transformer block: x + attn(norm1(x)), then + mlp(norm2(·)).
+struct CLIPEncoderLayer: Sendable {
+    let norm1: CLIPLayerNorm
+    let attention: CLIPAttention
+    let norm2: CLIPLayerNorm
+    let mlp: CLIPMLP
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = x + attention(norm1(x))
+        return h + mlp(norm2(h))
+    }
+}
