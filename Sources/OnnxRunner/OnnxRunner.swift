@@ -1,1 +1,0 @@
-// OnnxRunner module: see docs in README.
