@@ -111,7 +111,7 @@ public struct WeightStore: Sendable {
     /// Tensor `name` as float32; throws `.missingTensor` naming it when absent.
     public func tensor(_ name: String) throws -> Tensor {
         switch entries[name] {
-        case .file(let file, _)?: return try file.tensor(name)
+        case .file(let file, let info)?: return try file.tensor(info.name)
         case .memory(let tensor)?: return tensor
         case nil: throw DiffusionError(.missingTensor, "weight '\(name)' is missing from the checkpoint")
         }
