@@ -40,6 +40,9 @@ public enum RejectionCode: String, Codable, Sendable, CaseIterable {
     case unsupportedScheduler = "unsupported_scheduler"
     /// A mitigation is malformed (both or neither of preset/parameters, a share outside 0 ... 1, ...).
     case invalidMitigation = "invalid_mitigation"
+    /// The request was valid but generating or scoring it failed repeatedly (e.g. a numeric
+    /// failure for this prompt); the worker gives up on it instead of blocking its partition.
+    case generationFailed = "generation_failed"
 }
 
 /// A request the worker will not process, with its code and a message that names the field

@@ -1,0 +1,93 @@
+import Contracts
+
+/// The consumer side of the worker as a pure state machine: when to pause and resume the
+/// assigned partitions, which message to work on, and when to hand work back.
+///
+/// One request is worked at a time. On receiving a message the worker pauses all its
+/// partitions (and keeps polling, so it stays in the group however long generation takes) and
+/// resumes only when it is idle again. A message that arrives while busy (fetched before the
+/// pause took effect) is kept in order and worked next, never skipped. A revocation of the
+/// partition being worked hands the request back (see ``RequestFlow``); queued messages of
+/// revoked partitions are dropped (the next owner reads them again from the committed offset).
+public struct ConsumerFlow: Sendable, Equatable {
+    public enum Action: Sendable, Equatable {
+        case pauseAll
+        case resumeAll
+        case start(IncomingMessage)
+        /// Stop the current request at its next step boundary, uncommitted.
+        case handBackCurrent
+        /// Shutdown complete: close the consumer.
+        case stop
+    }
+
+    public enum Event: Sendable, Equatable {
+        case received(IncomingMessage)
+        case finished
+        case revoked([PartitionID])
+        case shutdownRequested
+    }
+
+    /// A topic partition, independent of the Kafka client.
+    public struct PartitionID: Sendable, Hashable {
+        public var topic: String
+        public var partition: Int32
+
+        public init(topic: String, partition: Int32) {
+            self.topic = topic
+            self.partition = partition
+        }
+    }
+
+    public private(set) var current: IncomingMessage?
+    public private(set) var backlog: [IncomingMessage] = []
+    public private(set) var paused = false
+    public private(set) var shuttingDown = false
+
+    public init() {}
+
+    /// Whether the worker is idle and may stop now.
+    public var isIdle: Bool { current == nil }
+
+    public mutating func handle(_ event: Event) -> [Action] {
+        switch event {
+        case .received(let message):
+            if current != nil || shuttingDown {
+                // Fetched before the pause took effect; keep it and its order.
+                if !shuttingDown { backlog.append(message) }
+                return []
+            }
+            current = message
+            var actions: [Action] = []
+            if !paused {
+                paused = true
+                actions.append(.pauseAll)
+            }
+            actions.append(.start(message))
+            return actions
+        case .finished:
+            current = nil
+            if shuttingDown {
+                backlog.removeAll()
+                return [.stop]
+            }
+            if !backlog.isEmpty {
+                let next = backlog.removeFirst()
+                current = next
+                return [.start(next)]
+            }
+            paused = false
+            return [.resumeAll]
+        case .revoked(let partitions):
+            let revoked = Set(partitions)
+            backlog.removeAll { revoked.contains(PartitionID(topic: $0.source.topic, partition: $0.source.partition)) }
+            if let current, revoked.contains(PartitionID(topic: current.source.topic, partition: current.source.partition)) {
+                return [.handBackCurrent]
+            }
+            return []
+        case .shutdownRequested:
+            shuttingDown = true
+            backlog.removeAll()
+            return current == nil ? [.stop] : []
+        }
+    }
+}

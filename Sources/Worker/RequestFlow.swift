@@ -1,0 +1,126 @@
+import Contracts
+
+/// The steps of one request, as a pure state machine: the driver performs each ``Action``
+/// and reports the result as an ``Event``. No I/O here, so the ordering rules are tested
+/// directly:
+///
+/// - a valid request first looks for its audit row; if one exists (a redelivery) its stored
+///   bytes are republished and nothing is generated again;
+/// - otherwise it is generated, scored and decided, and the audit row is inserted together
+///   with the exact payload *before* anything is published;
+/// - a rejected request is recorded (decision `rejected`) and its DLQ envelope published;
+/// - the offset is committed only after the publish is acknowledged (or in the same Kafka
+///   transaction);
+/// - a hand-back (partition revoked, or shutdown past its deadline) stops at the next step
+///   boundary and never commits: the next owner of the partition receives the message again,
+///   finds the audit row if there is one, and republishes the identical bytes.
+///
+/// A failed action is simply retried by the driver (with backoff); the state does not move, so
+/// nothing is ever committed past a request without an audit row.
+public struct RequestFlow: Sendable, Equatable {
+    /// What the driver must do next.
+    public enum Action: Sendable, Equatable {
+        case lookUp(requestID: String)
+        case generate(GenerationRequest)
+        case record(AuditEntry)
+        case publish(StoredDecision)
+        case commit(SourcePosition)
+        case publishAndCommit(StoredDecision, SourcePosition)
+        case finish(Outcome)
+    }
+
+    /// What the driver observed.
+    public enum Event: Sendable, Equatable {
+        case lookedUp(StoredDecision?)
+        /// Generation, scoring and the decision are done; this is the row to record.
+        case produced(AuditEntry)
+        case recorded(AuditInsertOutcome)
+        case published
+        case committed
+        /// Stop at this boundary without committing (revocation or forced shutdown).
+        case handBack(reason: String)
+    }
+
+    /// How a request ended.
+    public enum Outcome: Sendable, Equatable {
+        /// Published (or republished) and committed.
+        case delivered(StoredDecision, republished: Bool)
+        /// Left uncommitted for the next owner of the partition.
+        case handedBack(reason: String)
+    }
+
+    /// Where the request is.
+    public enum State: Sendable, Equatable {
+        case lookingUp(GenerationRequest)
+        case generating(GenerationRequest)
+        case recording(AuditEntry)
+        case publishing(StoredDecision, republished: Bool)
+        case committing(StoredDecision, republished: Bool)
+        case done(Outcome)
+    }
+
+    /// The input of the flow: a valid request, or the audit row of a rejected one.
+    public enum Input: Sendable, Equatable {
+        case valid(GenerationRequest)
+        case rejected(AuditEntry)
+    }
+
+    public private(set) var state: State
+    public let source: SourcePosition
+    public let transactional: Bool
+
+    public init(_ input: Input, source: SourcePosition, transactional: Bool) {
+        self.source = source
+        self.transactional = transactional
+        switch input {
+        case .valid(let request): state = .lookingUp(request)
+        case .rejected(let entry): state = .recording(entry)
+        }
+    }
+
+    /// The action for the current state.
+    public var action: Action {
+        switch state {
+        case .lookingUp(let request): .lookUp(requestID: request.requestID)
+        case .generating(let request): .generate(request)
+        case .recording(let entry): .record(entry)
+        case .publishing(let stored, _): transactional ? .publishAndCommit(stored, source) : .publish(stored)
+        case .committing: .commit(source)
+        case .done(let outcome): .finish(outcome)
+        }
+    }
+
+    /// Applies `event` and returns the next action. An event that does not fit the state is a
+    /// driver bug; it leaves the state unchanged.
+    @discardableResult
+    public mutating func handle(_ event: Event) -> Action {
+        switch (state, event) {
+        case (.done, _):
+            break
+        case (_, .handBack(let reason)):
+            state = .done(.handedBack(reason: reason))
+        case (.lookingUp(let request), .lookedUp(let found)):
+            if let found {
+                state = .publishing(found, republished: true)
+            } else {
+                state = .generating(request)
+            }
+        case (.generating, .produced(let entry)):
+            state = .recording(entry)
+        case (.recording, .recorded(let outcome)):
+            switch outcome {
+            case .inserted(let stored): state = .publishing(stored, republished: false)
+            case .existing(let stored): state = .publishing(stored, republished: true)
+            }
+        case (.publishing(let stored, let republished), .published) where !transactional:
+            state = .committing(stored, republished: republished)
+        case (.publishing(let stored, let republished), .committed) where transactional:
+            state = .done(.delivered(stored, republished: republished))
+        case (.committing(let stored, let republished), .committed):
+            state = .done(.delivered(stored, republished: republished))
+        default:
+            break
+        }
+        return action
+    }
+}

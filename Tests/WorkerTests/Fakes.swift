@@ -1,0 +1,147 @@
+import Contracts
+import Foundation
+import Synchronization
+import Worker
+
+/// In-memory audit log with the same insert-or-return-existing rule as the database.
+final class MemoryAuditLog: AuditLog {
+    private let rows = Mutex<[String: AuditEntry]>([:])
+    /// Calls that fail before succeeding (simulates PostgreSQL being down).
+    let failuresLeft = Mutex(0)
+    let inserts = Mutex(0)
+
+    func find(requestID: String) async throws -> StoredDecision? {
+        try failIfAsked()
+        return rows.withLock { $0[requestID]?.stored }
+    }
+
+    func insert(_ entry: AuditEntry) async throws -> AuditInsertOutcome {
+        try failIfAsked()
+        inserts.withLock { $0 += 1 }
+        return rows.withLock { rows in
+            if let existing = rows[entry.requestID] { return .existing(existing.stored) }
+            rows[entry.requestID] = entry
+            return .inserted(entry.stored)
+        }
+    }
+
+    var all: [String: AuditEntry] { rows.withLock { $0 } }
+
+    private func failIfAsked() throws {
+        let fail = failuresLeft.withLock { left -> Bool in
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
+        if fail { throw FakeError.unavailable("audit") }
+    }
+}
+
+enum FakeError: Error, CustomStringConvertible {
+    case unavailable(String)
+    case generation
+
+    var description: String {
+        switch self {
+        case .unavailable(let what): "\(what) unavailable (test)"
+        case .generation: "generation failed (test)"
+        }
+    }
+}
+
+/// Records what was published and committed, in order.
+final class RecordingPublisher: ResultPublishing {
+    enum Call: Equatable {
+        case publish(topic: String, key: String, payload: [UInt8])
+        case commit(SourcePosition)
+        case publishAndCommit(topic: String, key: String, payload: [UInt8], offset: SourcePosition)
+    }
+
+    let isTransactional: Bool
+    let calls = Mutex<[Call]>([])
+    let publishFailuresLeft = Mutex(0)
+
+    init(transactional: Bool = false) {
+        isTransactional = transactional
+    }
+
+    func publish(topic: String, key: String, payload: [UInt8]) async throws {
+        let fail = publishFailuresLeft.withLock { left -> Bool in
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
+        if fail { throw FakeError.unavailable("broker") }
+        calls.withLock { $0.append(.publish(topic: topic, key: key, payload: payload)) }
+    }
+
+    func commit(_ consumed: SourcePosition) async throws {
+        calls.withLock { $0.append(.commit(consumed)) }
+    }
+
+    func publishAndCommit(topic: String, key: String, payload: [UInt8], offset consumed: SourcePosition) async throws {
+        calls.withLock { $0.append(.publishAndCommit(topic: topic, key: key, payload: payload, offset: consumed)) }
+    }
+
+    var recorded: [Call] { calls.withLock { $0 } }
+}
+
+/// Generates a tiny fake "PNG" derived from the request; counts calls; can fail or block.
+final class CountingGenerator: ImageGenerating {
+    let modelSHA256 = String(repeating: "ab", count: 32)
+    let calls = Mutex(0)
+    let failures = Mutex(0)
+    /// When set, generation waits until cancelled.
+    let blockUntilCancelled: Bool
+
+    init(blockUntilCancelled: Bool = false, failures: Int = 0) {
+        self.blockUntilCancelled = blockUntilCancelled
+        self.failures.withLock { $0 = failures }
+    }
+
+    func generate(_ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void) async throws -> GeneratedImage {
+        calls.withLock { $0 += 1 }
+        let fail = failures.withLock { left -> Bool in
+            guard left > 0 else { return false }
+            left -= 1
+            return true
+        }
+        if fail { throw FakeError.generation }
+        if blockUntilCancelled {
+            while true { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        progress(GenerationProgress(step: request.steps, totalSteps: request.steps))
+        let png = Array("png:\(request.prompt):\(request.seed)".utf8)
+        return GeneratedImage(png: png, rgb: [1, 2, 3], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,
+                              appliedMitigations: AppliedMitigations(safegen: plan.mitigations.safegen))
+    }
+}
+
+/// Scores the prompt by a keyword; images score 0.
+struct KeywordScorer: HarmScoring {
+    func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore] {
+        let lower = request.prompt.lowercased()
+        return [
+            HarmScore(scorer: "keyword", label: "violence", score: lower.contains("gore") ? 0.95 : (lower.contains("fight") ? 0.6 : 0.0), subject: .prompt),
+        ]
+    }
+
+    func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [HarmScore] {
+        [HarmScore(scorer: "image", label: "nsfw", score: 0.01, subject: .image)]
+    }
+}
+
+struct BlackCensor: ImageCensoring {
+    func censor(_ image: GeneratedImage, reasons: [DecisionReason]) throws -> [UInt8] {
+        Array("censored".utf8)
+    }
+}
+
+func requestBytes(_ id: String, prompt: String = "a lighthouse", steps: Int = 4) -> [UInt8] {
+    let request = GenerationRequest(requestID: id, tenant: "acme", prompt: prompt, seed: 7, width: 64, height: 64, steps: steps)
+    return Array(try! JSONEncoder().encode(request))
+}
+
+func message(_ value: [UInt8], partition: Int32 = 0, offset: Int64 = 0) -> IncomingMessage {
+    IncomingMessage(source: SourcePosition(topic: "chaperone.requests", partition: partition, offset: offset), key: nil, value: value)
+}

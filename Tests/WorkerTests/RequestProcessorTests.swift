@@ -1,0 +1,185 @@
+import Contracts
+import Foundation
+import Logging
+import Testing
+import Worker
+
+@Suite struct RequestProcessorTests {
+    func processor(
+        audit: MemoryAuditLog = MemoryAuditLog(), publisher: RecordingPublisher = RecordingPublisher(),
+        generator: CountingGenerator = CountingGenerator(), health: WorkerHealth = WorkerHealth()
+    ) -> RequestProcessor {
+        let policy = ThresholdPolicy(rules: [.init(scorer: "keyword", label: "violence", censorAt: 0.5, blockAt: 0.9)])
+        return RequestProcessor(
+            settings: .init(workerID: "w1", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5))),
+            components: .init(generator: generator, scorer: KeywordScorer(), policy: policy, censor: BlackCensor(), audit: audit, publisher: publisher),
+            health: health, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    @Test func allowedRequestIsAuditedPublishedAndCommittedInThatOrder() async throws {
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let outcome = await processor(audit: audit, publisher: publisher).process(message(requestBytes("r1"), offset: 4))
+        let row = try #require(audit.all["r1"])
+        #expect(row.decision == "allow")
+        #expect(row.imageSHA256 == SHA256.hex(Array("png:a lighthouse:7".utf8)))
+        #expect(publisher.recorded == [
+            .publish(topic: "chaperone.results", key: "r1", payload: row.payload),
+            .commit(SourcePosition(topic: "chaperone.requests", partition: 0, offset: 4)),
+        ])
+        #expect(outcome == .delivered(row.stored, republished: false))
+        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(row.payload))
+        #expect(result.decision == .allow)
+        #expect(result.generatedImageSHA256 == row.imageSHA256)
+        #expect(result.image.flatMap { Data(base64Encoded: $0) } == Data("png:a lighthouse:7".utf8))
+        #expect(result.imageSHA256 == row.imageSHA256)
+    }
+
+    @Test func decisionsCensorAndBlock() async throws {
+        let audit = MemoryAuditLog()
+        let p = processor(audit: audit)
+        _ = await p.process(message(requestBytes("c1", prompt: "a fight")))
+        _ = await p.process(message(requestBytes("b1", prompt: "gore")))
+        let censored = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["c1"]).payload))
+        #expect(censored.decision == .censor)
+        #expect(censored.image == Data("censored".utf8).base64EncodedString())
+        #expect(censored.reasons == [DecisionReason(scorer: "keyword", label: "violence", score: 0.6, threshold: 0.5)])
+        let blocked = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["b1"]).payload))
+        #expect(blocked.decision == .block)
+        #expect(blocked.image == nil)
+        #expect(blocked.imageSHA256 == nil)
+        #expect(blocked.generatedImageSHA256 == SHA256.hex(Array("png:gore:7".utf8)))
+    }
+
+    @Test func redeliveryRepublishesIdenticalBytesWithoutGeneratingAgain() async throws {
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let generator = CountingGenerator()
+        let p = processor(audit: audit, publisher: publisher, generator: generator)
+        _ = await p.process(message(requestBytes("r1"), offset: 1))
+        let second = await p.process(message(requestBytes("r1"), offset: 1))
+        #expect(generator.calls.withLock { $0 } == 1)
+        let publishes = publisher.recorded.compactMap { call -> [UInt8]? in
+            if case .publish(_, _, let payload) = call { return payload }
+            return nil
+        }
+        #expect(publishes.count == 2)
+        #expect(publishes[0] == publishes[1])
+        #expect(second == .delivered(try #require(audit.all["r1"]).stored, republished: true))
+    }
+
+    @Test func rejectedRequestGoesToDLQWithAuditRow() async throws {
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let bad = Array(#"{"request_id": "r9", "tenant": "acme"}"#.utf8)
+        _ = await processor(audit: audit, publisher: publisher).process(message(bad, partition: 3, offset: 11))
+        let row = try #require(audit.all["r9"])
+        #expect(row.decision == "rejected")
+        #expect(row.rawRequest == bad)
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        #expect(envelope.reasonCode == .missingField)
+        #expect(envelope.originalValue == Data(bad).base64EncodedString())
+        #expect(envelope.source == SourcePosition(topic: "chaperone.requests", partition: 3, offset: 11))
+        #expect(publisher.recorded.first == .publish(topic: "chaperone.requests.dlq", key: "r9", payload: row.payload))
+    }
+
+    @Test func unreadableRequestUsesTheSyntheticID() async throws {
+        let audit = MemoryAuditLog()
+        _ = await processor(audit: audit).process(message([0xff, 0xfe], partition: 1, offset: 2))
+        let row = try #require(audit.all["kafka:chaperone.requests:1:2"])
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        #expect(envelope.requestID == nil)
+        #expect(envelope.reasonCode == .invalidUTF8)
+    }
+
+    @Test func auditOutageIsRetriedAndNothingIsCommittedBeforeTheRow() async throws {
+        let audit = MemoryAuditLog()
+        audit.failuresLeft.withLock { $0 = 3 }
+        let publisher = RecordingPublisher()
+        publisher.publishFailuresLeft.withLock { $0 = 2 }
+        let health = WorkerHealth()
+        health.setRunning(true)
+        _ = await processor(audit: audit, publisher: publisher, health: health).process(message(requestBytes("r1")))
+        #expect(audit.all["r1"] != nil)
+        #expect(publisher.recorded.count == 2)
+        #expect(health.isReady, "dependencies recovered")
+    }
+
+    @Test func generationFailuresEndInTheDLQAfterTheAttempts() async throws {
+        let audit = MemoryAuditLog()
+        let generator = CountingGenerator(failures: 5)
+        _ = await processor(audit: audit, generator: generator).process(message(requestBytes("r1")))
+        let row = try #require(audit.all["r1"])
+        #expect(row.decision == "rejected")
+        #expect(generator.calls.withLock { $0 } == 3)
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        #expect(envelope.reasonCode == .generationFailed)
+    }
+
+    @Test func cancellationHandsBackWithoutAuditRowOrCommit() async throws {
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let generator = CountingGenerator(blockUntilCancelled: true)
+        let p = processor(audit: audit, publisher: publisher, generator: generator)
+        let task = Task { await p.process(message(requestBytes("r1"))) }
+        while generator.calls.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        let outcome = await task.value
+        guard case .handedBack = outcome else {
+            Issue.record("expected a hand-back, got \(outcome)")
+            return
+        }
+        #expect(audit.all.isEmpty)
+        #expect(publisher.recorded.isEmpty)
+    }
+
+    @Test func healthReportsUnavailableDependency() {
+        let health = WorkerHealth()
+        #expect(!health.isReady)
+        health.setRunning(true)
+        #expect(health.isReady)
+        health.markUnavailable("audit", reason: "connection refused")
+        #expect(!health.isReady)
+        #expect(health.problems == ["audit: connection refused"])
+        health.markAvailable("audit")
+        #expect(health.isReady)
+    }
+}
+
+@Suite struct PolicyTests {
+    @Test func mitigationPolicyRaisesButNeverLowers() {
+        let policy = MitigationPolicy(forceSafeGen: true, minimumSafetyPreset: .medium)
+        let weak = GenerationRequest(requestID: "r", tenant: "t", prompt: "p", seed: 1,
+                                     mitigations: Mitigations(safetyGuidance: SafetyGuidance(preset: .weak)))
+        let plan = policy.plan(for: weak)
+        #expect(plan.mitigations.safegen)
+        #expect(plan.mitigations.safetyGuidance?.preset == .medium)
+        #expect(plan.forcedByPolicy == ["safegen", "safety_guidance"])
+        let strong = GenerationRequest(requestID: "r", tenant: "t", prompt: "p", seed: 1,
+                                       mitigations: Mitigations(safegen: true, safetyGuidance: SafetyGuidance(preset: .max)))
+        #expect(policy.plan(for: strong).mitigations.safetyGuidance?.preset == .max)
+        #expect(policy.plan(for: strong).forcedByPolicy == [])
+    }
+
+    @Test func thresholdPolicyTakesTheWorstRule() {
+        let policy = ThresholdPolicy(rules: [
+            .init(scorer: "a", label: "x", censorAt: 0.5, blockAt: 0.9),
+            .init(scorer: "b", label: "y", censorAt: 0.3),
+        ])
+        #expect(policy.decide(tenant: "t", scores: [HarmScore(scorer: "a", label: "x", score: 0.2, subject: .image)]).decision == .allow)
+        let censor = policy.decide(tenant: "t", scores: [HarmScore(scorer: "b", label: "y", score: 0.3, subject: .image)])
+        #expect(censor.decision == .censor)
+        #expect(censor.reasons == [DecisionReason(scorer: "b", label: "y", score: 0.3, threshold: 0.3)])
+        let both = policy.decide(tenant: "t", scores: [
+            HarmScore(scorer: "a", label: "x", score: 0.95, subject: .image), HarmScore(scorer: "b", label: "y", score: 0.4, subject: .prompt),
+        ])
+        #expect(both.decision == .block)
+        #expect(both.reasons.count == 2)
+    }
+
+    @Test func backoffDoublesUpToTheCap() {
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
+        let delays = (0..<6).map { _ in backoff.nextDelay() }
+        #expect(delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .seconds(1), .seconds(1)])
+    }
+}
