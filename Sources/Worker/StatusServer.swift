@@ -1,0 +1,32 @@
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The worker's HTTP endpoints (Hummingbird):
+/// - `GET /metrics`: Prometheus text exposition of every swift-metrics value;
+/// - `GET /health`: 200 while the process serves requests at all (liveness);
+/// - `GET /ready`: 200 when the worker takes work, else 503 with the reasons, one per line.
+public enum StatusServer {
+    /// The application to run as a service, bound to `host:port`.
+    public static func application(
+        host: String, port: Int, registry: PrometheusCollectorRegistry, health: WorkerHealth, logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("health") { _, _ -> Response in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
+        }
+        router.get("ready") { _, _ -> Response in
+            if health.isReady {
+                return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
+            }
+            let text = health.problems.joined(separator: "\n") + "\n"
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "chaperone-worker"), logger: logger)
+    }
+}

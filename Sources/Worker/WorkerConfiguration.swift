@@ -1,0 +1,137 @@
+import Configuration
+import Contracts
+import Foundation
+import SystemPackage
+
+/// Everything `chaperone worker` needs, read with swift-configuration from, in order of
+/// precedence: command-line flags, environment variables `CHAPERONE_*` (key `database.url`
+/// is `CHAPERONE_DATABASE_URL`), a JSON config file, then the defaults below.
+public struct WorkerConfiguration: Sendable {
+    /// Worker id recorded in results and audit rows. Key `worker.id`. Default: `<host>-<pid>`.
+    public var workerID: String
+    /// Key `kafka.bootstrap_servers`. Default: `127.0.0.1:9092`.
+    public var bootstrapServers: String
+    /// Key `kafka.group_id`. Default: `chaperone-workers`.
+    public var groupID: String
+    /// Key `kafka.transactional_id`: when set, publish and offset commit use one Kafka
+    /// transaction; must be unique per worker. Default: none (idempotent producer, commit after ack).
+    public var transactionalID: String?
+    /// Key `kafka.session_timeout_ms`. Default: 10000.
+    public var sessionTimeout: Duration
+    /// Key `kafka.max_poll_interval_ms`. Default: 300000 (the worker polls while busy).
+    public var maxPollInterval: Duration
+    /// Keys `topics.requests`, `topics.results`, `topics.dlq`.
+    public var topics: WorkerTopics
+    /// Key `database.url` (libpq URL). Required.
+    public var databaseURL: String?
+    /// Key `database.migrate`: apply pending migrations at start. Default: true.
+    public var migrate: Bool
+    /// Key `database.migrations`: folder of `NNN_name.sql`. Default: `schemas/migrations`.
+    public var migrationsDirectory: String
+    /// Keys `http.host` and `http.port` of /metrics, /health and /ready; port 0 disables it.
+    /// Default: 127.0.0.1:9464.
+    public var httpHost: String
+    public var httpPort: Int
+    /// Keys `limits.*`: `max_message_bytes`, `max_steps`, `max_pixels`, `max_prompt_length`,
+    /// `max_guidance_scale`, `allowed_schedulers` (comma-separated in the environment).
+    public var limits: RequestLimits
+    /// Keys `policy.force_safegen`, `policy.minimum_safety_preset`.
+    public var mitigationPolicy: MitigationPolicy
+    /// Key `model.path`: a diffusers-layout model folder. Required by the shipped worker.
+    public var modelPath: String?
+    /// Key `model.overlay`: a SafeGen overlay file or UNet folder. Default: none.
+    public var overlayPath: String?
+    /// Key `log.level` (trace … critical). Default: info.
+    public var logLevel: String
+    /// Key `log.format`: `text` or `json`. Default: text.
+    public var logFormat: String
+    /// Key `shutdown.max_seconds`: longest graceful shutdown before the current request is
+    /// handed back. Default: 30.
+    public var maxShutdown: Duration
+
+    /// Reads the configuration. `flags` are the values given on the command line (highest
+    /// precedence), `environment` the process environment, `configFile` an optional JSON file.
+    public static func load(
+        flags: [String: ConfigContent] = [:], environment: [String: String] = ProcessInfo.processInfo.environment,
+        configFile: String? = nil
+    ) async throws -> WorkerConfiguration {
+        var providers: [any ConfigProvider] = []
+        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue($0.value, isSecret: $0.key == "database.url")) })
+        providers.append(InMemoryProvider(name: "flags", values: flagValues))
+        providers.append(
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["CHAPERONE_DATABASE_URL"]))
+                .prefixKeys(with: "chaperone"))
+        let file = configFile ?? environment["CHAPERONE_CONFIG"]
+        if let file {
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw WorkerError(.invalidConfiguration, "config file \(file) does not exist")
+            }
+            do {
+                providers.append(try await FileProvider<JSONSnapshot>(filePath: FilePath(file)))
+            } catch {
+                throw WorkerError(.invalidConfiguration, "config file \(file) is not valid JSON: \(error)")
+            }
+        }
+        return try WorkerConfiguration(reader: ConfigReader(providers: providers))
+    }
+
+    /// Reads the configuration from `reader` and checks it.
+    public init(reader config: ConfigReader) throws {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
+        workerID = config.string(forKey: "worker.id", default: "\(host)-\(ProcessInfo.processInfo.processIdentifier)")
+        bootstrapServers = config.string(forKey: "kafka.bootstrap_servers", default: "127.0.0.1:9092")
+        groupID = config.string(forKey: "kafka.group_id", default: "chaperone-workers")
+        transactionalID = config.string(forKey: "kafka.transactional_id")
+        sessionTimeout = .milliseconds(config.int(forKey: "kafka.session_timeout_ms", default: 10_000))
+        maxPollInterval = .milliseconds(config.int(forKey: "kafka.max_poll_interval_ms", default: 300_000))
+        topics = WorkerTopics(
+            requests: config.string(forKey: "topics.requests", default: "chaperone.requests"),
+            results: config.string(forKey: "topics.results", default: "chaperone.results"),
+            deadLetters: config.string(forKey: "topics.dlq", default: "chaperone.requests.dlq"))
+        databaseURL = config.string(forKey: "database.url", isSecret: true)
+        migrate = config.bool(forKey: "database.migrate", default: true)
+        migrationsDirectory = config.string(forKey: "database.migrations", default: "schemas/migrations")
+        httpHost = config.string(forKey: "http.host", default: "127.0.0.1")
+        httpPort = config.int(forKey: "http.port", default: 9464)
+        let defaults = RequestLimits()
+        limits = RequestLimits(
+            maxMessageBytes: config.int(forKey: "limits.max_message_bytes", default: defaults.maxMessageBytes),
+            maxSteps: config.int(forKey: "limits.max_steps", default: defaults.maxSteps),
+            maxPixels: config.int(forKey: "limits.max_pixels", default: defaults.maxPixels),
+            maxPromptLength: config.int(forKey: "limits.max_prompt_length", default: defaults.maxPromptLength),
+            maxGuidanceScale: config.double(forKey: "limits.max_guidance_scale", default: defaults.maxGuidanceScale),
+            allowedSchedulers: Set(config.stringArray(forKey: "limits.allowed_schedulers", default: defaults.allowedSchedulers.sorted())),
+            maxSemanticEdits: config.int(forKey: "limits.max_semantic_edits", default: defaults.maxSemanticEdits))
+        let presetName = config.string(forKey: "policy.minimum_safety_preset")
+        var preset: SafetyPreset?
+        if let presetName {
+            guard let parsed = SafetyPreset(rawValue: presetName) else {
+                throw WorkerError(.invalidConfiguration, "policy.minimum_safety_preset '\(presetName)' is not one of weak, medium, strong, max")
+            }
+            preset = parsed
+        }
+        mitigationPolicy = MitigationPolicy(forceSafeGen: config.bool(forKey: "policy.force_safegen", default: false), minimumSafetyPreset: preset)
+        modelPath = config.string(forKey: "model.path")
+        overlayPath = config.string(forKey: "model.overlay")
+        logLevel = config.string(forKey: "log.level", default: "info")
+        logFormat = config.string(forKey: "log.format", default: "text")
+        maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
+        try validate()
+    }
+
+    /// Checks values that would otherwise fail later and less clearly.
+    public func validate() throws {
+        guard ["text", "json"].contains(logFormat) else {
+            throw WorkerError(.invalidConfiguration, "log.format '\(logFormat)' must be text or json")
+        }
+        guard (0...65535).contains(httpPort) else {
+            throw WorkerError(.invalidConfiguration, "http.port \(httpPort) must be 0 to 65535")
+        }
+        guard limits.maxSteps >= 1, limits.maxPixels >= 64 * 64, limits.maxPromptLength >= 1, limits.maxMessageBytes >= 1 else {
+            throw WorkerError(.invalidConfiguration, "limits must be positive (max_steps >= 1, max_pixels >= 4096, max_prompt_length >= 1)")
+        }
+        guard !limits.allowedSchedulers.isEmpty else {
+            throw WorkerError(.invalidConfiguration, "limits.allowed_schedulers is empty")
+        }
+    }
+}

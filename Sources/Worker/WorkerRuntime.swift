@@ -1,0 +1,108 @@
+import AuditStore
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+
+/// Assembles and runs a worker: migrations, audit repository, Kafka consumer and producer,
+/// the request loop, and the status server, in one `ServiceGroup` that shuts down gracefully on
+/// SIGTERM or SIGINT within `configuration.maxShutdown`.
+public enum WorkerRuntime {
+    /// Bootstraps logging (text or JSON) once per process.
+    public static func bootstrapLogging(format: String, level: String) {
+        let logLevel = Logger.Level(rawValue: level) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+    }
+
+    /// Bootstraps swift-metrics into a Prometheus registry once per process and returns it.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    /// Runs the worker until shut down. Throws at start-up when a dependency is missing.
+    public static func run(
+        configuration: WorkerConfiguration, components: ModelComponents, registry: PrometheusCollectorRegistry, logger: Logger
+    ) async throws {
+        guard let databaseURL = configuration.databaseURL, !databaseURL.isEmpty else {
+            throw WorkerError(.invalidConfiguration, "no database configured: pass --database-url or set CHAPERONE_DATABASE_URL")
+        }
+        let health = WorkerHealth()
+        let repository = try await connectWithRetry(logger: logger, health: health) {
+            try await AuditRepository.connect(url: databaseURL, logger: logger)
+        }
+        if configuration.migrate {
+            let migrator = try Migrator(
+                connection: repository.connection, directory: URL(fileURLWithPath: configuration.migrationsDirectory, isDirectory: true), logger: logger)
+            let report = try await migrator.migrate()
+            logger.info("audit schema ready", metadata: ["version": "\(report.version)", "applied": "\(report.applied)"])
+        }
+
+        var consumerConfiguration = KafkaConsumerConfiguration(
+            bootstrapServers: configuration.bootstrapServers, groupID: configuration.groupID, topics: [configuration.topics.requests])
+        consumerConfiguration.clientID = configuration.workerID
+        consumerConfiguration.sessionTimeout = configuration.sessionTimeout
+        consumerConfiguration.heartbeatInterval = .milliseconds(max(100, Int(configuration.sessionTimeout.components.seconds) * 1000 / 10))
+        consumerConfiguration.maxPollInterval = configuration.maxPollInterval
+        let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.bootstrapServers)
+        producerConfiguration.clientID = configuration.workerID
+        producerConfiguration.transactionalID = configuration.transactionalID
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        let publisher = KafkaResultPublisher(producer: producer, consumer: consumer)
+        try await publisher.prepare()
+
+        let processor = RequestProcessor(
+            settings: .init(workerID: configuration.workerID, topics: configuration.topics, limits: configuration.limits,
+                            mitigationPolicy: configuration.mitigationPolicy),
+            components: .init(generator: components.generator, scorer: components.scorer, policy: components.policy,
+                              censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher),
+            health: health, logger: logger)
+        let worker = WorkerService(consumer: KafkaRequestConsumer(consumer: consumer), processor: processor, health: health, logger: logger)
+
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if configuration.httpPort != 0 {
+            let status = StatusServer.application(host: configuration.httpHost, port: configuration.httpPort, registry: registry, health: health, logger: logger)
+            services.append(.init(service: status))
+        }
+        services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.maxShutdown
+        logger.info("worker starting", metadata: [
+            "worker_id": "\(configuration.workerID)", "group": "\(configuration.groupID)",
+            "requests": "\(configuration.topics.requests)", "transactional": "\(publisher.isTransactional)",
+        ])
+        try await ServiceGroup(configuration: groupConfiguration).run()
+        try? await producer.flush(timeout: .seconds(5))
+        try? await producer.close()
+        logger.info("worker stopped")
+    }
+
+    /// Connects to a dependency, retrying with backoff while it is unreachable (reported as not ready).
+    static func connectWithRetry<T>(logger: Logger, health: WorkerHealth, _ connect: () async throws -> T) async throws -> T {
+        var backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(5))
+        var attempts = 0
+        while true {
+            do {
+                let value = try await connect()
+                health.markAvailable("audit")
+                return value
+            } catch {
+                attempts += 1
+                health.markUnavailable("audit", reason: RequestProcessor.safeReason(error))
+                if attempts >= 30 {
+                    throw WorkerError(.dependencyUnavailable, "PostgreSQL unreachable after \(attempts) attempts: \(error)")
+                }
+                logger.warning("PostgreSQL unreachable, retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: backoff.nextDelay())
+            }
+        }
+    }
+}
