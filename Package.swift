@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // MARK: C system libraries (module maps only; wrapped by one Swift target each)
@@ -30,7 +31,10 @@ let package = Package(
         // MARK: Numeric core
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: numericSettings),
-        .target(name: "Guidance", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .target(name: "Guidance", dependencies: [
+            "Diffusion", "Tensor",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: numericSettings),
         .target(name: "OnnxRunner", dependencies: ["Tensor"], swiftSettings: numericSettings),
         .target(name: "HarmScoring", dependencies: ["OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
 
