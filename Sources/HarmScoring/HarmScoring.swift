@@ -1,1 +1,0 @@
-// HarmScoring module: see docs in README.
