@@ -43,7 +43,12 @@ public final class MockCluster: Sendable {
                 context: "mock cluster"
             )
         }
-        let client = try RDKafkaClient.make(kind: .producer, properties: [("client.id", "chaperone-mock-cluster")], logger: logger)
+        let client = try RDKafkaClient.make(kind: .producer, properties: [
+                ("client.id", "chaperone-mock-cluster"),
+                // The handle only hosts the cluster: it never connects, so its warning about
+                // having no bootstrap servers is noise.
+                ("log_level", "4"),
+            ], logger: logger)
         cluster = try RDKafkaMockCluster(brokers: Int32(brokers), client: client)
         bootstrapServers = cluster.bootstrapServers
         brokerIDs = 1...Int32(brokers)

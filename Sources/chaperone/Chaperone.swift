@@ -8,6 +8,9 @@ struct Chaperone: AsyncParsableCommand {
         abstract: "Streaming moderation worker for text-to-image generation.",
         subcommands: [
             Bench.self,
+            WorkerCommand.self,
+            Produce.self,
+            DevBroker.self,
         ]
     )
 }
