@@ -8,8 +8,6 @@ struct Chaperone: AsyncParsableCommand {
         abstract: "Streaming moderation worker for text-to-image generation.",
         subcommands: [
             Bench.self,
-            WorkerCommand.self,
-            Produce.self,
             DevBroker.self,
         ]
     )
