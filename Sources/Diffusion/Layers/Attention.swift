@@ -1,0 +1,55 @@
+import Tensor
+
+/// diffusers `Attention` (multi-head, self or cross): `to_q`, `to_k`, `to_v`, `to_out.0`.
+///
+/// Self-attention when no context is given (`attn1` in a transformer block: the tensors a
+/// SafeGen overlay replaces), cross-attention on the text encoder's states otherwise (`attn2`).
+public struct Attention: Sendable {
+    public let toQ: Linear
+    public let toK: Linear
+    public let toV: Linear
+    public let toOut: Linear
+    public let heads: Int
+    public let headDim: Int
+
+    /// Reads `<prefix>to_q.weight` … `<prefix>to_out.0.bias`. `contextDim` is the key/value
+    /// input width (the query width for self-attention); `qkvBias` is false in UNet transformer
+    /// blocks and true in the VAE's mid-block attention.
+    public init(
+        _ p: ParameterReader, _ prefix: String, queryDim: Int, contextDim: Int? = nil,
+        heads: Int, headDim: Int, qkvBias: Bool = false
+    ) {
+        let inner = heads * headDim
+        let kvDim = contextDim ?? queryDim
+        toQ = Linear(p, prefix + "to_q.", inFeatures: queryDim, outFeatures: inner, bias: qkvBias)
+        toK = Linear(p, prefix + "to_k.", inFeatures: kvDim, outFeatures: inner, bias: qkvBias)
+        toV = Linear(p, prefix + "to_v.", inFeatures: kvDim, outFeatures: inner, bias: qkvBias)
+        toOut = Linear(p, prefix + "to_out.0.", inFeatures: inner, outFeatures: queryDim)
+        self.heads = heads
+        self.headDim = headDim
+    }
+
+    /// x [B, L, queryDim], context [B, S, contextDim] (nil: self-attention) → [B, L, queryDim]
+    public func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
+        let source = context ?? x
+        let q = splitHeads(toQ(x))      // [B, heads, L, d]
+        let k = splitHeads(toK(source)) // [B, heads, S, d]
+        let v = splitHeads(toV(source)) // [B, heads, S, d]
+        let o = scaledDotProductAttention(query: q, key: k, value: v)
+        return toOut(mergeHeads(o))      // [B, L, queryDim]
+    }
+
+    /// [B, L, heads·d] → [B, heads, L, d]
+    private func splitHeads(_ x: Tensor) -> Tensor {
+        let (b, l) = (x.shape[0], x.shape[1])
+        if heads == 1 { return x.reshaped([b, 1, l, headDim]) }
+        return x.reshaped([b, l, heads, headDim]).permuted([0, 2, 1, 3])
+    }
+
+    /// [B, heads, L, d] → [B, L, heads·d]
+    private func mergeHeads(_ x: Tensor) -> Tensor {
+        let (b, l) = (x.shape[0], x.shape[2])
+        if heads == 1 { return x.reshaped([b, l, headDim]) }
+        return x.permuted([0, 2, 1, 3]).reshaped([b, l, heads * headDim])
+    }
+}

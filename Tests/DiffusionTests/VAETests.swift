@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import Tensor
+@testable import Diffusion
+
+/// Parity with diffusers 0.42.1 on the committed random-init VAEs
+/// (ops/reference/make_unet_vae_fixtures.py). Tolerance: max abs error ≤ 1e-4 × max |reference|.
+@Suite struct VAETests {
+    static let tolerance: Float = 1e-4
+
+    @Test(arguments: ["sd-small", "two-level"])
+    func decodeMatchesDiffusers(name: String) throws {
+        let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", name))
+        let io = try ModelFixtures.io("vae", name)
+        let decoded = try vae.decode(try io.tensor("latents"))
+        let expected = try io.tensor("decoded")
+        #expect(decoded.shape == expected.shape)
+        let error = maxAbsDifference(decoded, expected)
+        #expect(error <= Self.tolerance * maxAbs(expected), "max abs error \(error), scale \(maxAbs(expected))")
+    }
+
+    @Test(arguments: ["sd-small", "two-level"])
+    func encodeMeanMatchesDiffusers(name: String) throws {
+        let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", name))
+        let io = try ModelFixtures.io("vae", name)
+        let mean = try vae.encode(try io.tensor("image")).mean
+        let expected = try io.tensor("encoded_mean")
+        #expect(mean.shape == expected.shape)
+        let error = maxAbsDifference(mean, expected)
+        #expect(error <= Self.tolerance * maxAbs(expected), "max abs error \(error), scale \(maxAbs(expected))")
+    }
+
+    @Test func configReadsScalingFactor() throws {
+        let folder = ModelFixtures.folder("vae", "two-level")
+        let config = try AutoencoderKLConfig.load(from: folder.appendingPathComponent("config.json"))
+        #expect(config.scalingFactor == 0.5)
+        #expect(config.blockOutChannels == [16, 24])
+        #expect(try AutoencoderKL.load(directory: folder).downscaleFactor == 2)
+    }
+
+    @Test func loadReportsProblemsByName() throws {
+        let folder = ModelFixtures.folder("vae", "two-level")
+        let config = try AutoencoderKLConfig.load(from: folder.appendingPathComponent("config.json"))
+        let store = try WeightStore.load(folder: folder)
+        let edited = store
+            .filtered { $0 != "decoder.mid_block.attentions.0.to_k.bias" }
+            .overlaid(with: WeightStore(tensors: ["encoder.conv_in.weight": Tensor.zeros([16, 3, 3])]))
+        let error = #expect(throws: DiffusionError.self) {
+            try AutoencoderKL(config: config, weights: edited, origin: "edited")
+        }
+        #expect(error?.message.contains("missing 1: decoder.mid_block.attentions.0.to_k.bias") == true)
+        #expect(error?.message.contains("encoder.conv_in.weight is [16, 3, 3], expected [16, 3, 3, 3]") == true)
+    }
+
+    @Test func badInputsThrow() throws {
+        let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", "two-level"))
+        #expect(throws: DiffusionError.self) { try vae.decode(Tensor.zeros([1, 3, 4, 4])) }
+        #expect(throws: DiffusionError.self) { try vae.encode(Tensor.zeros([1, 4, 8])) }
+    }
+}
