@@ -12,23 +12,27 @@ import Synchronization
 /// call `poll` within `maxPollInterval`, so do not raise that interval; keep polling instead:
 /// ```swift
 /// while running {
-///     switch try await consumer.poll() {
-///     case .message(let message)?:
-///         try await consumer.pauseAll()              // stop fetching, stay in the group
-///         let work = Task { try await process(message) }
-///         while !(await isDone(work)) {                // keep serving the group protocol
-///             if case .partitionsRevoked(let lost, _)? = try await consumer.poll(),
-///                lost.contains(message.topicPartition) { work.cancel() }   // abandon it
+///     guard case .message(let message)? = try await consumer.poll() else { continue }
+///     try await consumer.pauseAll()                 // stop fetching, stay in the group
+///     let job = Job(message)                        // runs the generation in a task
+///     var revoked = false
+///     while !job.isDone {                           // a flag the task sets at the end
+///         if case .partitionsRevoked(let partitions, _)? = try await consumer.poll(),
+///            partitions.contains(message.topicPartition) {
+///             job.cancel(); revoked = true          // another member takes it over
 ///         }
-///         try await consumer.commit(message)          // after results are acknowledged
-///         try await consumer.resumeAll()
-///     case .partitionsRevoked(let partitions, _)?: abandon(partitions)
-///     default: break
 ///     }
+///     if !revoked { try await consumer.commit(message) }   // after results are acknowledged
+///     try await consumer.resumeAll()
 /// }
 /// ```
 /// A paused consumer returns no messages, only rebalance and error events. `pauseAll()` also
 /// pauses partitions assigned by a rebalance while it is in effect, until `resumeAll()`.
+/// Rebalance events are delivered in order with messages, so a message returned after a
+/// revocation belongs to the new assignment.
+///
+/// Call `close()` before dropping the consumer so it leaves the group at once; otherwise
+/// `deinit` closes it, blocking the releasing thread while librdkafka leaves the group.
 public final class KafkaConsumer: Sendable {
     public let configuration: KafkaConsumerConfiguration
     private let client: RDKafkaClient
