@@ -116,13 +116,20 @@ public final class KafkaProducer: Sendable {
     }
 
     /// Flushes outstanding records, then stops serving delivery reports. Further sends throw.
+    /// Records still undelivered when `timeout` expires are failed (their `send` throws a
+    /// purge error) and the flush error is thrown.
     public func close(timeout: Duration = .seconds(30)) async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let client = client
         let pollThread = pollThread
         try await executor.run {
             defer { pollThread.stop() }
-            try client.flush(timeoutMilliseconds: timeout.roundedUpMilliseconds)
+            do {
+                try client.flush(timeoutMilliseconds: timeout.roundedUpMilliseconds)
+            } catch {
+                client.purgeAndServeDeliveryReports()
+                throw error
+            }
         }
     }
 }

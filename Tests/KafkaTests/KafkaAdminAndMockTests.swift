@@ -64,6 +64,20 @@ struct KafkaAdminAndMockTests {
         try await producer.close()
     }
 
+    @Test("closing a producer that cannot deliver fails the pending sends instead of leaving them waiting")
+    func closeFailsPendingSends() async throws {
+        let cluster = try Support.cluster(topics: ["stuck": 1])
+        let producer = try Support.producer(cluster)
+        try await producer.send(topic: "stuck", key: "k", value: [1])
+        try cluster.setBrokerDown(1)
+        let pending = Task { try await producer.send(topic: "stuck", key: "k", value: [2]) }
+        try await Task.sleep(for: .milliseconds(200))
+        await #expect(throws: KafkaError.self) { try await producer.close(timeout: .milliseconds(500)) }
+        let error = await #expect(throws: KafkaError.self) { try await pending.value }
+        #expect(error?.name.hasPrefix("_PURGE") == true)
+        await #expect(throws: KafkaError.self) { try await producer.send(topic: "stuck", key: "k", value: [3]) }
+    }
+
     @Test("other fault hooks accept valid input and reject unknown brokers")
     func faultHooks() throws {
         let cluster = try Support.cluster(brokers: 2, topics: ["hooks": 2])

@@ -95,6 +95,16 @@ extension RDKafkaClient {
         try KafkaError.check(rd_kafka_flush(handle, timeoutMilliseconds), context: "flush")
     }
 
+    /// Fails every queued and in-flight message with a purge error and serves their delivery
+    /// reports, so no sender waits forever on a producer that is going away. Blocks briefly.
+    func purgeAndServeDeliveryReports() {
+        rd_kafka_purge(handle, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        for _ in 0..<50 where rd_kafka_outq_len(handle) > 0 {
+            rd_kafka_poll(handle, 100)
+        }
+        rd_kafka_poll(handle, 0)
+    }
+
     /// Blocks.
     func initTransactions(timeoutMilliseconds: Int32) throws(KafkaError) {
         try KafkaError.check(rd_kafka_init_transactions(handle, timeoutMilliseconds), context: "initTransactions")
