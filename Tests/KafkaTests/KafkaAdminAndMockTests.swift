@@ -19,6 +19,17 @@ struct KafkaAdminAndMockTests {
         #expect(error?.context == "describe topic missing")
     }
 
+    @Test("creating topics through the admin API on the mock cluster fails clearly instead of hanging")
+    func createTopicsUnsupportedOnMock() async throws {
+        let cluster = try Support.cluster(topics: [:])
+        let admin = try KafkaAdmin(configuration: KafkaAdminConfiguration(bootstrapServers: cluster.bootstrapServers), logger: Support.logger)
+        let error = await #expect(throws: KafkaError.self) {
+            try await admin.createTopics([KafkaTopicSpecification(name: "new-topic", partitions: 3)], timeout: .seconds(1))
+        }
+        #expect(error?.context.contains("new-topic") == true)
+        #expect(error?.code == .timedOut, "\(String(describing: error))")
+    }
+
     @Test("injected retriable produce errors are retried; a non-retriable one fails the send")
     func injectedProduceErrors() async throws {
         let cluster = try Support.cluster(topics: ["faults": 1])
