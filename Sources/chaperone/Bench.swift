@@ -9,6 +9,7 @@ struct Bench: AsyncParsableCommand {
         abstract: "Run a benchmark and print its results as JSON.",
         subcommands: [
             BenchKafka.self,
+            BenchGemm.self,
         ]
     )
 }
