@@ -1,0 +1,108 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Tensor
+
+/// `chaperone bench unet`: seconds per UNet evaluation for Stable Diffusion 1.5's UNet
+/// architecture (320/640/1280/1280 channels, cross-attention width 768) with seeded random
+/// weights built in memory, at batch 2 (classifier-free guidance) and 64×64 latents by
+/// default; achieved GFLOPS and peak RSS. Prints one JSON object.
+///
+/// `ops/bench/unet_vs_diffusers.py` runs this and diffusers on the same architecture and
+/// thread count and prints the ratio.
+struct BenchUNet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unet",
+        abstract: "Measure SD-1.5 UNet evaluation time (random weights, batch 2, 64x64 latents); print JSON."
+    )
+
+    @Option(help: "Batch size per evaluation (2 = unconditional + prompt, as classifier-free guidance runs).")
+    var batch: Int = 2
+
+    @Option(help: "Latent height and width (64 = a 512x512 image).")
+    var size: Int = 64
+
+    @Option(help: "Text tokens of conditioning (CLIP's 77).")
+    var contextLength: Int = 77
+
+    @Option(help: "Timed evaluations.")
+    var runs: Int = 2
+
+    @Option(help: "Untimed evaluations before timing.")
+    var warmup: Int = 0
+
+    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
+    var threads: Int?
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if size < 1 { throw ValidationError("--size must be at least 1") }
+        if contextLength < 1 { throw ValidationError("--context-length must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    struct Result: Codable {
+        var benchmark = "unet"
+        var config = "sd1.5 UNet2DConditionModel, random weights"
+        var parameters: Int
+        var batch: Int
+        var latentSize: Int
+        var contextLength: Int
+        var threads: Int
+        var buildSeconds: Double
+        var warmupRuns: Int
+        var secondsBest: Double
+        var secondsMedian: Double
+        var secondsAll: [Double]
+        var gflopsPerEvaluation: Double
+        var gflopsPerSecond: Double
+        var outputMeanAbs: Double
+        var peakResidentBytes: UInt64?
+        var machine: BenchMachine
+    }
+
+    func run() async throws {
+        if let threads { TensorThreads.setCount(threads) }
+        let clock = ContinuousClock()
+        let buildStart = clock.now
+        let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1)
+        let buildSeconds = Self.seconds(clock.now - buildStart)
+
+        let sample = Self.noise(shape: [batch, 4, size, size], seed: 2)
+        let context = Self.noise(shape: [batch, contextLength, 768], seed: 3)
+        // Per-item timesteps, as a batch with extra branches may carry.
+        let timesteps = (0..<batch).map { Float(981 - 40 * $0) }
+        for _ in 0..<warmup {
+            _ = try unet(sample, timesteps: timesteps, encoderHiddenStates: context)
+        }
+        var times: [Double] = []
+        var meanAbs = 0.0
+        for _ in 0..<runs {
+            let start = clock.now
+            let noise = try unet(sample, timesteps: timesteps, encoderHiddenStates: context)
+            times.append(Self.seconds(clock.now - start))
+            meanAbs = Double(noise.abs().mean())
+        }
+        let sorted = times.sorted()
+        let median = sorted[sorted.count / 2]
+        let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
+        try printBenchJSON(Result(
+            parameters: unet.parameters.values.reduce(0) { $0 + $1.count }, batch: batch, latentSize: size,
+            contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
+            warmupRuns: warmup, secondsBest: sorted[0], secondsMedian: median, secondsAll: times,
+            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / median / 1e9, outputMeanAbs: meanAbs,
+            peakResidentBytes: peakResidentSetBytes(), machine: .current()))
+    }
+
+    /// Uniform noise in [-1, 1) from a fixed seed: inputs of realistic range, same every run.
+    private static func noise(shape: [Int], seed: UInt64) -> Tensor {
+        SyntheticWeights.tensor(seed: seed, stream: 0, shape: shape, mean: 0, halfWidth: 1)
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let parts = duration.components
+        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+    }
+}
