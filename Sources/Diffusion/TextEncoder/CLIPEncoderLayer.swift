@@ -9,31 +9,34 @@ struct CLIPLayerNorm: Sendable {
     func callAsFunction(_ x: Tensor) -> Tensor { layerNorm(x, weight: weight, bias: bias, eps: eps) }
 }
 
-/// Multi-head causal self-attention with q/k/v/out projections (q, k, v fused into one GEMM).
+/// Multi-head self-attention with q/k/v/out projections (q, k, v fused into one GEMM): causal
+/// for the text tower, full for the vision tower.
 struct CLIPAttention: Sendable {
     let qkvWeight: Tensor  // [3D, D]
     let qkvBias: Tensor    // [3D]
     let outWeight: Tensor  // [D, D]
     let outBias: Tensor    // [D]
     let heads: Int
+    let causal: Bool
 
     init(query: (Tensor, Tensor), key: (Tensor, Tensor), value: (Tensor, Tensor),
-         outWeight: Tensor, outBias: Tensor, heads: Int) {
+         outWeight: Tensor, outBias: Tensor, heads: Int, causal: Bool = true) {
         qkvWeight = concat([query.0, key.0, value.0], axis: 0)
         qkvBias = concat([query.1, key.1, value.1], axis: 0)
         self.outWeight = outWeight
         self.outBias = outBias
         self.heads = heads
+        self.causal = causal
     }
 
-    /// x [B, L, D] → [B, L, D]; key j is hidden from query i when j > i.
+    /// x [B, L, D] → [B, L, D]; when causal, key j is hidden from query i when j > i.
     func callAsFunction(_ x: Tensor) -> Tensor {
         let (b, l, d) = (x.shape[0], x.shape[1], x.shape[2])
         let hd = d / heads
         // [B, L, 3D] → [3, B, heads, L, hd]
         let qkv = linear(x, weight: qkvWeight, bias: qkvBias).reshaped([b, l, 3, heads, hd]).permuted([2, 0, 3, 1, 4])
         let parts = qkv.chunked(3, axis: 0).map { $0.reshaped([b, heads, l, hd]) }
-        let attended = scaledDotProductAttention(query: parts[0], key: parts[1], value: parts[2], causal: true)
+        let attended = scaledDotProductAttention(query: parts[0], key: parts[1], value: parts[2], causal: causal)
         // [B, heads, L, hd] → [B, L, D]
         let merged = attended.permuted([0, 2, 1, 3]).reshaped([b, l, d])
         return linear(merged, weight: outWeight, bias: outBias)
