@@ -74,5 +74,10 @@ let package = Package(
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "Contracts"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Worker"]),
+        // The real worker with a deterministic generator; test-only, run by IntegrationTests.
+        .executableTarget(name: "chaperone-test-worker", dependencies: [
+            "Worker", "Contracts",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/TestWorker"),
     ]
 )

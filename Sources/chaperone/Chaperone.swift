@@ -8,6 +8,8 @@ struct Chaperone: AsyncParsableCommand {
         abstract: "Streaming moderation worker for text-to-image generation.",
         subcommands: [
             Bench.self,
+            WorkerCommand.self,
+            Produce.self,
             DevBroker.self,
         ]
     )
