@@ -229,4 +229,23 @@ struct WeightStoreTests {
         #expect(try merged.tensor("y").scalars == [20])
         #expect(try base.tensor("y").scalars == [2])
     }
+
+    @Test("a shard index that lies about a shard's contents or escapes the folder is an error")
+    func badIndex() throws {
+        let scratch = try ScratchDirectory()
+        try SafeTensorsWriter.write(["x": Tensor(shape: [1], scalars: [1])], to: scratch.url.appendingPathComponent("part-1.safetensors"))
+        let index = scratch.url.appendingPathComponent("model.safetensors.index.json")
+
+        try Data(#"{"weight_map":{"x":"part-1.safetensors","y":"part-1.safetensors"}}"#.utf8).write(to: index)
+        let lying = #expect(throws: DiffusionError.self) { try WeightStore.load(folder: scratch.url) }
+        #expect(lying?.code == .missingTensor)
+        #expect(lying?.message.contains("'y'") == true)
+
+        try Data(#"{"weight_map":{"x":"../part-1.safetensors"}}"#.utf8).write(to: index)
+        let escaping = #expect(throws: DiffusionError.self) { try WeightStore.load(folder: scratch.url) }
+        #expect(escaping?.code == .invalidConfig)
+
+        try Data(#"{"weight_map":{"x":"part-1.safetensors"}}"#.utf8).write(to: index)
+        #expect(try WeightStore.load(folder: scratch.url).names == ["x"])
+    }
 }
