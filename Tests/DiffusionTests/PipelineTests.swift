@@ -30,13 +30,13 @@ struct PipelineRun: Decodable, Sendable, CustomTestStringConvertible {
 
 private struct PipelineFixture: Decodable { var runs: [PipelineRun] }
 
-let fixturesRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+let pipelineFixturesRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent("Fixtures")
 
 private let loadedRuns = Result {
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
-    let data = try Data(contentsOf: fixturesRoot.appendingPathComponent("pipeline/runs.json"))
+    let data = try Data(contentsOf: pipelineFixturesRoot.appendingPathComponent("pipeline/runs.json"))
     return try decoder.decode(PipelineFixture.self, from: data).runs
 }
 private let pipelineRuns = (try? loadedRuns.get()) ?? []
@@ -50,7 +50,7 @@ struct ZeroDecoder: LatentDecoder {
     }
 }
 
-func tinyModelFolder() -> URL { fixturesRoot.appendingPathComponent("tiny-sd") }
+func tinyModelFolder() -> URL { pipelineFixturesRoot.appendingPathComponent("tiny-sd") }
 
 func loadTinyComponents() throws -> (any PromptEncoder, UNet2DConditionModel, SchedulerConfig) {
     let folder = try StableDiffusionModelFolder(url: tinyModelFolder())
@@ -60,7 +60,7 @@ func loadTinyComponents() throws -> (any PromptEncoder, UNet2DConditionModel, Sc
     return (encoder, try UNet2DConditionModel.load(directory: folder.unet), try folder.schedulerConfig())
 }
 
-func configuration(for run: PipelineRun) throws -> StableDiffusionPipeline.Configuration {
+func pipelineConfiguration(for run: PipelineRun) throws -> StableDiffusionPipeline.Configuration {
     var configuration = StableDiffusionPipeline.Configuration(prompt: run.prompt)
     configuration.negativePrompt = run.negativePrompt
     configuration.width = run.width
@@ -91,14 +91,14 @@ struct PipelineTests {
         let pipeline = StableDiffusionPipeline(
             promptEncoder: encoder, noisePredictor: unet, decoder: ZeroDecoder(), schedulerConfig: schedulerConfig)
         var recorded: [[Float]] = []
-        let result = try pipeline.generate(try configuration(for: run)) { progress in
+        let result = try pipeline.generate(try pipelineConfiguration(for: run)) { progress in
             recorded.append(progress.latents.scalars)
             return true
         }
         #expect(result.timesteps == run.timesteps)
         #expect(recorded.count == run.stepLatents.count)
         for (index, (ours, theirs)) in zip(recorded, run.stepLatents).enumerated() {
-            let error = relativeError(ours, theirs)
+            let error = maxRelativeError(ours, theirs)
             #expect(error <= 1e-3, "step \(index): relative error \(error)")
         }
     }
@@ -106,8 +106,8 @@ struct PipelineTests {
     @Test("the final 8-bit image matches diffusers within 1/255", arguments: pipelineRuns)
     func finalImage(run: PipelineRun) throws {
         let pipeline = try StableDiffusionPipeline.load(folder: tinyModelFolder())
-        let result = try pipeline.generate(try configuration(for: run))
-        let reference = [UInt8](try Data(contentsOf: fixturesRoot.appendingPathComponent("pipeline/\(run.imageFile)")))
+        let result = try pipeline.generate(try pipelineConfiguration(for: run))
+        let reference = [UInt8](try Data(contentsOf: pipelineFixturesRoot.appendingPathComponent("pipeline/\(run.imageFile)")))
         #expect(result.image.width == run.width && result.image.height == run.height && result.image.channels == 3)
         #expect(result.image.bytes.count == reference.count)
         let maxDiff = zip(result.image.bytes, reference).map { abs(Int($0) - Int($1)) }.max() ?? 255
@@ -179,6 +179,46 @@ struct ModelFolderTests {
         #expect(folder.components["unet"] == ["diffusers", "UNet2DConditionModel"])
         #expect(folder.safetyChecker == nil)
         #expect(try folder.schedulerConfig().className == "PNDMScheduler")
+    }
+
+    /// The published SD v1.5 repository's layout: a model index listing a safety checker and
+    /// feature extractor, extra weight variants (fp16, non-EMA, .bin) beside the main files,
+    /// and the scheduler config as SD ships it (no timestep_spacing).
+    @Test("a folder laid out like the published SD v1.5 repository loads")
+    func publishedLayout() throws {
+        let copy = try scratchCopy()
+        defer { try? FileManager.default.removeItem(at: copy) }
+        let index = """
+            {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.6.0",
+             "feature_extractor": ["transformers", "CLIPImageProcessor"],
+             "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"],
+             "scheduler": ["diffusers", "PNDMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "tokenizer": ["transformers", "CLIPTokenizer"], "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"]}
+            """
+        try index.write(to: copy.appendingPathComponent("model_index.json"), atomically: true, encoding: .utf8)
+        let scheduler = """
+            {"_class_name": "PNDMScheduler", "_diffusers_version": "0.6.0", "beta_end": 0.012,
+             "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000,
+             "set_alpha_to_one": false, "skip_prk_steps": true, "steps_offset": 1, "trained_betas": null,
+             "clip_sample": false}
+            """
+        try scheduler.write(to: copy.appendingPathComponent("scheduler/scheduler_config.json"), atomically: true, encoding: .utf8)
+        let fm = FileManager.default
+        try fm.createDirectory(at: copy.appendingPathComponent("safety_checker"), withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: copy.appendingPathComponent("safety_checker/config.json"))
+        try fm.createDirectory(at: copy.appendingPathComponent("feature_extractor"), withIntermediateDirectories: true)
+        let unetWeights = copy.appendingPathComponent("unet/diffusion_pytorch_model.safetensors")
+        for variant in ["diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.non_ema.safetensors"] {
+            try fm.copyItem(at: unetWeights, to: copy.appendingPathComponent("unet/\(variant)"))
+        }
+        try Data([0x80, 0x02]).write(to: copy.appendingPathComponent("unet/diffusion_pytorch_model.bin"))
+
+        let folder = try StableDiffusionModelFolder(url: copy)
+        #expect(folder.safetyChecker != nil)
+        let pipeline = try StableDiffusionPipeline.load(folder: copy)
+        let scheduler0 = try pipeline.makeScheduler(nil, steps: 4)
+        #expect(scheduler0.timesteps == [751, 501, 501, 251, 1])
     }
 
     @Test("a missing file is an error naming it", arguments: StableDiffusionModelFolder.requiredFiles)

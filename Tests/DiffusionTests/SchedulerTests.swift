@@ -64,7 +64,7 @@ private let loadedCases = Result { try loadCases() }
 private let schedulerCases = (try? loadedCases.get()) ?? []
 
 /// max |a − b| / max(max |reference|, tiny).
-func relativeError(_ actual: [Float], _ reference: [Float]) -> Float {
+func maxRelativeError(_ actual: [Float], _ reference: [Float]) -> Float {
     precondition(actual.count == reference.count, "length \(actual.count) vs \(reference.count)")
     var maxDiff: Float = 0, scale: Float = 0
     for (a, r) in zip(actual, reference) {
@@ -98,11 +98,11 @@ struct SchedulerTests {
         var sample = Tensor(shape: testCase.shape, scalars: testCase.latent.map { $0 * scheduler.initNoiseSigma })
         for (index, reference) in testCase.stepResults.enumerated() {
             let scaled = scheduler.scaleModelInput(sample, stepIndex: index)
-            #expect(relativeError(scaled.scalars, reference.scaledInput) <= 1e-5, "step \(index) scaled input")
+            #expect(maxRelativeError(scaled.scalars, reference.scaledInput) <= 1e-5, "step \(index) scaled input")
             let output = Tensor(shape: testCase.shape, scalars: testCase.modelOutputs[index])
             let result = scheduler.step(modelOutput: output, stepIndex: index, sample: sample, random: &random)
-            let prevError = relativeError(result.previousSample.scalars, reference.prevSample)
-            let x0Error = relativeError(result.predictedOriginal.scalars, reference.predictedX0)
+            let prevError = maxRelativeError(result.previousSample.scalars, reference.prevSample)
+            let x0Error = maxRelativeError(result.predictedOriginal.scalars, reference.predictedX0)
             #expect(prevError <= 1e-5, "step \(index) prev_sample relative error \(prevError)")
             #expect(x0Error <= 1e-5, "step \(index) predicted x0 relative error \(x0Error)")
             sample = result.previousSample
