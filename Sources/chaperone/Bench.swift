@@ -11,6 +11,7 @@ struct Bench: AsyncParsableCommand {
             BenchKafka.self,
             BenchGemm.self,
             BenchUNet.self,
+            BenchScorers.self,
         ]
     )
 }
