@@ -81,3 +81,11 @@ import Testing
         #expect(throws: OnnxError.self) { try OnnxModel(contentsOf: OnnxFixtures.url("does-not-exist.onnx")) }
     }
 }
+
+extension OnnxMalformedTests {
+    @Test func opsetOutsideTheSupportedRangeIsRefused() throws {
+        let error = try #require(Self.loadError(try Self.bytes("old_opset.onnx")))
+        #expect(error.code == .invalidModel)
+        #expect(error.message.contains("opset 7"), "\(error)")
+    }
+}

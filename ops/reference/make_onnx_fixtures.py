@@ -4,7 +4,7 @@ onnxruntime on fixed inputs, and writes models, inputs and outputs under Tests/F
 
 Layout (the ONNX backend-test convention): Tests/Fixtures/onnx/<case>/model.onnx and
 <case>/input_<i>.pb, <case>/output_<i>.pb (serialized TensorProto, named after the graph value).
-Also writes bad models for refusal tests: unknown_op.onnx, unsupported_attr.onnx.
+Also writes models the runner must refuse: unknown_op.onnx, unsupported_attr.onnx, old_opset.onnx.
 
 Run from the repository root with the reference venv:  .venv/bin/python ops/reference/make_onnx_fixtures.py
 """
@@ -218,6 +218,9 @@ def main():
                             [helper.make_tensor_value_info("y", F, [1, 1, 4, 4])],
                             initializer=[init("scales", np.array([1, 1, 2, 2], np.float32))])
     onnx.save(helper.make_model(bad, opset_imports=[helper.make_opsetid("", OPSET)]), os.path.join(OUT, "unsupported_attr.onnx"))
+    old = helper.make_graph([N("Relu", ["x"], ["y"], name="relu")], "old",
+                            [helper.make_tensor_value_info("x", F, [1])], [helper.make_tensor_value_info("y", F, [1])])
+    onnx.save(helper.make_model(old, opset_imports=[helper.make_opsetid("", 7)]), os.path.join(OUT, "old_opset.onnx"))
     print("wrote", OUT)
 
 
