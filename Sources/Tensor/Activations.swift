@@ -5,30 +5,31 @@ import Foundation
 extension Tensor {
     /// GELU with the exact erf form, `0.5·x·(1 + erf(x/√2))` (PyTorch's default `approximate='none'`).
     public func gelu() -> Tensor {
-        map { x in 0.5 * x * (1 + Foundation.erf(x * 0.70710678118654752)) }
+        vectorMapped { x in 0.5 * x * (1 + vectorErf(x * 0.70710678118654752)) }
     }
 
     /// GELU with the tanh approximation (PyTorch `approximate='tanh'`).
     public func geluTanh() -> Tensor {
-        map { x in
-            let inner: Float = 0.7978845608028654 * (x + 0.044715 * x * x * x)
-            return 0.5 * x * (1 + Foundation.tanh(inner))
+        // 1 + tanh(u) = 2 − 2 / (e^{2u} + 1), evaluated with the vector exp.
+        vectorMapped { x in
+            let inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+            return 0.5 * x * (2 - 2 / (vectorExp(2 * inner) + 1))
         }
     }
 
     /// QuickGELU as used by CLIP: `x·sigmoid(1.702·x)`.
     public func quickGELU() -> Tensor {
-        map { x in x / (1 + Foundation.exp(-1.702 * x)) }
+        vectorMapped { x in x / (1 + vectorExp(-1.702 * x)) }
     }
 
     /// SiLU (swish): `x·sigmoid(x)`.
     public func silu() -> Tensor {
-        map { x in x / (1 + Foundation.exp(-x)) }
+        vectorMapped(vectorSiLU)
     }
 
     /// Logistic sigmoid.
     public func sigmoid() -> Tensor {
-        map { x in 1 / (1 + Foundation.exp(-x)) }
+        vectorMapped { x in 1 / (1 + vectorExp(-x)) }
     }
 
     /// Hyperbolic tangent.

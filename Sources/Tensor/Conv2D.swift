@@ -81,7 +81,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
         channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,
         strideH: o.strideH, strideW: o.strideW, padTop: p.top, padLeft: p.left,
         dilationH: o.dilationH, dilationW: o.dilationW)
-    var columns = direct ? [] : [Float](repeating: 0, count: kdim * plane)
+    // im2col writes every element, so the column buffer needs no zero fill.
+    var columns = direct ? [] : [Float](unsafeUninitializedCapacity: kdim * plane) { _, n in n = kdim * plane }
     return x.withUnsafeBufferPointer { px in
         weight.withUnsafeBufferPointer { pw in
             Tensor(shape: [n, oc, ho, wo]) { out in

@@ -46,10 +46,8 @@ private func groupNormKernel(_ x: Tensor, groups: Int, weight: Tensor?, bias: Te
                         let shift = (b?[ch] ?? 0) - m * scale
                         let xc = xg + cl * spatial, yc = yg + cl * spatial
                         if silu {
-                            for k in 0..<spatial {
-                                let v = xc[k] * scale + shift
-                                yc[k] = v / (1 + Foundation.exp(-v))
-                            }
+                            let sv = FloatVector(repeating: scale), hv = FloatVector(repeating: shift)
+                            vectorMap(xc, yc, count: spatial) { vectorSiLU($0 * sv + hv) }
                         } else {
                             for k in 0..<spatial { yc[k] = xc[k] * scale + shift }
                         }

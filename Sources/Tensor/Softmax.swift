@@ -14,7 +14,12 @@ extension Tensor {
                     for idx in r {
                         let outer = idx / split.inner, inner = idx % split.inner
                         let base = outer * split.length * split.inner + inner
-                        softmaxStrided(x + base, o + base, count: split.length, stride: split.inner)
+                        if split.inner == 1 {
+                            (o + base).update(from: x + base, count: split.length)
+                            softmaxRowInPlace(o + base, count: split.length)
+                        } else {
+                            softmaxStrided(x + base, o + base, count: split.length, stride: split.inner)
+                        }
                     }
                 }
             }
@@ -39,18 +44,34 @@ func softmaxStrided(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
     for k in 0..<count { y[k * stride] *= inv }
 }
 
-/// Softmax of one contiguous row in place.
+/// Softmax of one contiguous row in place (vector exp; the sum is accumulated lane-wise in a
+/// fixed order, so it is deterministic).
 @inline(__always)
 func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
+    guard count > 0 else { return }
     var m = -Float.infinity
     for k in 0..<count { m = Swift.max(m, row[k]) }
     if m == -.infinity { m = 0 }
-    var sum: Float = 0
-    for k in 0..<count {
-        let e = Foundation.exp(row[k] - m)
-        row[k] = e
-        sum += e
+    let shift = FloatVector(repeating: m)
+    var lanes = FloatVector(repeating: 0)
+    let raw = UnsafeMutableRawPointer(row)
+    var k = 0
+    while k + 8 <= count {
+        let e = vectorExp(raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self) - shift)
+        raw.storeBytes(of: e, toByteOffset: k * 4, as: FloatVector.self)
+        lanes += e
+        k += 8
+    }
+    var sum = lanes.sum()
+    if k < count {
+        var tail = FloatVector(repeating: -.infinity)
+        for j in k..<count { tail[j - k] = row[j] }
+        let e = vectorExp(tail - shift)
+        for j in k..<count {
+            row[j] = e[j - k]
+            sum += e[j - k]
+        }
     }
     let inv = 1 / sum
-    for k in 0..<count { row[k] *= inv }
+    for j in 0..<count { row[j] *= inv }
 }
