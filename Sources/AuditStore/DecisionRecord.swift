@@ -157,4 +157,10 @@ public struct DecisionCount: Sendable, Hashable, Codable {
     public var tenant: String?
     public var decision: DecisionRecord.Decision
     public var count: Int
+
+    public init(tenant: String?, decision: DecisionRecord.Decision, count: Int) {
+        self.tenant = tenant
+        self.decision = decision
+        self.count = count
+    }
 }

@@ -37,6 +37,12 @@ public struct Migrator: Sendable {
         public var alreadyApplied: Int
         /// The database's version after the run.
         public var version: Int
+
+        public init(applied: [Int], alreadyApplied: Int, version: Int) {
+            self.applied = applied
+            self.alreadyApplied = alreadyApplied
+            self.version = version
+        }
     }
 
     /// Applies the pending migrations; returns what was done.

@@ -145,9 +145,9 @@ final class PQConnection {
 }
 
 /// Calls `body` with a C array of NUL-terminated copies of `strings` (nil stays a null pointer),
-/// valid only during the call.
+/// followed by one null pointer (libpq's keyword lists end with it), valid only during the call.
 private func withCStringArray<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    var copies: [UnsafeMutablePointer<CChar>?] = strings.map { string in
+    var copies: [UnsafeMutablePointer<CChar>?] = (strings + [nil]).map { string in
         guard let string else { return nil }
         let utf8 = Array(string.utf8CString)
         let copy = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count)
