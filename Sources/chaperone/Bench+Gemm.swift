@@ -113,10 +113,13 @@ struct BenchGemm: AsyncParsableCommand {
         time("add same shape [2,320,\(hw),\(hw)]") { feature + feature }
         time("add broadcast [2,320,\(hw),\(hw)] + [320,1,1]") { feature + channelBias }
         time("silu [2,320,\(hw),\(hw)]") { feature.silu() }
-        time("gelu [2,\(tokens),1280]") { BenchData.tensor([2, tokens, 1280]).gelu() }
+        let hidden = BenchData.tensor([2, tokens, 1280]), half = BenchData.tensor([2, 320, hw / 2, hw / 2])
+        time("gelu [2,\(tokens),1280]") { hidden.gelu() }
+        let scores = BenchData.tensor([16, tokens, 77])
+        time("softmax rows [16,\(tokens),77]") { scores.softmax(axis: -1) }
         time("layerNorm [2,\(tokens),320]") { layerNorm(x320, weight: gamma, bias: beta) }
         time("permute NCHW->NHWC [2,320,\(hw),\(hw)]") { feature.permuted([0, 2, 3, 1]) }
-        time("upsampleNearest x2 [2,320,\(hw / 2),\(hw / 2)]") { BenchData.tensor([2, 320, hw / 2, hw / 2]).upsampleNearest(scale: 2) }
+        time("upsampleNearest x2 [2,320,\(hw / 2),\(hw / 2)]") { half.upsampleNearest(scale: 2) }
 
         try printBenchJSON(GemmBenchReport(
             machine: .current(), threads: TensorThreads.count, blasCore: BLAS.coreName, blasConfig: BLAS.configuration,
