@@ -7,8 +7,9 @@ import Testing
 /// model (`Tests/Fixtures/tiny-sd`), from `Tests/Fixtures/pipeline/runs.json`, written by
 /// `ops/reference/make_pipeline_fixtures.py`: CFG on, PNDM / DDIM from given latents, Euler
 /// ancestral / DPM-Solver++ from a seed (PyTorch-compatible noise), one run with
-/// guidance_rescale. Tolerances: latents after every step within 1e-3 × max |diffusers| (UNet
-/// parity is 1e-4 per call and errors compound over steps); final 8-bit image max abs diff ≤ 1.
+/// guidance_rescale. Tolerances: latents after every step within 1e-4 × max |diffusers| (about
+/// 1e-5 measured); final 8-bit image max abs diff ≤ 1 (a few pixels differ by 1 when a value
+/// sits at a rounding boundary).
 struct PipelineRun: Decodable, Sendable, CustomTestStringConvertible {
     var name: String
     var scheduler: String
@@ -99,7 +100,7 @@ struct PipelineTests {
         #expect(recorded.count == run.stepLatents.count)
         for (index, (ours, theirs)) in zip(recorded, run.stepLatents).enumerated() {
             let error = maxRelativeError(ours, theirs)
-            #expect(error <= 1e-3, "step \(index): relative error \(error)")
+            #expect(error <= 1e-4, "step \(index): relative error \(error)")
         }
     }
 
