@@ -77,7 +77,7 @@ struct WindowAttributes: Sendable {
     }
 }
 
-/// `Conv` (2-D, groups, strides, dilations, pads) as im2col + GEMM per group.
+/// `Conv` (2-D, groups, strides, dilations, pads) on the Tensor im2col + GEMM kernel.
 struct ConvKernel: OnnxKernel {
     let what: String
     let window: WindowAttributes
@@ -107,81 +107,13 @@ struct ConvKernel: OnnxKernel {
         let g = try window.resolve(height: h, width: wd, kernel: (kh, kw), ceilMode: false, what: what)
         _ = try checkedCount([n, o, g.outH, g.outW], what)
         _ = try checkedCount([cg * kh * kw, g.outH * g.outW], what)
-        return [.float(conv2d(x, w, bias: bias, geometry: g, group: group))]
+        // Shapes were checked above, so the Tensor kernel's preconditions hold.
+        let options = Conv2DOptions(
+            strideH: g.stride.h, strideW: g.stride.w,
+            padding: Padding2D(top: g.padTop, bottom: g.padBottom, left: g.padLeft, right: g.padRight),
+            dilationH: g.dilation.h, dilationW: g.dilation.w, groups: group)
+        return [.float(conv2d(x, weight: w, bias: bias, options: options))]
     }
-}
-
-/// Convolution of x [N, C, H, W] with w [O, C/group, kh, kw] → [N, O, outH, outW].
-func conv2d(_ x: Tensor, _ w: Tensor, bias: Tensor?, geometry g: Window2D, group: Int) -> Tensor {
-    let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (o, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-    let og = o / group
-    let k = cg * kh * kw
-    let l = g.outH * g.outW
-    let pointwise = kh == 1 && kw == 1 && g.stride == (1, 1) && g.padTop == 0 && g.padLeft == 0 && g.padBottom == 0 && g.padRight == 0
-    let weights = w.reshaped([o, k])
-    let groupWeights: [Tensor] = group == 1 ? [weights] : (0..<group).map { gi in
-        weights.withUnsafeBufferPointer { Tensor(shape: [og, k], scalars: Array($0[(gi * og * k)..<((gi + 1) * og * k)])) }
-    }
-    var output = [Float](repeating: 0, count: n * o * l)
-    x.withUnsafeBufferPointer { src in
-        for b in 0..<n {
-            for gi in 0..<group {
-                let channelBase = (b * c + gi * cg) * h * wd
-                let cols: Tensor
-                if pointwise {
-                    cols = Tensor(shape: [k, l], scalars: Array(src[channelBase..<(channelBase + cg * h * wd)]))
-                } else {
-                    cols = Tensor(shape: [k, l]) { buffer in
-                        let dst = buffer.baseAddress!
-                        let s = src.baseAddress! + channelBase
-                        parallelFor(k, minimumPerChunk: 8) { rows in
-                            for row in rows {
-                                let ci = row / (kh * kw), ki = (row / kw) % kh, kj = row % kw
-                                let plane = s + ci * h * wd
-                                let out = dst + row * l
-                                for oy in 0..<g.outH {
-                                    let iy = oy * g.stride.h - g.padTop + ki * g.dilation.h
-                                    let line = out + oy * g.outW
-                                    if iy < 0 || iy >= h {
-                                        line.update(repeating: 0, count: g.outW)
-                                        continue
-                                    }
-                                    let rowPtr = plane + iy * wd
-                                    let x0 = kj * g.dilation.w - g.padLeft
-                                    for ox in 0..<g.outW {
-                                        let ix = x0 + ox * g.stride.w
-                                        line[ox] = (ix >= 0 && ix < wd) ? rowPtr[ix] : 0
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                let y = matmul(groupWeights[gi], cols)  // [og, l]
-                y.withUnsafeBufferPointer { yp in
-                    output.withUnsafeMutableBufferPointer { op in
-                        let dst = op.baseAddress! + (b * o + gi * og) * l
-                        dst.update(from: yp.baseAddress!, count: og * l)
-                    }
-                }
-            }
-        }
-    }
-    if let bias {
-        let bv = bias.scalars
-        output.withUnsafeMutableBufferPointer { op in
-            let base = op.baseAddress!
-            parallelFor(n * o, minimumPerChunk: 4) { planes in
-                for p in planes {
-                    let v = bv[p % o]
-                    let dst = base + p * l
-                    for i in 0..<l { dst[i] += v }
-                }
-            }
-        }
-    }
-    return Tensor(shape: [n, o, g.outH, g.outW], scalars: output)
 }
 
 /// `MaxPool` (2-D; `ceil_mode`; one output; row-major storage order only).
