@@ -90,32 +90,45 @@ public struct SQLBytes: SQLEncodable, SQLDecodable, Hashable {
 
     /// `\x` followed by two lowercase hex digits per byte.
     static func hexText(_ bytes: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(2 + 2 * bytes.count)
-        out.append(UInt8(ascii: "\\"))
-        out.append(UInt8(ascii: "x"))
-        for byte in bytes {
-            out.append(hexDigits[Int(byte >> 4)])
-            out.append(hexDigits[Int(byte & 0x0f)])
+        String(unsafeUninitializedCapacity: 2 + 2 * bytes.count) { out in
+            out[0] = UInt8(ascii: "\\")
+            out[1] = UInt8(ascii: "x")
+            hexDigits.withUnsafeBufferPointer { digits in
+                bytes.withUnsafeBufferPointer { input in
+                    var o = 2
+                    for byte in input {
+                        out[o] = digits[Int(byte >> 4)]
+                        out[o + 1] = digits[Int(byte & 0x0f)]
+                        o += 2
+                    }
+                }
+            }
+            return 2 + 2 * bytes.count
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `\x…` hex text; nil when it is not that.
     static func parseHexText(_ text: String) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"),
-            utf8.count % 2 == 0
-        else { return nil }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity((utf8.count - 2) / 2)
-        var index = 2
-        while index < utf8.count {
-            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0
+            else { return nil }
+            let count = (utf8.count - 2) / 2
+            var valid = true
+            let bytes = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+                var index = 2
+                for o in 0..<count {
+                    guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else {
+                        valid = false
+                        break
+                    }
+                    out[o] = high << 4 | low
+                    index += 2
+                }
+                initialized = valid ? count : 0
+            }
+            return valid ? bytes : nil
         }
-        return bytes
     }
 
     private static func nibble(_ c: UInt8) -> UInt8? {

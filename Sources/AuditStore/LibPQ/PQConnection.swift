@@ -24,9 +24,9 @@ final class PQConnection {
         guard PQstatus(handle) == CONNECTION_OK else {
             let message = PQConnection.text(PQerrorMessage(handle))
             PQfinish(handle)
-            throw AuditStoreError(
-                .connectionFailed, "could not connect to PostgreSQL (see debugDescription for the server's reason)",
-                serverMessage: message)
+            // libpq's connection errors name the host, port and user, never the password or any
+            // query data, so they may appear in the description.
+            throw AuditStoreError(.connectionFailed, "could not connect to PostgreSQL: \(message)", serverMessage: message)
         }
         self.handle = handle
         // Notices ("already exists, skipping") are expected during migrations: don't print them.
