@@ -12,6 +12,7 @@ struct Bench: AsyncParsableCommand {
             BenchGemm.self,
             BenchUNet.self,
             BenchScorers.self,
+            BenchAudit.self,
         ]
     )
 }

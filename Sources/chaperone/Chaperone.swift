@@ -11,6 +11,7 @@ struct Chaperone: AsyncParsableCommand {
             WorkerCommand.self,
             Produce.self,
             DevBroker.self,
+            Audit.self,
         ]
     )
 }
