@@ -15,7 +15,7 @@ public struct IncomingMessage: Sendable, Equatable {
 
 /// What the worker records for one request: the audit row including the exact bytes it
 /// publishes, so a redelivery republishes them unchanged.
-public struct AuditEntry: Sendable, Equatable {
+public struct AuditRow: Sendable, Equatable {
     /// The request id, or the synthetic id of an unreadable message.
     public var requestID: String
     public var tenant: String?
@@ -112,7 +112,7 @@ public enum AuditInsertOutcome: Sendable, Equatable {
 /// The audit log as the worker uses it: insert-or-return-existing and lookup.
 public protocol AuditLog: Sendable {
     func find(requestID: String) async throws -> StoredDecision?
-    func insert(_ entry: AuditEntry) async throws -> AuditInsertOutcome
+    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome
 }
 
 /// Publishes results and dead letters, and commits consumed offsets.

@@ -22,7 +22,7 @@ public struct RequestFlow: Sendable, Equatable {
     public enum Action: Sendable, Equatable {
         case lookUp(requestID: String)
         case generate(GenerationRequest)
-        case record(AuditEntry)
+        case record(AuditRow)
         case publish(StoredDecision)
         case commit(SourcePosition)
         case publishAndCommit(StoredDecision, SourcePosition)
@@ -33,7 +33,7 @@ public struct RequestFlow: Sendable, Equatable {
     public enum Event: Sendable, Equatable {
         case lookedUp(StoredDecision?)
         /// Generation, scoring and the decision are done; this is the row to record.
-        case produced(AuditEntry)
+        case produced(AuditRow)
         case recorded(AuditInsertOutcome)
         case published
         case committed
@@ -53,7 +53,7 @@ public struct RequestFlow: Sendable, Equatable {
     public enum State: Sendable, Equatable {
         case lookingUp(GenerationRequest)
         case generating(GenerationRequest)
-        case recording(AuditEntry)
+        case recording(AuditRow)
         case publishing(StoredDecision, republished: Bool)
         case committing(StoredDecision, republished: Bool)
         case done(Outcome)
@@ -62,7 +62,7 @@ public struct RequestFlow: Sendable, Equatable {
     /// The input of the flow: a valid request, or the audit row of a rejected one.
     public enum Input: Sendable, Equatable {
         case valid(GenerationRequest)
-        case rejected(AuditEntry)
+        case rejected(AuditRow)
     }
 
     public private(set) var state: State

@@ -218,7 +218,7 @@ public final class RequestProcessor: Sendable {
     }
 
     /// Generates, scores and decides `request`, and builds its audit row with the result payload.
-    private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> AuditEntry {
+    private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> AuditRow {
         let clock = ContinuousClock()
         let plan = settings.mitigationPolicy.plan(for: request)
         let scoreStart = clock.now
@@ -252,7 +252,7 @@ public final class RequestProcessor: Sendable {
             mitigations: applied, workerID: settings.workerID, decidedAt: Timestamp.rfc3339(),
             timings: StageTimings(decodeMs: decodeTime.milliseconds, generateMs: generateTime.milliseconds, scoreMs: scoreTime.milliseconds))
         let payload = Array(try Self.encoder.encode(result))
-        return AuditEntry(
+        return AuditRow(
             requestID: request.requestID, tenant: request.tenant, decision: decision.rawValue,
             reasonsJSON: Self.json(reasons), prompt: request.prompt, negativePrompt: request.negativePrompt,
             mitigationsJSON: Self.json(applied), scoresJSON: Self.json(scores), imageSHA256: generatedSHA,
@@ -262,7 +262,7 @@ public final class RequestProcessor: Sendable {
     }
 
     /// The audit row and DLQ envelope of a rejected message.
-    func rejectionEntry(_ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil) -> AuditEntry {
+    func rejectionEntry(_ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil) -> AuditRow {
         let auditID = rejection.requestID
             ?? DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
         let envelope = DLQEnvelope(
@@ -271,7 +271,7 @@ public final class RequestProcessor: Sendable {
             source: message.source, workerID: settings.workerID, rejectedAt: Timestamp.rfc3339())
         let payload = (try? Self.encoder.encode(envelope)).map(Array.init) ?? []
         struct Reason: Encodable { var code: String; var message: String }
-        return AuditEntry(
+        return AuditRow(
             requestID: auditID, tenant: tenant ?? request?.tenant, decision: "rejected",
             reasonsJSON: Self.json([Reason(code: rejection.code.rawValue, message: rejection.message)]),
             prompt: request?.prompt, negativePrompt: request?.negativePrompt, mitigationsJSON: "{}", scoresJSON: "[]",

@@ -8,6 +8,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a benchmark and print its results as JSON.",
         subcommands: [
+            BenchPipeline.self,
             BenchKafka.self,
             BenchGemm.self,
             BenchUNet.self,

@@ -5,7 +5,7 @@ import Worker
 
 /// In-memory audit log with the same insert-or-return-existing rule as the database.
 final class MemoryAuditLog: AuditLog {
-    private let rows = Mutex<[String: AuditEntry]>([:])
+    private let rows = Mutex<[String: AuditRow]>([:])
     /// Calls that fail before succeeding (simulates PostgreSQL being down).
     let failuresLeft = Mutex(0)
     let inserts = Mutex(0)
@@ -15,7 +15,7 @@ final class MemoryAuditLog: AuditLog {
         return rows.withLock { $0[requestID]?.stored }
     }
 
-    func insert(_ entry: AuditEntry) async throws -> AuditInsertOutcome {
+    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
         try failIfAsked()
         inserts.withLock { $0 += 1 }
         return rows.withLock { rows in
@@ -25,7 +25,7 @@ final class MemoryAuditLog: AuditLog {
         }
     }
 
-    var all: [String: AuditEntry] { rows.withLock { $0 } }
+    var all: [String: AuditRow] { rows.withLock { $0 } }
 
     private func failIfAsked() throws {
         let fail = failuresLeft.withLock { left -> Bool in

@@ -6,8 +6,8 @@ import Worker
     let source = SourcePosition(topic: "chaperone.requests", partition: 2, offset: 9)
     let request = GenerationRequest(requestID: "r1", tenant: "acme", prompt: "p", seed: 1)
 
-    func entry(_ id: String = "r1", topic: String = "chaperone.results") -> AuditEntry {
-        AuditEntry(requestID: id, tenant: "acme", decision: "allow", reasonsJSON: "[]", prompt: "p", negativePrompt: "",
+    func entry(_ id: String = "r1", topic: String = "chaperone.results") -> AuditRow {
+        AuditRow(requestID: id, tenant: "acme", decision: "allow", reasonsJSON: "[]", prompt: "p", negativePrompt: "",
                    mitigationsJSON: "{}", scoresJSON: "[]", imageSHA256: "x", modelSHA256: "m", overlaySHA256: nil,
                    workerID: "w", source: source, publishedTopic: topic, publishedKey: id, payload: [1, 2, 3], rawRequest: nil)
     }

@@ -17,7 +17,7 @@ public struct PostgresAuditLog: AuditLog {
         try await repository.decision(requestID: requestID).map(Self.stored)
     }
 
-    public func insert(_ entry: AuditEntry) async throws -> AuditInsertOutcome {
+    public func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
         guard let decision = DecisionRecord.Decision(rawValue: entry.decision) else {
             throw WorkerError(.invalidConfiguration, "unknown decision '\(entry.decision)' for request \(entry.requestID)")
         }
