@@ -44,6 +44,8 @@ public func scaledDotProductAttention(
                         let o = out.baseAddress!
                         scores.withUnsafeMutableBufferPointer { sb in
                             let sp = sb.baseAddress!
+                            let rowSums = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                            defer { rowSums.deallocate() }
                             for bi in 0..<batches {
                                 let q0 = pq.baseAddress! + bi * lq * d
                                 let k0 = pk.baseAddress! + bi * lk * d
@@ -67,12 +69,17 @@ public func scaledDotProductAttention(
                                             if causal && qi + 1 < lk {
                                                 (srow + qi + 1).update(repeating: -.infinity, count: lk - qi - 1)
                                             }
-                                            softmaxRowInPlace(srow, count: lk)
+                                            rowSums[row] = expShiftedRowInPlace(srow, count: lk)
                                         }
                                     }
-                                    // out_blk [rows, dv] = scores [rows, Lk] · v [Lk, dv]
+                                    // out_blk [rows, dv] = exp-scores [rows, Lk] · v [Lk, dv], then / row sums
+                                    let ob = o + (bi * lq + start) * dv
                                     sgemm(transA: false, transB: false, m: rows, n: dv, k: lk,
-                                          a: sp, lda: lk, b: v0, ldb: dv, c: o + (bi * lq + start) * dv, ldc: dv)
+                                          a: sp, lda: lk, b: v0, ldb: dv, c: ob, ldc: dv)
+                                    for row in 0..<rows {
+                                        let inv = 1 / rowSums[row]
+                                        for c in 0..<dv { ob[row * dv + c] *= inv }
+                                    }
                                     start += rows
                                 }
                             }

@@ -44,18 +44,36 @@ func softmaxStrided(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
     for k in 0..<count { y[k * stride] *= inv }
 }
 
-/// Softmax of one contiguous row in place (vector exp; the sum is accumulated lane-wise in a
-/// fixed order, so it is deterministic).
+/// Softmax of one contiguous row in place (vector exp; sums are accumulated lane-wise in a
+/// fixed order, so results are deterministic).
 @inline(__always)
 func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
     guard count > 0 else { return }
-    var m = -Float.infinity
-    for k in 0..<count { m = Swift.max(m, row[k]) }
+    let inv = 1 / expShiftedRowInPlace(row, count: count)
+    for j in 0..<count { row[j] *= inv }
+}
+
+/// Replaces a row by exp(x − max(x)) and returns the sum of the new values (≥ 1 for a
+/// non-empty row). Attention normalises its output rows instead of the wide score rows.
+@inline(__always)
+func expShiftedRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    let raw = UnsafeMutableRawPointer(row)
+    var k = 0
+    var mv = FloatVector(repeating: -.infinity)
+    while k + 8 <= count {
+        let v = raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self)
+        mv.replace(with: v, where: v .> mv)
+        k += 8
+    }
+    var m = mv.max()
+    while k < count {
+        m = Swift.max(m, row[k])
+        k += 1
+    }
     if m == -.infinity { m = 0 }
     let shift = FloatVector(repeating: m)
     var lanes = FloatVector(repeating: 0)
-    let raw = UnsafeMutableRawPointer(row)
-    var k = 0
+    k = 0
     while k + 8 <= count {
         let e = vectorExp(raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self) - shift)
         raw.storeBytes(of: e, toByteOffset: k * 4, as: FloatVector.self)
@@ -72,6 +90,5 @@ func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
             sum += e[j - k]
         }
     }
-    let inv = 1 / sum
-    for j in 0..<count { row[j] *= inv }
+    return sum
 }
