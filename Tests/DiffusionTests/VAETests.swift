@@ -52,6 +52,16 @@ import Tensor
         #expect(error?.message.contains("encoder.conv_in.weight is [16, 3, 3], expected [16, 3, 3, 3]") == true)
     }
 
+    @Test func tinySDFolderLoadsCompletely() throws {
+        let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("tiny-sd", "vae"))
+        let image = try vae.decode(Tensor.zeros([1, 4, 2, 3]))
+        #expect(image.shape == [1, 3, 16, 24])
+        let unet = try UNet2DConditionModel.load(directory: ModelFixtures.folder("tiny-sd", "unet"))
+        let noise = try unet(Tensor.zeros([2, 4, 4, 6]), timestep: 1, encoderHiddenStates: Tensor.zeros([2, 77, 16]))
+        #expect(noise.shape == [2, 4, 4, 6])
+        #expect(noise.scalars.allSatisfy { $0.isFinite })
+    }
+
     @Test func badInputsThrow() throws {
         let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", "two-level"))
         #expect(throws: DiffusionError.self) { try vae.decode(Tensor.zeros([1, 3, 4, 4])) }
