@@ -66,5 +66,7 @@ import Tensor
         let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", "two-level"))
         #expect(throws: DiffusionError.self) { try vae.decode(Tensor.zeros([1, 3, 4, 4])) }
         #expect(throws: DiffusionError.self) { try vae.encode(Tensor.zeros([1, 4, 8])) }
+        #expect(throws: DiffusionError.self) { try vae.encode(Tensor.zeros([1, 3, 1, 8])) }
+        #expect(try vae.encode(Tensor.zeros([1, 3, 3, 2])).mean.shape == [1, 4, 1, 1])
     }
 }

@@ -134,11 +134,15 @@ public struct AutoencoderKL: Sendable {
         return decoder(z)
     }
 
-    /// Images [B, in, H, W] (−1…1) → the latent distribution [B, latent, ⌈H/f⌉, ⌈W/f⌉].
+    /// Images [B, in, H, W] (−1…1, H and W ≥ f) → the latent distribution [B, latent, ⌊H/f⌋, ⌊W/f⌋].
     public func encode(_ images: Tensor) throws -> LatentDistribution {
-        guard images.rank == 4, images.shape[1] == config.inChannels,
-              images.shape[0] > 0, images.shape[2] > 0, images.shape[3] > 0 else {
+        guard images.rank == 4, images.shape[1] == config.inChannels, images.shape[0] > 0 else {
             throw DiffusionError(.invalidInput, "VAE encode needs images [B, \(config.inChannels), H, W], got \(images.shape)")
+        }
+        // Each downsampler floors the size (right/bottom padding of one): smaller images vanish.
+        guard images.shape[2] >= downscaleFactor, images.shape[3] >= downscaleFactor else {
+            throw DiffusionError(.invalidInput,
+                "VAE encode needs images at least \(downscaleFactor)x\(downscaleFactor), got \(images.shape)")
         }
         var moments = encoder(images)
         if let quantConv { moments = quantConv(moments) }
