@@ -38,6 +38,8 @@ public struct AuditStoreError: Error, Sendable, CustomStringConvertible, CustomD
     public var message: String
     /// The five-character SQLSTATE reported by the server, when there was one.
     public var sqlState: String?
+    /// The constraint a statement violated, when the server named one (a schema name, never data).
+    public var constraint: String?
     /// The server's (or libpq's) own message; may quote data, so it is kept out of `description`.
     public var serverMessage: String?
     /// Where in this module the error was raised.
@@ -82,6 +84,7 @@ public struct AuditStoreError: Error, Sendable, CustomStringConvertible, CustomD
             if let name = Self.conditionNames[sqlState] { text += " \(name)" }
             text += ")"
         }
+        if let constraint { text += " on constraint \(constraint)" }
         if isRetriable { text += " [retriable]" }
         return text
     }

@@ -75,15 +75,19 @@ public struct Migrator: Sendable {
     static func migrate(_ migrations: [Migration], session: SQLSession) throws -> Report {
         try session.query("SELECT pg_advisory_lock(\(advisoryLockKey))")
         defer { _ = try? session.query("SELECT pg_advisory_unlock(\(advisoryLockKey))") }
-        try session.query(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version integer PRIMARY KEY CHECK (version > 0),
-                name text NOT NULL,
-                sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-                applied_at timestamptz NOT NULL DEFAULT now()
-            )
-            """)
+        // Created only when missing, so a role without DDL rights (the worker's) can check an
+        // up-to-date schema: CREATE … IF NOT EXISTS would still need CREATE on the schema.
+        if try !tableExists(session) {
+            try session.query(
+                """
+                CREATE TABLE schema_migrations (
+                    version integer PRIMARY KEY CHECK (version > 0),
+                    name text NOT NULL,
+                    sha256 text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+        }
         let applied = try recorded(session)
         var checksums = [Int: String]()
         for migration in migrations {
@@ -131,13 +135,17 @@ public struct Migrator: Sendable {
     }
 
     static func recorded(_ session: SQLSession) throws -> [AppliedMigration] {
-        let exists = try session.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present").single("schema_migrations lookup")
-        guard try exists.decode("present", as: Bool.self) else { return [] }
+        guard try tableExists(session) else { return [] }
         return try session.query("SELECT version, name, sha256, applied_at FROM schema_migrations ORDER BY version").map { row in
             AppliedMigration(
                 version: try row.decode("version"), name: try row.decode("name"), sha256: try row.decode("sha256"),
                 appliedAt: try row.decode("applied_at"))
         }
+    }
+
+    static func tableExists(_ session: SQLSession) throws -> Bool {
+        try session.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
+            .single("schema_migrations lookup").decode("present")
     }
 
     /// The SHA-256 of `bytes` in lowercase hex, computed by the server (no crypto dependency here).

@@ -135,11 +135,15 @@ import Testing
             rejectedWithoutBytes.rawRequest = nil
             var noTenant = Fixtures.decision(id: "req-t", tenant: nil)
             noTenant.decision = .allow
-            for record in [rejectedWithoutBytes, noTenant] {
+            for (record, constraint) in [
+                (rejectedWithoutBytes, "decisions_rejected_keep_request"), (noTenant, "decisions_tenant_known"),
+            ] {
                 await #expect {
                     try await repository.insertDecision(record)
                 } throws: { error in
-                    (error as? AuditStoreError)?.sqlState == "23514"
+                    guard let error = error as? AuditStoreError else { return false }
+                    return error.sqlState == "23514" && error.constraint == constraint
+                        && error.description.contains(constraint)
                 }
             }
             #expect(try await repository.count() == 0)

@@ -115,7 +115,9 @@ final class PQConnection {
         default:
             let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
             let message = PQConnection.text(PQresultErrorMessage(result))
-            throw lostOrFailed(sqlState: sqlState, serverMessage: message)
+            var error = lostOrFailed(sqlState: sqlState, serverMessage: message)
+            error.constraint = PQresultErrorField(result, Int32(UInt8(ascii: "n"))).map { String(cString: $0) }
+            throw error
         }
     }
 
