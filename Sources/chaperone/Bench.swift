@@ -12,6 +12,7 @@ struct Bench: AsyncParsableCommand {
             BenchKafka.self,
             BenchGemm.self,
             BenchUNet.self,
+            BenchEncoder.self,
             BenchScorers.self,
             BenchAudit.self,
         ]
