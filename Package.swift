@@ -72,7 +72,12 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
-        .testTarget(name: "WorkerTests", dependencies: ["Worker", "Contracts"]),
+        .testTarget(name: "WorkerTests", dependencies: [
+            "Worker", "Contracts",
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Worker"]),
         // The real worker with a deterministic generator; test-only, run by IntegrationTests.
         .executableTarget(name: "chaperone-test-worker", dependencies: [

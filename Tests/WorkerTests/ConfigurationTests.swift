@@ -1,0 +1,113 @@
+import Configuration
+import Contracts
+import Foundation
+import Logging
+import Synchronization
+import Testing
+import Worker
+
+@Suite struct ConfigurationTests {
+    func configFile(_ json: String) throws -> String {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("chaperone-config-\(UInt32.random(in: 0...UInt32.max)).json")
+        try Data(json.utf8).write(to: url)
+        return url.path
+    }
+
+    @Test func defaultsApplyWhenNothingIsGiven() async throws {
+        let configuration = try await WorkerConfiguration.load(environment: [:])
+        #expect(configuration.bootstrapServers == "127.0.0.1:9092")
+        #expect(configuration.groupID == "chaperone-workers")
+        #expect(configuration.topics == WorkerTopics())
+        #expect(configuration.limits == RequestLimits())
+        #expect(configuration.databaseURL == nil)
+        #expect(configuration.transactionalID == nil)
+        #expect(configuration.httpPort == 9464)
+        #expect(configuration.maxShutdown == .seconds(30))
+    }
+
+    @Test func flagsBeatEnvironmentBeatFileBeatDefaults() async throws {
+        let file = try configFile("""
+            {"kafka": {"bootstrap_servers": "file:1", "group_id": "file-group"},
+             "limits": {"max_steps": 30, "max_pixels": 262144},
+             "topics": {"results": "file.results"}}
+            """)
+        let environment = [
+            "CHAPERONE_KAFKA_BOOTSTRAP_SERVERS": "env:1",
+            "CHAPERONE_LIMITS_MAX_STEPS": "40",
+            "CHAPERONE_DATABASE_URL": "postgresql://env@localhost/db",
+        ]
+        let configuration = try await WorkerConfiguration.load(
+            flags: ["kafka.bootstrap_servers": .string("flag:1")], environment: environment, configFile: file)
+        #expect(configuration.bootstrapServers == "flag:1")
+        #expect(configuration.limits.maxSteps == 40, "environment beats file")
+        #expect(configuration.limits.maxPixels == 262144, "file beats default")
+        #expect(configuration.groupID == "file-group")
+        #expect(configuration.topics.results == "file.results")
+        #expect(configuration.topics.requests == "chaperone.requests")
+        #expect(configuration.databaseURL == "postgresql://env@localhost/db")
+    }
+
+    @Test func configFileNamedByEnvironment() async throws {
+        let file = try configFile(#"{"worker": {"id": "from-file"}, "policy": {"force_safegen": true, "minimum_safety_preset": "strong"}}"#)
+        let configuration = try await WorkerConfiguration.load(environment: ["CHAPERONE_CONFIG": file])
+        #expect(configuration.workerID == "from-file")
+        #expect(configuration.mitigationPolicy == MitigationPolicy(forceSafeGen: true, minimumSafetyPreset: .strong))
+    }
+
+    @Test func badValuesAreClearErrors() async throws {
+        await #expect(throws: WorkerError.self) {
+            try await WorkerConfiguration.load(environment: ["CHAPERONE_LOG_FORMAT": "xml"])
+        }
+        await #expect(throws: WorkerError.self) {
+            try await WorkerConfiguration.load(environment: ["CHAPERONE_POLICY_MINIMUM_SAFETY_PRESET": "extreme"])
+        }
+        do {
+            _ = try await WorkerConfiguration.load(environment: [:], configFile: "/nonexistent/chaperone.json")
+            Issue.record("a missing config file was accepted")
+        } catch let error as WorkerError {
+            #expect(error.message.contains("/nonexistent/chaperone.json"))
+        }
+    }
+
+    @Test func workerRefusesToStartWithoutAModel() async throws {
+        let configuration = try await WorkerConfiguration.load(environment: [:])
+        do {
+            _ = try await EngineRegistry.components(factory: nil, configuration: configuration)
+            Issue.record("started without a model")
+        } catch let error as WorkerError {
+            #expect(error.code == .noGenerator)
+            #expect(error.message.contains("--model"))
+        }
+        var withModel = configuration
+        withModel.modelPath = "models/sd-v1-5"
+        do {
+            _ = try await EngineRegistry.components(factory: nil, configuration: withModel)
+            Issue.record("started without an engine")
+        } catch let error as WorkerError {
+            #expect(error.code == .noGenerator)
+            #expect(error.message.contains("models/sd-v1-5"))
+        }
+    }
+}
+
+@Suite struct JSONLogHandlerTests {
+    @Test func writesOneJSONObjectPerLine() throws {
+        let lines = Mutex<[String]>([])
+        var handler = JSONLogHandler(label: "chaperone.test") { line in lines.withLock { $0.append(line) } }
+        handler.metadata = ["worker_id": "w1"]
+        let logger = Logger(label: "chaperone.test", factory: { _ in handler })
+        logger.warning("audit unavailable", metadata: ["attempt": "3", "nested": ["a": "b"]])
+        let written = lines.withLock { $0 }
+        #expect(written.count == 1)
+        #expect(written[0].hasSuffix("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(written[0].utf8)) as? [String: Any])
+        #expect(object["level"] as? String == "warning")
+        #expect(object["message"] as? String == "audit unavailable")
+        #expect(object["label"] as? String == "chaperone.test")
+        let metadata = try #require(object["metadata"] as? [String: Any])
+        #expect(metadata["worker_id"] as? String == "w1")
+        #expect(metadata["attempt"] as? String == "3")
+        #expect((metadata["nested"] as? [String: String]) == ["a": "b"])
+        #expect((object["ts"] as? String)?.hasSuffix("Z") == true)
+    }
+}

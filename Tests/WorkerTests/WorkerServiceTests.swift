@@ -1,0 +1,89 @@
+import Contracts
+import Foundation
+import Logging
+import ServiceLifecycle
+import ServiceLifecycleTestKit
+import Synchronization
+import Testing
+import Worker
+
+/// A consumer fed from a script of events; records pause/resume/close calls.
+final class ScriptedConsumer: RequestConsuming {
+    let events = Mutex<[ConsumerEvent]>([])
+    let calls = Mutex<[String]>([])
+
+    func push(_ event: ConsumerEvent) { events.withLock { $0.append(event) } }
+
+    func poll(timeout: Duration) async throws -> ConsumerEvent? {
+        if let event = events.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { return event }
+        try await Task.sleep(for: .milliseconds(5))
+        return nil
+    }
+
+    func pauseAll() async throws { calls.withLock { $0.append("pause") } }
+    func resumeAll() async throws { calls.withLock { $0.append("resume") } }
+    func close() async throws { calls.withLock { $0.append("close") } }
+    var recorded: [String] { calls.withLock { $0 } }
+}
+
+@Suite struct WorkerServiceTests {
+    func service(consumer: ScriptedConsumer, audit: MemoryAuditLog, publisher: RecordingPublisher, generator: CountingGenerator) -> WorkerService {
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let processor = RequestProcessor(
+            settings: .init(workerID: "w", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5))),
+            components: .init(generator: generator, scorer: KeywordScorer(), policy: ThresholdPolicy(rules: []), censor: BlackCensor(),
+                              audit: audit, publisher: publisher),
+            health: WorkerHealth(), logger: logger)
+        return WorkerService(consumer: consumer, processor: processor, health: WorkerHealth(), logger: logger, pollTimeout: .milliseconds(5))
+    }
+
+    func waitUntil(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("condition not met within 10 s")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    @Test func processesMessagesPausedAndStopsGracefully() async throws {
+        let consumer = ScriptedConsumer()
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        consumer.push(.message(message(requestBytes("a"), offset: 0)))
+        consumer.push(.message(message(requestBytes("b"), offset: 1)))
+        let worker = service(consumer: consumer, audit: audit, publisher: publisher, generator: CountingGenerator())
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await worker.run() }
+            try await waitUntil { publisher.recorded.filter { if case .commit = $0 { true } else { false } }.count == 2 }
+            trigger.triggerGracefulShutdown()
+            try await task.value
+        }
+        #expect(Set(audit.all.keys) == ["a", "b"])
+        #expect(consumer.recorded.first == "pause")
+        #expect(consumer.recorded.last == "close")
+        #expect(publisher.recorded.last == .commit(SourcePosition(topic: "chaperone.requests", partition: 0, offset: 1)))
+    }
+
+    @Test func revocationOfTheWorkedPartitionHandsTheRequestBack() async throws {
+        let consumer = ScriptedConsumer()
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let generator = CountingGenerator(blockUntilCancelled: true)
+        consumer.push(.message(message(requestBytes("slow"), partition: 4, offset: 7)))
+        let worker = service(consumer: consumer, audit: audit, publisher: publisher, generator: generator)
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await worker.run() }
+            try await waitUntil { generator.calls.withLock { $0 } == 1 }
+            consumer.push(.revoked([.init(topic: "chaperone.requests", partition: 4)]))
+            try await waitUntil { consumer.recorded.contains("resume") }
+            trigger.triggerGracefulShutdown()
+            try await task.value
+        }
+        #expect(audit.all.isEmpty, "nothing recorded for a handed-back request")
+        #expect(publisher.recorded.isEmpty, "nothing published or committed")
+        #expect(consumer.recorded == ["pause", "resume", "close"])
+    }
+}
