@@ -116,17 +116,35 @@ public struct OnnxModel: Sendable {
             throw OnnxError(.invalidModel, "graph output '\(output.name)' is never produced")
         }
 
-        // Free each intermediate after its last use; keep graph outputs.
+        // Fuse x·sigmoid(x) (SiLU, in every YOLOv8 block) into one pass when the sigmoid has
+        // no other consumer, then free each intermediate after its last use.
         let keep = Set(outputs.map(\.name))
+        var consumers: [String: Int] = [:]
+        for node in graph.nodes { for input in node.inputs where !input.isEmpty { consumers[input, default: 0] += 1 } }
+        var planned: [(node: OnnxNodeProto, kernel: any OnnxKernel)] = order.map { (graph.nodes[$0], kernels[$0]) }
+        var fusedAway = Set<Int>()
+        for (position, step) in planned.enumerated() where step.node.opType == "Sigmoid" && step.node.inputs.count == 1 {
+            let x = step.node.inputs[0], s = step.node.outputs.first ?? ""
+            guard !s.isEmpty, consumers[s] == 1, !keep.contains(s), initializers[x] == nil else { continue }
+            guard let m = planned.indices.first(where: { $0 > position && planned[$0].node.inputs.contains(s) }),
+                  planned[m].node.opType == "Mul", Set(planned[m].node.inputs) == [x, s], planned[m].node.inputs.count == 2
+            else { continue }
+            var fused = planned[m].node
+            fused.inputs = [x]
+            planned[m] = (fused, SiLUKernel(what: "node '\(fused.displayName)' (Mul of Sigmoid)"))
+            fusedAway.insert(position)
+        }
+        planned = planned.enumerated().filter { !fusedAway.contains($0.offset) }.map(\.element)
+
         var lastUse: [String: Int] = [:]
-        for (position, i) in order.enumerated() {
-            for input in graph.nodes[i].inputs where !input.isEmpty && initializers[input] == nil && !keep.contains(input) {
+        for (position, step) in planned.enumerated() {
+            for input in step.node.inputs where !input.isEmpty && initializers[input] == nil && !keep.contains(input) {
                 lastUse[input] = position
             }
         }
-        var releases = [[String]](repeating: [], count: order.count)
+        var releases = [[String]](repeating: [], count: planned.count)
         for (name, position) in lastUse { releases[position].append(name) }
-        steps = order.enumerated().map { Step(node: graph.nodes[$0.element], kernel: kernels[$0.element], releases: releases[$0.offset]) }
+        steps = planned.enumerated().map { Step(node: $0.element.node, kernel: $0.element.kernel, releases: releases[$0.offset]) }
     }
 
     /// Names of the graph inputs to feed.
@@ -137,6 +155,21 @@ public struct OnnxModel: Sendable {
 
     /// Runs the graph on `feeds` (one value per graph input) and returns every graph output.
     public func run(_ feeds: [String: OnnxValue]) throws(OnnxError) -> [String: OnnxValue] {
+        try execute(feeds, timing: nil)
+    }
+
+    /// Like `run`, and also returns the wall time spent per operator type in milliseconds
+    /// (for benchmarks; the clock reads add a little overhead per node).
+    public func runProfiled(_ feeds: [String: OnnxValue]) throws(OnnxError) -> (outputs: [String: OnnxValue], millisecondsByOperator: [String: Double]) {
+        var timing: [String: Double] = [:]
+        let outputs = try execute(feeds) { op, duration in
+            let c = duration.components
+            timing[op, default: 0] += Double(c.seconds) * 1000 + Double(c.attoseconds) / 1e15
+        }
+        return (outputs, timing)
+    }
+
+    private func execute(_ feeds: [String: OnnxValue], timing: ((String, Duration) -> Void)?) throws(OnnxError) -> [String: OnnxValue] {
         var values: [String: OnnxValue] = [:]
         for input in inputs {
             guard let value = feeds[input.name] else { throw OnnxError(.invalidInput, "missing input '\(input.name)'") }
@@ -146,9 +179,12 @@ public struct OnnxModel: Sendable {
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw OnnxError(.invalidInput, "unknown input '\(name)' (the graph takes \(inputNames))")
         }
+        let clock = ContinuousClock()
         for step in steps {
             let args = step.node.inputs.map { $0.isEmpty ? nil : (values[$0] ?? initializers[$0]) }
+            let start = timing == nil ? nil : clock.now
             let results = try step.kernel.run(args)
+            if let start, let timing { timing(step.node.opType, clock.now - start) }
             guard results.count >= step.node.outputs.count else {
                 throw OnnxError(.invalidInput, "node '\(step.node.displayName)' produced \(results.count) outputs, expected \(step.node.outputs.count)")
             }

@@ -56,6 +56,16 @@ public struct NudeNetDetector: Sendable {
         return try detect(rgb: rgb.bytes, width: rgb.width, height: rgb.height)
     }
 
+    /// Runs the network once on a prepared blob and returns the milliseconds per operator type
+    /// (for benchmarks).
+    public func profile(blob: Tensor) throws(HarmScoringError) -> [String: Double] {
+        do {
+            return try model.runProfiled([inputName: .float(blob)]).millisecondsByOperator
+        } catch {
+            throw HarmScoringError(.inference, "NudeNet: \(error.description)")
+        }
+    }
+
     /// Runs the network on a prepared blob `[1, 3, size, size]` and returns `output0`.
     public func rawOutput(blob: Tensor) throws(HarmScoringError) -> Tensor {
         do {

@@ -71,7 +71,7 @@ struct UnaryKernel: OnnxKernel {
         try ctx.arity(inputs: 1...1, outputs: 1...1)
         what = ctx.what
         switch ctx.node.opType {
-        case "Sigmoid": transform = { $0.map { 1 / (1 + Foundation.exp(-$0)) } }
+        case "Sigmoid": transform = { $0.sigmoid() }
         case "Relu": transform = { $0.map { Swift.max($0, 0) } }
         case "Exp": transform = { $0.map { Foundation.exp($0) } }
         case "Sqrt": transform = { $0.map { Foundation.sqrt($0) } }
@@ -117,5 +117,14 @@ struct ClipKernel: OnnxKernel {
         guard (lo?.count ?? 1) == 1, (hi?.count ?? 1) == 1 else { throw OnnxError(.invalidInput, "\(what): min and max must be scalars") }
         let l = lo?.scalars[0] ?? -.infinity, h = hi?.scalars[0] ?? .infinity
         return [.float(x.map { Swift.min(Swift.max($0, l), h) })]
+    }
+}
+
+/// `x · sigmoid(x)` in one pass: the fusion of a `Sigmoid` and the `Mul` that consumes it.
+struct SiLUKernel: OnnxKernel {
+    let what: String
+
+    func run(_ inputs: [OnnxValue?]) throws(OnnxError) -> [OnnxValue] {
+        [.float(try inputs.float(0, what).silu())]
     }
 }
