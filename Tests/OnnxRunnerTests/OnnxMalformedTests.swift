@@ -1,5 +1,6 @@
 import Foundation
 import OnnxRunner
+import Tensor
 import Testing
 
 /// Bad files are refused at load with a clear error (what and where), never a crash.
@@ -87,5 +88,25 @@ extension OnnxMalformedTests {
         let error = try #require(Self.loadError(try Self.bytes("old_opset.onnx")))
         #expect(error.code == .invalidModel)
         #expect(error.message.contains("opset 7"), "\(error)")
+    }
+}
+
+extension OnnxMalformedTests {
+    /// Extreme int64 and float values in shape arithmetic become errors, never crashes.
+    @Test(arguments: ["hostile_slice", "hostile_range", "hostile_resize", "hostile_reshape", "hostile_expand"])
+    func hostileValuesAreErrorsAtRun(_ name: String) throws {
+        let model = try OnnxModel(serialized: try Self.bytes("\(name).onnx"))
+        let shape = model.inputs[0].shape?.map { dim -> Int in
+            if case .value(let v) = dim { return Int(v) }
+            return 1
+        } ?? [1]
+        let input = Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { Float($0) })
+        do {
+            let outputs = try model.run([model.inputNames[0]: .float(input)])
+            // A clamped slice is a legal, small result; anything else must have thrown.
+            #expect(name == "hostile_slice", "\(name) ran: \(outputs.mapValues(\.shape))")
+        } catch {
+            #expect(error.code == .invalidInput, "\(name): \(error)")
+        }
     }
 }

@@ -221,6 +221,24 @@ def main():
     old = helper.make_graph([N("Relu", ["x"], ["y"], name="relu")], "old",
                             [helper.make_tensor_value_info("x", F, [1])], [helper.make_tensor_value_info("y", F, [1])])
     onnx.save(helper.make_model(old, opset_imports=[helper.make_opsetid("", 7)]), os.path.join(OUT, "old_opset.onnx"))
+
+    # Hostile values the runner must turn into errors (or sane outputs), never crashes.
+    def save_plain(name, nodes, inputs, initializers):
+        g = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_empty_tensor_value_info("y")], initializer=initializers)
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)]), os.path.join(OUT, f"{name}.onnx"))
+    i64 = np.iinfo(np.int64)
+    save_plain("hostile_slice", [N("Slice", ["x", "st", "en", "ax", "sp"], ["y"])], [("x", F, [2, 3])],
+               [init("st", np.array([i64.max], np.int64)), init("en", np.array([i64.min], np.int64)),
+                init("ax", np.array([1], np.int64)), init("sp", np.array([i64.min], np.int64))])
+    save_plain("hostile_range", [N("Range", ["a", "b", "c"], ["y"])], [("x", F, [1])],
+               [init("a", np.array(i64.min, np.int64)), init("b", np.array(i64.max, np.int64)), init("c", np.array(1, np.int64))])
+    save_plain("hostile_resize", [N("Resize", ["x", "", "scales"], ["y"], mode="nearest")], [("x", F, [1, 1, 2, 2])],
+               [init("scales", np.array([1, 1, 1e30, 1e30], np.float32))])
+    save_plain("hostile_reshape", [N("Reshape", ["x", "shape"], ["y"])], [("x", F, [2, 3])],
+               [init("shape", np.array([i64.max, -1], np.int64))])
+    save_plain("hostile_expand", [N("Expand", ["x", "shape"], ["y"])], [("x", F, [2, 3])],
+               [init("shape", np.array([1 << 20, 1 << 20, 3], np.int64))])
     print("wrote", OUT)
 
 

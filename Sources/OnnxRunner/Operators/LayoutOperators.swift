@@ -300,7 +300,7 @@ struct SliceKernel: OnnxKernel {
             let a = try normalizeAxis(axes[i], rank: shape.count, what)
             guard seen.insert(a).inserted else { throw OnnxError(.invalidInput, "\(what): axis \(axes[i]) repeated") }
             let dim = Int64(shape[a])
-            let s = steps[i]
+            let s = max(min(steps[i], 1 << 40), -(1 << 40))
             guard s != 0 else { throw OnnxError(.invalidInput, "\(what): step 0 on axis \(a)") }
             var b = starts[i] < 0 ? starts[i] + dim : starts[i]
             var e = ends[i] < 0 ? ends[i] + dim : ends[i]
@@ -314,7 +314,7 @@ struct SliceKernel: OnnxKernel {
             let n = s > 0 ? (e - b + s - 1) / s : (b - e + (-s) - 1) / (-s)
             outShape[a] = Int(max(0, n))
             first[a] = Int(b)
-            step[a] = Int(max(min(s, 1 << 40), -(1 << 40)))
+            step[a] = Int(s)
         }
         return [try data.transformed(Plan(outShape: outShape, steps: step, starts: first))]
     }
@@ -485,9 +485,9 @@ struct RangeKernel: OnnxKernel {
         case .int64:
             let s = try inputs.int64(0, what).scalars, l = try inputs.int64(1, what).scalars, d = try inputs.int64(2, what).scalars
             guard s.count == 1, l.count == 1, d.count == 1, d[0] != 0 else { throw OnnxError(.invalidInput, "\(what): needs scalar start, limit and non-zero delta") }
-            let span = Double(l[0]) - Double(s[0])
-            let n = max(0, Int((span / Double(d[0])).rounded(.up)))
-            guard n <= 1 << 30 else { throw OnnxError(.invalidInput, "\(what): range too long") }
+            let count = ((Double(l[0]) - Double(s[0])) / Double(d[0])).rounded(.up)
+            guard count <= Double(1 << 30) else { throw OnnxError(.invalidInput, "\(what): range too long") }
+            let n = max(0, Int(count))
             return [.int64(Int64Tensor(shape: [n], scalars: (0..<n).map { s[0] + Int64($0) * d[0] }))]
         case .float:
             let s = try inputs.float(0, what).scalars, l = try inputs.float(1, what).scalars, d = try inputs.float(2, what).scalars

@@ -56,8 +56,12 @@ struct ResizeKernel: OnnxKernel {
                 throw OnnxError(.invalidInput, "\(what): scales \(s) must be [1, 1, sh, sw] with positive sh, sw")
             }
             (scaleH, scaleW) = (s[2], s[3])
-            outH = Int((Float(h) * scaleH).rounded(.down))
-            outW = Int((Float(w) * scaleW).rounded(.down))
+            let sizeH = (Float(h) * scaleH).rounded(.down), sizeW = (Float(w) * scaleW).rounded(.down)
+            guard sizeH <= Float(1 << 24), sizeW <= Float(1 << 24) else {
+                throw OnnxError(.invalidInput, "\(what): scales \(s) give a too large output for \(x.shape)")
+            }
+            outH = Int(sizeH)
+            outW = Int(sizeW)
         } else {
             throw OnnxError(.invalidInput, "\(what): neither scales nor sizes given")
         }

@@ -121,13 +121,13 @@ func normalizeAxis(_ axis: Int, rank: Int, _ what: String) throws(OnnxError) -> 
     return a
 }
 
-/// Element count of a shape with an overflow and size guard.
+/// Element count of a shape with an overflow and size guard (at most 2^31 elements).
 func checkedCount(_ shape: [Int], _ what: String) throws(OnnxError) -> Int {
     var n = 1
     for d in shape {
         guard d >= 0 else { throw OnnxError(.invalidInput, "\(what): negative dimension in shape \(shape)") }
         let (m, overflow) = n.multipliedReportingOverflow(by: d)
-        guard !overflow, m <= 1 << 34 else { throw OnnxError(.invalidInput, "\(what): shape \(shape) is too large") }
+        guard !overflow, m <= 1 << 31 else { throw OnnxError(.invalidInput, "\(what): shape \(shape) is too large") }
         n = m
     }
     return n
