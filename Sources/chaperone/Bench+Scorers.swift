@@ -36,6 +36,8 @@ struct BenchScorers: AsyncParsableCommand {
         var msPerImageBest: Double
         var msPerImageAll: [Double]
         var detections: Int
+        /// One extra profiled run: milliseconds per ONNX operator type.
+        var msByOperator: [String: Double]
     }
 
     struct Result: Codable {
@@ -68,11 +70,12 @@ struct BenchScorers: AsyncParsableCommand {
             detections = try detector.detect(rgb: image, width: side, height: side).count
             times.append(Self.milliseconds(ContinuousClock.now - start))
         }
+        let profile = try detector.profile(blob: detector.preprocessor.blob(rgb: image, width: side, height: side))
         let sorted = times.sorted()
         let nudenet = ScorerResult(
             scorer: "nudenet", input: "\(side)x\(side) RGB", loadMs: loadMs,
             msPerImageMedian: sorted[sorted.count / 2], msPerImageBest: sorted[0], msPerImageAll: times,
-            detections: detections)
+            detections: detections, msByOperator: profile)
         try printBenchJSON(Result(
             threads: TensorThreads.count, runs: runs, scorers: [nudenet],
             machine: .current(), peakResidentBytes: peakResidentSetBytes()))
