@@ -95,6 +95,7 @@ final class WorkerProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         env["CHAPERONE_WORKER_ID"] = id
+        if env["CHAPERONE_TEST_TRANSACTIONAL"] == "1" { env["CHAPERONE_KAFKA_TRANSACTIONAL_ID"] = "chaperone-it-\(id)" }
         process.environment = env
         process.currentDirectoryURL = IntegrationEnvironment.repositoryRoot
         process.standardOutput = log

@@ -54,12 +54,17 @@ import Worker
         return messages
     }
 
-    @Test(.timeLimit(.minutes(5))) func invariantHoldsWithWorkersKilledAndRestarted() async throws {
+    /// Runs once with an idempotent producer and commit-after-ack, once with Kafka transactions
+    /// (publish and `sendOffsetsToTransaction` committed together; each worker has its own
+    /// transactional id, and the restarted worker fences its killed predecessor).
+    @Test(.timeLimit(.minutes(5)), arguments: [false, true])
+    func invariantHoldsWithWorkersKilledAndRestarted(transactional: Bool) async throws {
         let database = try await FreshDatabase.create(prefix: "chaperone_it")
         defer { Task { await database.drop() } }
         let binary = try IntegrationEnvironment.testWorkerBinary()
         let cluster = try MockCluster(brokers: 1)
-        let topics = WorkerTopics(requests: "it.requests", results: "it.results", deadLetters: "it.requests.dlq")
+        let prefix = transactional ? "itx" : "it"
+        let topics = WorkerTopics(requests: "\(prefix).requests", results: "\(prefix).results", deadLetters: "\(prefix).requests.dlq")
         try cluster.createTopic(topics.requests, partitions: Self.partitions)
         try cluster.createTopic(topics.results, partitions: 3)
         try cluster.createTopic(topics.deadLetters, partitions: 1)
@@ -68,6 +73,7 @@ import Worker
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         let environment = [
             "CHAPERONE_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrapServers,
+            "CHAPERONE_TEST_TRANSACTIONAL": transactional ? "1" : "0",
             "CHAPERONE_KAFKA_GROUP_ID": "it-workers",
             "CHAPERONE_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "CHAPERONE_TOPICS_REQUESTS": topics.requests,
@@ -164,7 +170,7 @@ import Worker
         }
         let decisions = Set(try await audit.summary().map(\.decision.rawValue))
         #expect(decisions.isSuperset(of: ["allow", "censor", "block", "rejected"]), "\(decisions)")
-        print("invariant: \(expected.count) requests, \(messages.values.map(\.count).reduce(0, +)) messages, \(duplicates) identical duplicates")
+        print("invariant (transactional: \(transactional)): \(expected.count) requests, \(messages.values.map(\.count).reduce(0, +)) messages, \(duplicates) identical duplicates")
 
         // Graceful shutdown: SIGTERM ends each worker cleanly.
         for worker in workers {
