@@ -74,7 +74,7 @@ struct WorkerCommand: AsyncParsableCommand {
             try await WorkerRuntime.run(configuration: configuration, components: components, registry: registry, logger: logger)
         } catch let error as WorkerError {
             logger.critical("worker cannot start", metadata: ["error": "\(error)"])
-            throw ValidationError(error.description)
+            throw error
         }
     }
 }
