@@ -81,22 +81,22 @@ public final class WorkerService: Service {
             return false
         }
 
-        while true {
+        polling: while true {
             if !shutdownSeen, shutdown.isSet {
                 shutdownSeen = true
                 logger.notice("graceful shutdown: finishing the current request")
-                if try await perform(flow.handle(.shutdownRequested)) { break }
+                if try await perform(flow.handle(.shutdownRequested)) { break polling }
             }
             if Task.isCancelled {
                 // The shutdown deadline passed: hand the current request back.
                 current?.task.cancel()
                 if let current { _ = await current.task.value }
-                break
+                break polling
             }
             if let running = current, running.isDone {
                 _ = await running.task.value
                 current = nil
-                if try await perform(flow.handle(.finished)) { break }
+                if try await perform(flow.handle(.finished)) { break polling }
                 continue
             }
             let event: ConsumerEvent?
@@ -111,10 +111,10 @@ public final class WorkerService: Service {
             }
             switch event {
             case .message(let message)?:
-                if try await perform(flow.handle(.received(message))) { break }
+                if try await perform(flow.handle(.received(message))) { break polling }
             case .revoked(let partitions)?:
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic):\($0.partition)" })"])
-                if try await perform(flow.handle(.revoked(partitions))) { break }
+                if try await perform(flow.handle(.revoked(partitions))) { break polling }
             case .assigned(let partitions)?:
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic):\($0.partition)" })"])
             case nil:
