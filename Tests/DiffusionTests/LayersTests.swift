@@ -20,9 +20,20 @@ import Tensor
     @Test(arguments: [(3, 5, 6, 10), (5, 7, 9, 13), (1, 1, 2, 2), (4, 3, 7, 5)])
     func nearestUpsampleMatchesNaiveRule(h: Int, w: Int, height: Int, width: Int) {
         let x = SyntheticWeights.tensor(seed: 5, stream: UInt64(h * 100 + w), shape: [2, 3, h, w], mean: 0, halfWidth: 1)
-        let fast = upsampleNearest(x, height: height, width: width)
+        let fast = resizeNearest(x, height: height, width: width)
         #expect(fast.shape == [2, 3, height, width])
         #expect(fast.scalars == naiveNearest(x, height: height, width: width).scalars)
+    }
+
+    @Test func upsampleLayerDoublesOrFollowsTheGivenSize() {
+        let p = ParameterReader(randomSeed: 9)
+        let up = Upsample2D(p, "up.", channels: 2)
+        let x = SyntheticWeights.tensor(seed: 2, stream: 3, shape: [1, 2, 3, 4], mean: 0, halfWidth: 1)
+        let doubled = up(x)
+        #expect(doubled.shape == [1, 2, 6, 8])
+        let viaResize = up.conv(resizeNearest(x, height: 6, width: 8))
+        #expect(maxAbsDifference(doubled, viaResize) < 1e-6)
+        #expect(up(x, size: (5, 7)).shape == [1, 2, 5, 7])
     }
 
     @Test func timestepEmbeddingMatchesFormula() {

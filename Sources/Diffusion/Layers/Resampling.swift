@@ -33,15 +33,17 @@ public struct Upsample2D: Sendable {
     /// x [B, C, H, W] → [B, C, 2H, 2W], or [B, C, size.h, size.w] when `size` is given (the UNet
     /// passes the skip connection's size when the latent size is not a multiple of 2^levels).
     public func callAsFunction(_ x: Tensor, size: (height: Int, width: Int)? = nil) -> Tensor {
-        let target = size ?? (x.shape[2] * 2, x.shape[3] * 2)
-        return conv(upsampleNearest(x, height: target.height, width: target.width))
+        guard let size, size != (x.shape[2] * 2, x.shape[3] * 2) else {
+            return conv(x.upsampleNearest(scale: 2))
+        }
+        return conv(resizeNearest(x, height: size.height, width: size.width))
     }
 }
 
-/// Nearest-neighbour resize of [N, C, H, W] to [N, C, height, width] with PyTorch's
-/// `interpolate(mode="nearest")` index rule: source = floor(dest · in / out), clamped.
-func upsampleNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
-    precondition(x.rank == 4, "upsampleNearest: input must be [N, C, H, W], got \(x.shape)")
+/// Nearest-neighbour resize of [N, C, H, W] to any [N, C, height, width] with PyTorch's
+/// `interpolate(mode="nearest", size=...)` index rule: source = floor(dest · in / out), clamped.
+func resizeNearest(_ x: Tensor, height: Int, width: Int) -> Tensor {
+    precondition(x.rank == 4, "resizeNearest: input must be [N, C, H, W], got \(x.shape)")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let scaleH = Float(h) / Float(height), scaleW = Float(w) / Float(width)
     let rows = (0..<height).map { Swift.min(Int((Float($0) * scaleH).rounded(.down)), h - 1) }
