@@ -23,4 +23,27 @@ import Testing
         #expect(x.transposed(1, 2).transposed(1, 2).scalars == x.scalars)
         #expect(x.transposed(-1, -3).shape == [2, 5, 3, 4])
     }
+
+    /// Shapes that take the tiled batched-transpose path, checked against the general definition.
+    @Test(arguments: [([2, 37, 5, 13], [0, 2, 3, 1]), ([2, 5, 13, 37], [0, 3, 1, 2]), ([70, 33], [1, 0]),
+                      ([3, 1, 40, 7], [0, 3, 1, 2]), ([4, 6, 35, 2], [2, 3, 0, 1])])
+    func tiledTransposeMatchesNaive(shape: [Int], order: [Int]) {
+        #expect(Tensor.batchedTransposeShape(shape, order) != nil)
+        let x = randomTensor(shape, seed: 103)
+        let y = x.permuted(order)
+        let outShape = order.map { shape[$0] }
+        #expect(y.shape == outShape)
+        let inStrides = Tensor.strides(for: shape)
+        let xs = x.scalars, ys = y.scalars
+        var mismatches = 0
+        for flat in 0..<ys.count {
+            var rest = flat, src = 0
+            for axis in stride(from: outShape.count - 1, through: 0, by: -1) {
+                src += (rest % outShape[axis]) * inStrides[order[axis]]
+                rest /= outShape[axis]
+            }
+            if ys[flat] != xs[src] { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
 }
