@@ -32,6 +32,13 @@ import Testing
         #expect(blob[0, 0, 0, 0] == Float(30) * Float(1.0 / 255.0))
     }
 
+    @Test func rgbOrderSwapsTheOuterPlanes() throws {
+        let rgb: [UInt8] = [10, 20, 30, 40, 50, 60]
+        let planes = try NudeNetPreprocessor(inputSize: 2, channelOrder: .rgb).resizedPlanes(rgb: rgb, width: 2, height: 1)
+        #expect(Array(planes[0..<4]) == [10, 40, 0, 0])
+        #expect(Array(planes[8..<12]) == [30, 60, 0, 0])
+    }
+
     @Test func refusesBadImages() {
         let pre = NudeNetPreprocessor()
         #expect(throws: HarmScoringError.self) { try pre.blob(rgb: [1, 2, 3], width: 2, height: 1) }

@@ -19,7 +19,9 @@ public struct NudeNetDetector: Sendable {
     private let outputName: String
 
     /// Loads the detector from a `320n.onnx` file.
-    public init(modelURL: URL, inputSize: Int = 320) throws(HarmScoringError) {
+    ///
+    /// `channelOrder` defaults to the package's B, G, R (see `NudeNetPreprocessor.ChannelOrder`).
+    public init(modelURL: URL, inputSize: Int = 320, channelOrder: NudeNetPreprocessor.ChannelOrder = .bgr) throws(HarmScoringError) {
         let model: OnnxModel
         do {
             model = try OnnxModel(contentsOf: modelURL)
@@ -37,7 +39,7 @@ public struct NudeNetDetector: Sendable {
         self.model = model
         inputName = model.inputs[0].name
         outputName = output.name
-        preprocessor = NudeNetPreprocessor(inputSize: inputSize)
+        preprocessor = NudeNetPreprocessor(inputSize: inputSize, channelOrder: channelOrder)
         var post = NudeNetPostprocessor()
         post.inputSize = inputSize
         postprocessor = post

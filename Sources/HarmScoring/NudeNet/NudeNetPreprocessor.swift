@@ -9,14 +9,25 @@ import Tensor
 /// B again, so the network sees the file's pixels as B, G, R. Given RGB pixels, channel 0 of
 /// the blob is therefore blue (methods.md §8.1).
 public struct NudeNetPreprocessor: Sendable {
-    /// Side of the square network input.
-    public let inputSize: Int
-
-    public init(inputSize: Int = 320) {
-        self.inputSize = inputSize
+    /// Which colour the blob's first channel holds.
+    public enum ChannelOrder: String, Codable, Sendable {
+        /// B, G, R: what `NudeDetector().detect(path)` of nudenet 3.4.2 feeds (the default).
+        case bgr
+        /// R, G, B: what Ultralytics trained on; selectable once measured on labelled images.
+        case rgb
     }
 
-    /// The resized square image as planar B, G, R bytes `[3, size, size]` (the blob × 255).
+    /// Side of the square network input.
+    public let inputSize: Int
+    /// Channel order of the blob.
+    public let channelOrder: ChannelOrder
+
+    public init(inputSize: Int = 320, channelOrder: ChannelOrder = .bgr) {
+        self.inputSize = inputSize
+        self.channelOrder = channelOrder
+    }
+
+    /// The resized square image as planar bytes `[3, size, size]` in `channelOrder` (the blob × 255).
     public func resizedPlanes(rgb: [UInt8], width: Int, height: Int) throws(HarmScoringError) -> [UInt8] {
         guard width > 0, height > 0, width <= 1 << 15, height <= 1 << 15 else {
             throw HarmScoringError(.invalidImage, "NudeNet: image size \(width)x\(height) is not supported")
@@ -26,14 +37,15 @@ public struct NudeNetPreprocessor: Sendable {
         }
         let side = max(width, height)
         let size = inputSize
-        // Padded square, interleaved B, G, R (the order the package resizes in).
+        // Padded square, interleaved in the blob's channel order (resizing is per channel).
         var padded = [UInt8](repeating: 0, count: side * side * 3)
+        let (first, last) = channelOrder == .bgr ? (2, 0) : (0, 2)
         for y in 0..<height {
             for x in 0..<width {
                 let s = (y * width + x) * 3, d = (y * side + x) * 3
-                padded[d] = rgb[s + 2]
+                padded[d] = rgb[s + first]
                 padded[d + 1] = rgb[s + 1]
-                padded[d + 2] = rgb[s]
+                padded[d + 2] = rgb[s + last]
             }
         }
         let resized: [UInt8]
