@@ -10,10 +10,11 @@ struct MockClusterTests {}
 
 /// Shared set-up for tests against librdkafka's mock cluster.
 enum KafkaTestSupport {
-    /// Quiet logging: librdkafka warnings only.
+    /// Quiet logging: librdkafka warnings only. Set CHAPERONE_KAFKA_TEST_DEBUG=1 for librdkafka
+    /// consumer-group debug logs when a group test misbehaves.
     static let logger: Logger = {
         var logger = Logger(label: "chaperone.kafka.tests", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = ProcessInfo.processInfo.environment["KAFKA_TEST_DEBUG"] != nil ? .debug : .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"] != nil ? .debug : .warning
         return logger
     }()
 
@@ -45,7 +46,7 @@ enum KafkaTestSupport {
         configuration.heartbeatInterval = .milliseconds(300)
         configuration.maxPollInterval = .seconds(6)
         configuration.additionalProperties = ["fetch.wait.max.ms": "50"]
-        if ProcessInfo.processInfo.environment["KAFKA_TEST_DEBUG"] != nil { configuration.additionalProperties["debug"] = "cgrp,consumer" }
+        if ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"] != nil { configuration.additionalProperties["debug"] = "cgrp,consumer" }
         configure(&configuration)
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }
