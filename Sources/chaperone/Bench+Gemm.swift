@@ -23,6 +23,9 @@ struct BenchGemm: AsyncParsableCommand {
     @Flag(help: "Smaller shapes for a fast smoke run.")
     var quick = false
 
+    @Flag(help: "Keep glibc's default allocator thresholds (fresh pages for every large tensor).")
+    var systemAllocator = false
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if seconds <= 0 { throw ValidationError("--seconds must be positive") }
@@ -30,6 +33,7 @@ struct BenchGemm: AsyncParsableCommand {
 
     func run() async throws {
         if let threads { TensorThreads.setCount(threads) }
+        let retained = systemAllocator ? false : TensorMemory.retainFreedBuffers()
         let timer = BenchTimer(minimumSeconds: seconds)
         let s = quick ? 4 : 1  // shrink spatial sizes in quick mode
         let hw = 64 / s, tokens = hw * hw
@@ -123,7 +127,7 @@ struct BenchGemm: AsyncParsableCommand {
 
         try printBenchJSON(GemmBenchReport(
             machine: .current(), threads: TensorThreads.count, blasCore: BLAS.coreName, blasConfig: BLAS.configuration,
-            quick: quick, peakGflops: peakGFLOPS, blasPeak: peak, paths: paths, memoryBound: other,
+            quick: quick, retainedFreedBuffers: retained, peakGflops: peakGFLOPS, blasPeak: peak, paths: paths, memoryBound: other,
             peakResidentBytes: peakResidentSetBytes()))
     }
 }
@@ -160,6 +164,8 @@ struct GemmBenchReport: Codable, Sendable {
     var blasCore: String
     var blasConfig: String
     var quick: Bool
+    /// Whether `TensorMemory.retainFreedBuffers()` was in effect.
+    var retainedFreedBuffers: Bool
     var peakGflops: Double
     var blasPeak: [GemmResult]
     var paths: [GemmResult]

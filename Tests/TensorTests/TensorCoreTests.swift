@@ -58,3 +58,13 @@ import Testing
         #expect(ok?.shape == [1, 2])
     }
 }
+
+@Suite struct TensorMemoryTests {
+    @Test func allocatorPolicyIsAcceptedOnGlibc() {
+        #if canImport(Glibc)
+        #expect(TensorMemory.retainFreedBuffers(upToBytes: 256 << 20))
+        let big = Tensor.full([1 << 20], 2)
+        #expect((big + big).sum() == Float(1 << 22))
+        #endif
+    }
+}
