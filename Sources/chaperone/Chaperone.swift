@@ -12,6 +12,7 @@ struct Chaperone: AsyncParsableCommand {
             Produce.self,
             DevBroker.self,
             Audit.self,
+            Generate.self,
         ]
     )
 }
