@@ -79,6 +79,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Worker"]),
+        // Deployment files (docker/, ops/k8s, dashboards, alerts) checked against the sources; no dependencies.
+        .testTarget(name: "DeploymentTests"),
         // The real worker with a deterministic generator; test-only, run by IntegrationTests.
         .executableTarget(name: "chaperone-test-worker", dependencies: [
             "Worker", "Contracts",

@@ -5,10 +5,10 @@
 # and grants them their rights; here they are created early (001 skips existing ones) so the
 # login roles can join them. The migrations themselves run as POSTGRES_USER, the owner.
 set -euo pipefail
-: "${CHAPERONE_WORKER_PASSWORD:?set CHAPERONE_WORKER_PASSWORD}"
-: "${CHAPERONE_ANALYST_PASSWORD:?set CHAPERONE_ANALYST_PASSWORD}"
+: "${WORKER_DB_PASSWORD:?set WORKER_DB_PASSWORD}"
+: "${ANALYST_DB_PASSWORD:?set ANALYST_DB_PASSWORD}"
 psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
-  -v worker_password="$CHAPERONE_WORKER_PASSWORD" -v analyst_password="$CHAPERONE_ANALYST_PASSWORD" <<'SQL'
+  -v worker_password="$WORKER_DB_PASSWORD" -v analyst_password="$ANALYST_DB_PASSWORD" <<'SQL'
 CREATE ROLE chaperone_worker NOLOGIN;
 CREATE ROLE chaperone_analyst NOLOGIN;
 CREATE ROLE chaperone_app LOGIN PASSWORD :'worker_password' IN ROLE chaperone_worker;
