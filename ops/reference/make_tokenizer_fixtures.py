@@ -142,6 +142,13 @@ BASE_PROMPTS = [
     "hyper-realistic, ultra-detailed, well-lit, so-called, state-of-the-art",
     "a_b snake_case camelCase PascalCase SCREAMING_CASE kebab-case dot.case",
     "lots of commas,,,, and periods.... and semicolons;;;; and colons::::",
+    "abc<|endoftext|>def x<|startoftext|>y !<|endoftext|>! <|endoftext <|startoftext|",
+    "IT'S it'S 'S 's' ' '' ''s 'll've 'RE're can't've o'clock rock'n'roll",
+    "İSTANBUL ΣΑΣ ǅungla ＡＢＣ ﬃ ẞ ǰ ŉ ΐ",
+    "ab̀́̂cd क्ष กิ 한ᄀ e⃝",
+    "½⅕ ⅠⅫ ① ٠۱ ० ０ 𝟘 ²⁰",
+    "&amp; &lt;tag&gt; &quot;html&quot; entities stay literal",
+    "       ᠎​﻿ mixed spaces",
 ]
 
 WORDS = (
