@@ -30,10 +30,30 @@ extension StableDiffusionPipeline {
         public var latents: Tensor?
         /// Which of PyTorch's normal kernels to reproduce. Default: `.avx2` (x86 PyTorch).
         public var randomKernel: TorchRandomSource.Kernel = .avx2
+        /// Attribute switching: condition on `promptSwitch.prompt` instead of `prompt` at every
+        /// step whose timestep is below `promptSwitch.tau`. Default: none.
+        public var promptSwitch: PromptSwitch?
 
         public init(prompt: String) {
             self.prompt = prompt
         }
+    }
+
+    /// The conditioning switch of fair sampling by attribute switching (Choi et al., AAAI 2024):
+    /// the prompt conditions the early, high-noise steps; `prompt` takes over once the timestep
+    /// is below `tau` (a timestep value, 0…1000: 0 never switches, 1000 switches from the start).
+    public struct PromptSwitch: Sendable, Equatable {
+        public var prompt: String
+        public var tau: Int
+
+        public init(prompt: String, tau: Int) {
+            self.prompt = prompt
+            self.tau = tau
+        }
+
+        /// Whether the switched prompt conditions the step at `timestep` (the reference switches
+        /// when `tau > t`).
+        public func isActive(atTimestep timestep: Float) -> Bool { Float(tau) > timestep }
     }
 
     /// Progress of one sampling step, passed to the progress callback.

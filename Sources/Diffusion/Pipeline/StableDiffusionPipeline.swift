@@ -106,9 +106,15 @@ public struct StableDiffusionPipeline: Sendable {
                 fixedBranches[condition.name] = embeddings
             }
         }
+        if let promptSwitch = configuration.promptSwitch { prompts.append(promptSwitch.prompt) }
         let (encoded, warnings) = try promptEncoder.encode(prompts)
         let base = guidance ? 2 : 1
         let baseEmbeddings = encoded.narrowed(axis: 0, start: 0, length: base)
+        // With attribute switching: [negative, switched prompt] (or just the switched prompt).
+        let switchedEmbeddings: Tensor? = configuration.promptSwitch.map { _ in
+            let switched = encoded.narrowed(axis: 0, start: prompts.count - 1, length: 1)
+            return guidance ? concat([encoded.narrowed(axis: 0, start: 0, length: 1), switched], axis: 0) : switched
+        }
         var branchEmbeddings = fixedBranches
         for (offset, name) in promptBranches.enumerated() {
             branchEmbeddings[name] = encoded.narrowed(axis: 0, start: base + offset, length: 1)
@@ -130,9 +136,11 @@ public struct StableDiffusionPipeline: Sendable {
             let batch = base + extraNames.count
             let scaled = scheduler.scaleModelInput(latents, stepIndex: index)
             let modelInput = batch == 1 ? scaled : concat(Array(repeating: scaled, count: batch), axis: 0)
+            let stepBase = configuration.promptSwitch?.isActive(atTimestep: timestep) == true
+                ? switchedEmbeddings! : baseEmbeddings
             let context = extraNames.isEmpty
-                ? baseEmbeddings
-                : concat([baseEmbeddings] + extraNames.map { branchEmbeddings[$0]! }, axis: 0)
+                ? stepBase
+                : concat([stepBase] + extraNames.map { branchEmbeddings[$0]! }, axis: 0)
             let prediction = try noisePredictor.predictNoise(modelInput, timestep: timestep, encoderHiddenStates: context)
             let parts = prediction.split(sizes: Array(repeating: 1, count: batch), axis: 0)
 
