@@ -79,6 +79,7 @@ import Testing
             """)
         #expect(outline.children(of: "services") == ["kafka", "worker"])
         #expect(outline.children(of: "services/worker") == ["container_name", "ports"])
+        #expect(outline.children(of: "services/kafka/command").isEmpty, "a block scalar's text is not a key")
         #expect(outline.children(of: "") == ["services", "volumes"])
         #expect(throws: ComposeOutline.ParseError.self) { try ComposeOutline(yaml: "services:\n\tworker:\n") }
         #expect(throws: ComposeOutline.ParseError.self) { try ComposeOutline(yaml: "just a scalar line\n") }

@@ -27,7 +27,11 @@ struct ComposeOutline {
                 blockScalarIndent = nil
             }
             while let last = stack.last, last.indent >= indent { stack.removeLast() }
-            if trimmed.hasPrefix("- ") || trimmed == "-" { continue }
+            if trimmed.hasPrefix("- ") || trimmed == "-" {
+                let item = trimmed.dropFirst().trimmingCharacters(in: .whitespaces)
+                if item.hasPrefix("|") || item.hasPrefix(">") { blockScalarIndent = indent }
+                continue
+            }
             guard let colon = Self.keyColon(in: trimmed) else {
                 if stack.isEmpty { throw ParseError(line: lineNumber, reason: "top-level line is not a `key:` mapping entry") }
                 continue
