@@ -3,10 +3,12 @@ import Contracts
 /// The consumer side of the worker as a pure state machine: when to pause and resume the
 /// assigned partitions, which message to work on, and when to hand work back.
 ///
-/// One request is worked at a time. On receiving a message the worker pauses all its
-/// partitions (and keeps polling, so it stays in the group however long generation takes) and
-/// resumes only when it is idle again. A message that arrives while busy (fetched before the
-/// pause took effect) is kept in order and worked next, never skipped. A revocation of the
+/// One request is worked at a time, and the worker keeps polling while it works (so it stays
+/// in the group however long generation takes). It pauses all its partitions once the current
+/// request has run past a delay (a long generation) or once `maxBacklog` messages wait, and
+/// resumes when it is idle again. Short requests therefore never pay a pause/resume cycle (a
+/// resume restarts fetching, which costs hundreds of milliseconds with librdkafka). A message
+/// that arrives while busy is kept in order and worked next, never skipped. A revocation of the
 /// partition being worked hands the request back (see ``RequestFlow``); queued messages of
 /// revoked partitions are dropped (the next owner reads them again from the committed offset).
 public struct ConsumerFlow: Sendable, Equatable {
@@ -22,6 +24,8 @@ public struct ConsumerFlow: Sendable, Equatable {
 
     public enum Event: Sendable, Equatable {
         case received(IncomingMessage)
+        /// The current request has run longer than the pause delay.
+        case busyPastPauseDelay
         case finished
         case revoked([PartitionID])
         case shutdownRequested
@@ -42,8 +46,18 @@ public struct ConsumerFlow: Sendable, Equatable {
     public private(set) var backlog: [IncomingMessage] = []
     public private(set) var paused = false
     public private(set) var shuttingDown = false
+    /// Messages waiting while busy before the partitions are paused.
+    public let maxBacklog: Int
 
-    public init() {}
+    /// - Parameter maxBacklog: messages kept while busy before pausing. Default: 32.
+    public init(maxBacklog: Int = 32) {
+        self.maxBacklog = max(1, maxBacklog)
+    }
+
+    private mutating func pause() -> [Action] {
+        paused = true
+        return [.pauseAll]
+    }
 
     /// Whether the worker is idle and may stop now.
     public var isIdle: Bool { current == nil }
@@ -51,19 +65,18 @@ public struct ConsumerFlow: Sendable, Equatable {
     public mutating func handle(_ event: Event) -> [Action] {
         switch event {
         case .received(let message):
-            if current != nil || shuttingDown {
-                // Fetched before the pause took effect; keep it and its order.
-                if !shuttingDown { backlog.append(message) }
-                return []
+            if shuttingDown {
+                // Not worked: the next owner reads it again from the committed offset.
+                return paused ? [] : pause()
+            }
+            if current != nil {
+                backlog.append(message)
+                return !paused && backlog.count >= maxBacklog ? pause() : []
             }
             current = message
-            var actions: [Action] = []
-            if !paused {
-                paused = true
-                actions.append(.pauseAll)
-            }
-            actions.append(.start(message))
-            return actions
+            return [.start(message)]
+        case .busyPastPauseDelay:
+            return current != nil && !paused ? pause() : []
         case .finished:
             current = nil
             if shuttingDown {
@@ -75,6 +88,7 @@ public struct ConsumerFlow: Sendable, Equatable {
                 current = next
                 return [.start(next)]
             }
+            guard paused else { return [] }
             paused = false
             return [.resumeAll]
         case .revoked(let partitions):

@@ -13,13 +13,24 @@ public final class WorkerService: Service {
     private let health: WorkerHealth
     private let logger: Logger
     private let pollTimeout: Duration
+    private let pauseDelay: Duration
+    private let maxBacklog: Int
 
-    public init(consumer: any RequestConsuming, processor: RequestProcessor, health: WorkerHealth, logger: Logger, pollTimeout: Duration = .milliseconds(100)) {
+    /// - Parameters:
+    ///   - pollTimeout: longest wait of one poll. Default: 100 ms.
+    ///   - pauseDelay: how long a request runs before the partitions are paused. Default: 2 s.
+    ///   - maxBacklog: messages kept while busy before pausing. Default: 32.
+    public init(
+        consumer: any RequestConsuming, processor: RequestProcessor, health: WorkerHealth, logger: Logger,
+        pollTimeout: Duration = .milliseconds(100), pauseDelay: Duration = .seconds(2), maxBacklog: Int = 32
+    ) {
         self.consumer = consumer
         self.processor = processor
         self.health = health
         self.logger = logger
         self.pollTimeout = pollTimeout
+        self.pauseDelay = pauseDelay
+        self.maxBacklog = maxBacklog
     }
 
     public func run() async throws {
@@ -41,6 +52,7 @@ public final class WorkerService: Service {
     /// The request being worked, and whether it has finished.
     private final class Current: Sendable {
         let task: Task<RequestFlow.Outcome, Never>
+        let started = ContinuousClock.now
         private let finished: Flag
 
         init(_ message: IncomingMessage, processor: RequestProcessor) {
@@ -57,19 +69,37 @@ public final class WorkerService: Service {
     }
 
     private func loop(shutdown: Flag) async throws {
-        var flow = ConsumerFlow()
+        var flow = ConsumerFlow(maxBacklog: maxBacklog)
         var current: Current?
         var shutdownSeen = false
         health.setRunning(true)
         defer { health.setRunning(false) }
 
+        // Pause and resume are tried once per loop turn and retried on later turns, never in
+        // a blocking loop: a rebalance in progress can make them fail, and only polling lets
+        // the rebalance finish.
+        var pauseWanted: Bool?
+        func applyPause() async {
+            guard let wanted = pauseWanted else { return }
+            do {
+                if wanted { try await consumer.pauseAll() } else { try await consumer.resumeAll() }
+                pauseWanted = nil
+                health.markAvailable("broker-consumer")
+            } catch {
+                health.markUnavailable("broker-consumer", reason: RequestProcessor.safeReason(error))
+                logger.warning("\(wanted ? "pause" : "resume") failed; retrying after the next poll", metadata: ["error": "\(error)"])
+            }
+        }
+
         func perform(_ actions: [ConsumerFlow.Action]) async throws -> Bool {
             for action in actions {
                 switch action {
                 case .pauseAll:
-                    try await withBrokerRetry { try await self.consumer.pauseAll() }
+                    pauseWanted = true
+                    await applyPause()
                 case .resumeAll:
-                    try await withBrokerRetry { try await self.consumer.resumeAll() }
+                    pauseWanted = false
+                    await applyPause()
                 case .start(let message):
                     current = Current(message, processor: processor)
                 case .handBackCurrent:
@@ -99,6 +129,10 @@ public final class WorkerService: Service {
                 if try await perform(flow.handle(.finished)) { break polling }
                 continue
             }
+            if let running = current, !flow.paused, ContinuousClock.now - running.started >= pauseDelay {
+                _ = try await perform(flow.handle(.busyPastPauseDelay))
+            }
+            await applyPause()
             let event: ConsumerEvent?
             do {
                 event = try await consumer.poll(timeout: pollTimeout)
@@ -125,21 +159,6 @@ public final class WorkerService: Service {
             try await consumer.close()
         } catch {
             logger.warning("closing the consumer failed", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// Pause and resume must not be lost: retry them while the broker is unreachable.
-    private func withBrokerRetry(_ operation: () async throws -> Void) async throws {
-        var backoff = Backoff()
-        while true {
-            do {
-                try await operation()
-                health.markAvailable("broker-consumer")
-                return
-            } catch {
-                health.markUnavailable("broker-consumer", reason: RequestProcessor.safeReason(error))
-                try await Task.sleep(for: backoff.nextDelay())
-            }
         }
     }
 }

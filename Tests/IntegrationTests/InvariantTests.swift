@@ -62,11 +62,7 @@ import Worker
     }
 
     /// With an idempotent producer and a consumer commit after each acknowledged publish.
-    /// Off by default (set CHAPERONE_IT_PLAIN_COMMIT=1): with librdkafka 2.0.2 on the mock
-    /// cluster a consumer sometimes stops receiving after pause/resume cycles combined with
-    /// synchronous commits and rebalances, so the run times out; the invariant itself held
-    /// in every run that completed.
-    @Test(.timeLimit(.minutes(5)), .enabled(if: ProcessInfo.processInfo.environment["CHAPERONE_IT_PLAIN_COMMIT"] == "1"))
+    @Test(.timeLimit(.minutes(5)))
     func invariantHoldsWithCommitAfterAck() async throws {
         try await checkInvariant(transactional: false)
     }

@@ -80,27 +80,35 @@ import Worker
         IncomingMessage(source: SourcePosition(topic: "t", partition: partition, offset: offset), key: nil, value: [])
     }
 
-    @Test func pausesWhileBusyAndResumesWhenIdle() {
-        var flow = ConsumerFlow()
-        #expect(flow.handle(.received(msg(0, 1))) == [.pauseAll, .start(msg(0, 1))])
+    @Test func pausesOnlyForLongRequestsAndResumesWhenIdle() {
+        var flow = ConsumerFlow(maxBacklog: 2)
+        #expect(flow.handle(.received(msg(0, 1))) == [.start(msg(0, 1))])
+        #expect(!flow.paused, "a short request does not pause")
+        #expect(flow.handle(.finished) == [], "nothing to resume")
+        #expect(flow.handle(.received(msg(0, 2))) == [.start(msg(0, 2))])
+        #expect(flow.handle(.busyPastPauseDelay) == [.pauseAll])
         #expect(flow.paused)
+        #expect(flow.handle(.busyPastPauseDelay) == [], "pauses once")
         #expect(flow.handle(.finished) == [.resumeAll])
         #expect(!flow.paused)
         #expect(flow.isIdle)
+        #expect(flow.handle(.busyPastPauseDelay) == [], "idle: nothing to pause")
     }
 
-    @Test func messagesArrivingWhileBusyAreKeptInOrder() {
-        var flow = ConsumerFlow()
+    @Test func messagesArrivingWhileBusyAreKeptInOrderAndPauseAtTheCap() {
+        var flow = ConsumerFlow(maxBacklog: 2)
         _ = flow.handle(.received(msg(0, 1)))
         #expect(flow.handle(.received(msg(0, 2))) == [])
-        #expect(flow.handle(.received(msg(1, 5))) == [])
+        #expect(flow.handle(.received(msg(1, 5))) == [.pauseAll], "backlog reached the cap")
+        #expect(flow.handle(.received(msg(1, 6))) == [])
         #expect(flow.handle(.finished) == [.start(msg(0, 2))])
         #expect(flow.handle(.finished) == [.start(msg(1, 5))])
+        #expect(flow.handle(.finished) == [.start(msg(1, 6))])
         #expect(flow.handle(.finished) == [.resumeAll])
     }
 
     @Test func revocationHandsBackOnlyTheAffectedWork() {
-        var flow = ConsumerFlow()
+        var flow = ConsumerFlow(maxBacklog: 1)
         _ = flow.handle(.received(msg(0, 1)))
         _ = flow.handle(.received(msg(1, 3)))
         _ = flow.handle(.received(msg(2, 4)))
@@ -111,11 +119,12 @@ import Worker
     }
 
     @Test func shutdownFinishesCurrentThenStops() {
-        var flow = ConsumerFlow()
+        var flow = ConsumerFlow(maxBacklog: 1)
         _ = flow.handle(.received(msg(0, 1)))
         _ = flow.handle(.received(msg(0, 2)))
         #expect(flow.handle(.shutdownRequested) == [])
         #expect(flow.handle(.received(msg(0, 3))) == [], "no new work after shutdown")
+        #expect(flow.backlog.isEmpty)
         #expect(flow.handle(.finished) == [.stop])
         var idle = ConsumerFlow()
         #expect(idle.handle(.shutdownRequested) == [.stop])

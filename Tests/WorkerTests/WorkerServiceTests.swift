@@ -34,7 +34,8 @@ final class ScriptedConsumer: RequestConsuming {
             components: .init(generator: generator, scorer: KeywordScorer(), policy: ThresholdPolicy(rules: []), censor: BlackCensor(),
                               audit: audit, publisher: publisher),
             health: WorkerHealth(), logger: logger)
-        return WorkerService(consumer: consumer, processor: processor, health: WorkerHealth(), logger: logger, pollTimeout: .milliseconds(5))
+        return WorkerService(consumer: consumer, processor: processor, health: WorkerHealth(), logger: logger,
+                             pollTimeout: .milliseconds(5), pauseDelay: .milliseconds(20), maxBacklog: 1)
     }
 
     func waitUntil(_ condition: () -> Bool) async throws {
@@ -77,6 +78,7 @@ final class ScriptedConsumer: RequestConsuming {
         try await testGracefulShutdown { trigger in
             let task = Task { try await worker.run() }
             try await waitUntil { generator.calls.withLock { $0 } == 1 }
+            try await waitUntil { consumer.recorded.contains("pause") }  // a long request pauses the partitions
             consumer.push(.revoked([.init(topic: "chaperone.requests", partition: 4)]))
             try await waitUntil { consumer.recorded.contains("resume") }
             trigger.triggerGracefulShutdown()
