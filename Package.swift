@@ -57,7 +57,12 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
+        .target(name: "Engine", dependencies: [
+            "Worker", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: numericSettings),
         .executableTarget(name: "chaperone", dependencies: [
+            "Engine",
             "Worker", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),

@@ -4,13 +4,18 @@
 /// policy may force more; what was actually applied is recorded in
 /// ``AppliedMitigations`` of the result.
 public struct Mitigations: Codable, Sendable, Equatable {
-    /// Use the SafeGen-edited self-attention weights (if the worker has an overlay).
-    public var safegen: Bool
+    /// Use the SafeGen-edited self-attention weights. Absent: on wherever the worker has a
+    /// SafeGen overlay (the default of the deployment); `true` on a worker without one fails
+    /// the request with a clear reason, `false` generates with the base weights.
+    public var safegen: Bool?
     /// Safe Latent Diffusion: a preset or explicit parameters.
     public var safetyGuidance: SafetyGuidance?
     /// SEGA semantic edits (add or remove concepts).
     public var semanticEdits: [SemanticEdit]?
-    /// Fair Diffusion: shift an attribute pair towards a target share.
+    /// SEGA momentum shared by all semantic edits (and Fair Diffusion's edits); absent: SEGA's
+    /// defaults (scale 0.1, beta 0.4), or Fair Diffusion's when only fairness is asked for.
+    public var semanticMomentum: SemanticMomentum?
+    /// Fair Diffusion: steer an attribute family towards target proportions.
     public var fairness: FairnessTarget?
     /// Attribute switching: change the condition at timestep `tau`.
     public var attributeSwitching: AttributeSwitching?
@@ -19,17 +24,20 @@ public struct Mitigations: Codable, Sendable, Equatable {
         case safegen
         case safetyGuidance = "safety_guidance"
         case semanticEdits = "semantic_edits"
+        case semanticMomentum = "semantic_momentum"
         case fairness
         case attributeSwitching = "attribute_switching"
     }
 
     public init(
-        safegen: Bool = false, safetyGuidance: SafetyGuidance? = nil, semanticEdits: [SemanticEdit]? = nil,
-        fairness: FairnessTarget? = nil, attributeSwitching: AttributeSwitching? = nil
+        safegen: Bool? = nil, safetyGuidance: SafetyGuidance? = nil, semanticEdits: [SemanticEdit]? = nil,
+        semanticMomentum: SemanticMomentum? = nil, fairness: FairnessTarget? = nil,
+        attributeSwitching: AttributeSwitching? = nil
     ) {
         self.safegen = safegen
         self.safetyGuidance = safetyGuidance
         self.semanticEdits = semanticEdits
+        self.semanticMomentum = semanticMomentum
         self.fairness = fairness
         self.attributeSwitching = attributeSwitching
     }
@@ -131,22 +139,35 @@ public struct SemanticEdit: Codable, Sendable, Equatable {
     }
 }
 
-/// Fair Diffusion target: two attribute phrases and the share of images that should show the
-/// second one. The per-image direction is drawn by the worker and recorded in the result.
-public struct FairnessTarget: Codable, Sendable, Equatable {
-    /// Exactly two phrases, e.g. `["male person", "female person"]`.
-    public var attributes: [String]
-    /// Target share of the second attribute, 0 ... 1.
-    public var targetShare: Double
+/// SEGA momentum: `scale` (s_m) and `beta` (β) of the momentum shared by all edits.
+public struct SemanticMomentum: Codable, Sendable, Equatable {
+    public var scale: Double
+    public var beta: Double
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
-        case attributes
-        case targetShare = "target_share"
+        case scale, beta
     }
 
-    public init(attributes: [String], targetShare: Double) {
-        self.attributes = attributes
-        self.targetShare = targetShare
+    public init(scale: Double, beta: Double) {
+        self.scale = scale
+        self.beta = beta
+    }
+}
+
+/// Fair Diffusion target: an attribute family the worker knows (from its families file, e.g.
+/// `gender`) and the share each of its values should have, e.g. `{"female": 0.5, "male": 0.5}`.
+/// The value for each image is drawn from the request seed and recorded in the result.
+public struct FairnessTarget: Codable, Sendable, Equatable {
+    public var family: String
+    public var proportions: [String: Double]
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case family, proportions
+    }
+
+    public init(family: String, proportions: [String: Double]) {
+        self.family = family
+        self.proportions = proportions
     }
 }
 
@@ -154,15 +175,16 @@ public struct FairnessTarget: Codable, Sendable, Equatable {
 /// with `switchPrompt`.
 public struct AttributeSwitching: Codable, Sendable, Equatable {
     public var switchPrompt: String
-    /// Timestep value 0 ... 1000 (0 never switches, 1000 switches from the start).
-    public var tau: Int
+    /// Timestep value 0 ... 1000 (0 never switches, 1000 switches from the start). Absent: the
+    /// worker's default (800).
+    public var tau: Int?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case switchPrompt = "switch_prompt"
         case tau
     }
 
-    public init(switchPrompt: String, tau: Int) {
+    public init(switchPrompt: String, tau: Int? = nil) {
         self.switchPrompt = switchPrompt
         self.tau = tau
     }

@@ -125,6 +125,8 @@ public struct AppliedMitigations: Codable, Sendable, Equatable {
     public var safegen: Bool
     public var safetyGuidance: AppliedSafetyGuidance?
     public var semanticEdits: [SemanticEdit]
+    /// The SEGA momentum in effect when any semantic or fairness edit ran.
+    public var semanticMomentum: SemanticMomentum?
     public var fairness: AppliedFairness?
     public var attributeSwitching: AttributeSwitching?
     /// Mitigations the worker's policy added beyond what the request asked for.
@@ -134,6 +136,7 @@ public struct AppliedMitigations: Codable, Sendable, Equatable {
         case safegen
         case safetyGuidance = "safety_guidance"
         case semanticEdits = "semantic_edits"
+        case semanticMomentum = "semantic_momentum"
         case fairness
         case attributeSwitching = "attribute_switching"
         case forcedByPolicy = "forced_by_policy"
@@ -141,11 +144,13 @@ public struct AppliedMitigations: Codable, Sendable, Equatable {
 
     public init(
         safegen: Bool = false, safetyGuidance: AppliedSafetyGuidance? = nil, semanticEdits: [SemanticEdit] = [],
-        fairness: AppliedFairness? = nil, attributeSwitching: AttributeSwitching? = nil, forcedByPolicy: [String] = []
+        semanticMomentum: SemanticMomentum? = nil, fairness: AppliedFairness? = nil,
+        attributeSwitching: AttributeSwitching? = nil, forcedByPolicy: [String] = []
     ) {
         self.safegen = safegen
         self.safetyGuidance = safetyGuidance
         self.semanticEdits = semanticEdits
+        self.semanticMomentum = semanticMomentum
         self.fairness = fairness
         self.attributeSwitching = attributeSwitching
         self.forcedByPolicy = forcedByPolicy
@@ -169,23 +174,25 @@ public struct AppliedSafetyGuidance: Codable, Sendable, Equatable {
     }
 }
 
-/// Fair Diffusion as applied: the target, and which attribute this image was steered to.
+/// Fair Diffusion as applied: the target, the value this image was steered to, the uniform
+/// number drawn from the seed that chose it, and the edits that were applied.
 public struct AppliedFairness: Codable, Sendable, Equatable {
-    public var attributes: [String]
-    public var targetShare: Double
-    /// Index (0 or 1) into `attributes` of the phrase that was added; the other was removed.
-    public var chosenAttribute: Int
+    public var family: String
+    public var proportions: [String: Double]
+    public var value: String
+    public var draw: Double
+    public var edits: [SemanticEdit]
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
-        case attributes
-        case targetShare = "target_share"
-        case chosenAttribute = "chosen_attribute"
+        case family, proportions, value, draw, edits
     }
 
-    public init(attributes: [String], targetShare: Double, chosenAttribute: Int) {
-        self.attributes = attributes
-        self.targetShare = targetShare
-        self.chosenAttribute = chosenAttribute
+    public init(family: String, proportions: [String: Double], value: String, draw: Double, edits: [SemanticEdit]) {
+        self.family = family
+        self.proportions = proportions
+        self.value = value
+        self.draw = draw
+        self.edits = edits
     }
 }
 

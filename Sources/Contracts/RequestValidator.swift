@@ -92,10 +92,10 @@ public struct RequestValidator: Sendable {
                 .unsupportedScheduler,
                 "`scheduler` \"\(Self.shortened(request.scheduler))\" is not allowed; the worker accepts \(limits.allowedSchedulers.sorted().joined(separator: ", "))")
         }
-        try validate(request.mitigations)
+        try validate(request.mitigations, guidanceScale: request.guidanceScale)
     }
 
-    private func validate(_ mitigations: Mitigations) throws(RequestRejection) {
+    private func validate(_ mitigations: Mitigations, guidanceScale: Double) throws(RequestRejection) {
         if let safety = mitigations.safetyGuidance {
             switch (safety.preset, safety.parameters) {
             case (nil, nil), (.some, .some):
@@ -133,22 +133,40 @@ public struct RequestValidator: Sendable {
                     "`\(field)` out of range: guidance_scale >= 0, warmup_steps >= 0, cooldown_steps >= 0, 0 <= threshold < 1, weight >= 0")
             }
         }
+        if let momentum = mitigations.semanticMomentum {
+            guard momentum.scale.isFinite, momentum.scale >= 0, momentum.beta.isFinite, (0..<1).contains(momentum.beta) else {
+                throw RequestRejection(.invalidMitigation, "`mitigations.semantic_momentum` out of range: scale >= 0, 0 <= beta < 1")
+            }
+        }
         if let fairness = mitigations.fairness {
-            guard fairness.attributes.count == 2 else {
-                throw RequestRejection(.invalidMitigation, "`mitigations.fairness.attributes` must have exactly 2 phrases, has \(fairness.attributes.count)")
+            guard Self.isIdentifier(fairness.family, maxLength: 64) else {
+                throw RequestRejection(.invalidMitigation, "`mitigations.fairness.family` must be a name of letters, digits, '.', '_' or '-'")
             }
-            for (index, phrase) in fairness.attributes.enumerated() {
-                try checkText(phrase, field: "mitigations.fairness.attributes[\(index)]", nonEmpty: true)
+            guard fairness.proportions.count >= 2 else {
+                throw RequestRejection(.invalidMitigation, "`mitigations.fairness.proportions` needs at least two values")
             }
-            guard fairness.targetShare.isFinite, (0...1).contains(fairness.targetShare) else {
-                throw RequestRejection(.invalidMitigation, "`mitigations.fairness.target_share` is \(fairness.targetShare); it must be 0 to 1")
+            for (value, share) in fairness.proportions.sorted(by: { $0.key < $1.key }) {
+                try checkText(value, field: "mitigations.fairness.proportions key", nonEmpty: true)
+                guard share.isFinite, (0...1).contains(share) else {
+                    throw RequestRejection(.invalidMitigation, "`mitigations.fairness.proportions.\(Self.shortened(value))` is \(share); it must be 0 to 1")
+                }
+            }
+            let total = fairness.proportions.values.reduce(0, +)
+            guard abs(total - 1) <= 1e-6 else {
+                throw RequestRejection(.invalidMitigation, "`mitigations.fairness.proportions` sum to \(total); they must sum to 1")
             }
         }
         if let switching = mitigations.attributeSwitching {
             try checkText(switching.switchPrompt, field: "mitigations.attribute_switching.switch_prompt", nonEmpty: true)
-            guard (0...1000).contains(switching.tau) else {
-                throw RequestRejection(.invalidMitigation, "`mitigations.attribute_switching.tau` is \(switching.tau); it must be 0 to 1000")
+            if let tau = switching.tau, !(0...1000).contains(tau) {
+                throw RequestRejection(.invalidMitigation, "`mitigations.attribute_switching.tau` is \(tau); it must be 0 to 1000")
             }
+        }
+        let guided = mitigations.safetyGuidance != nil || !(mitigations.semanticEdits ?? []).isEmpty || mitigations.fairness != nil
+        if guided && guidanceScale <= 1 {
+            throw RequestRejection(
+                .invalidMitigation,
+                "safety guidance, semantic edits and fairness act through classifier-free guidance; they need guidance_scale > 1 (got \(guidanceScale))")
         }
     }
 
@@ -215,6 +233,9 @@ public struct RequestValidator: Sendable {
         }
         if let fairness = mitigations["fairness"] {
             try checkKeys(fairness, allowed: FairnessTarget.CodingKeys.allCases.map(\.rawValue), path: "mitigations.fairness")
+        }
+        if let momentum = mitigations["semantic_momentum"] {
+            try checkKeys(momentum, allowed: SemanticMomentum.CodingKeys.allCases.map(\.rawValue), path: "mitigations.semantic_momentum")
         }
         if let switching = mitigations["attribute_switching"] {
             try checkKeys(switching, allowed: AttributeSwitching.CodingKeys.allCases.map(\.rawValue), path: "mitigations.attribute_switching")

@@ -6,11 +6,11 @@
 /// with no model configured, or no engine registered, it refuses to start with a clear message.
 public struct ModelComponents: Sendable {
     public var generator: any ImageGenerating
-    public var scorer: any HarmScoring
+    public var scorer: any RequestScoring
     public var policy: any DecisionPolicy
     public var censor: any ImageCensoring
 
-    public init(generator: any ImageGenerating, scorer: any HarmScoring, policy: any DecisionPolicy, censor: any ImageCensoring) {
+    public init(generator: any ImageGenerating, scorer: any RequestScoring, policy: any DecisionPolicy, censor: any ImageCensoring) {
         self.generator = generator
         self.scorer = scorer
         self.policy = policy

@@ -54,7 +54,7 @@ public struct GeneratedImage: Sendable {
 
 /// Scores a request's prompt and its image for harm. Implemented over the harm scorers
 /// (NudeNet, safety checker, prompt lexicon, ...).
-public protocol HarmScoring: Sendable {
+public protocol RequestScoring: Sendable {
     /// Scores of the prompt text, computed before generating.
     func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore]
     /// Scores of the generated image.

@@ -30,7 +30,7 @@ public struct MitigationPolicy: Sendable, Equatable, Codable {
     public func plan(for request: GenerationRequest) -> MitigationPlan {
         var mitigations = request.mitigations
         var forced: [String] = []
-        if forceSafeGen, !mitigations.safegen {
+        if forceSafeGen, mitigations.safegen != true {
             mitigations.safegen = true
             forced.append("safegen")
         }

@@ -34,14 +34,14 @@ public final class RequestProcessor: Sendable {
     /// The parts that do the work.
     public struct Components: Sendable {
         public var generator: any ImageGenerating
-        public var scorer: any HarmScoring
+        public var scorer: any RequestScoring
         public var policy: any DecisionPolicy
         public var censor: any ImageCensoring
         public var audit: any AuditLog
         public var publisher: any ResultPublishing
 
         public init(
-            generator: any ImageGenerating, scorer: any HarmScoring, policy: any DecisionPolicy,
+            generator: any ImageGenerating, scorer: any RequestScoring, policy: any DecisionPolicy,
             censor: any ImageCensoring, audit: any AuditLog, publisher: any ResultPublishing
         ) {
             self.generator = generator

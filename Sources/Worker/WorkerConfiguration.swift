@@ -41,6 +41,21 @@ public struct WorkerConfiguration: Sendable {
     public var modelPath: String?
     /// Key `model.overlay`: a SafeGen overlay file or UNet folder. Default: none.
     public var overlayPath: String?
+    /// Key `model.nudenet`: NudeNet v3 `320n.onnx`. Default: none (no nudity detector).
+    public var nudeNetModelPath: String?
+    /// Key `model.policy`: moderation policy JSON. Default: the embedded policy.
+    public var policyPath: String?
+    /// Key `model.prompt_lexicon`: prompt-harm lexicon JSON. Default: the embedded lexicon.
+    public var promptLexiconPath: String?
+    /// Key `model.fairness_families`: Fair Diffusion attribute families JSON. Default: gender.
+    public var fairnessFamiliesPath: String?
+    /// Kafka security settings passed to librdkafka for consumer and producer: keys
+    /// `kafka.security_protocol`, `kafka.sasl_mechanism`, `kafka.sasl_username`,
+    /// `kafka.sasl_password` (secret), `kafka.ssl_ca_location`, `kafka.ssl_certificate_location`,
+    /// `kafka.ssl_key_location`, `kafka.ssl_key_password` (secret). Default: none (plaintext).
+    /// PostgreSQL TLS and password files go in the libpq URL (`sslmode`, `sslrootcert`) or
+    /// libpq's own environment (`PGPASSFILE`).
+    public var kafkaSecurity: [String: String]
     /// Key `log.level` (trace … critical). Default: info.
     public var logLevel: String
     /// Key `log.format`: `text` or `json`. Default: text.
@@ -56,10 +71,10 @@ public struct WorkerConfiguration: Sendable {
         configFile: String? = nil
     ) async throws -> WorkerConfiguration {
         var providers: [any ConfigProvider] = []
-        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue($0.value, isSecret: $0.key == "database.url")) })
+        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue($0.value, isSecret: ["database.url", "kafka.sasl_password", "kafka.ssl_key_password"].contains($0.key))) })
         providers.append(InMemoryProvider(name: "flags", values: flagValues))
         providers.append(
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["CHAPERONE_DATABASE_URL"]))
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(Set(secretEnvironmentVariables)))
                 .prefixKeys(with: "chaperone"))
         let file = configFile ?? environment["CHAPERONE_CONFIG"]
         if let file {
@@ -113,11 +128,35 @@ public struct WorkerConfiguration: Sendable {
         mitigationPolicy = MitigationPolicy(forceSafeGen: config.bool(forKey: "policy.force_safegen", default: false), minimumSafetyPreset: preset)
         modelPath = config.string(forKey: "model.path")
         overlayPath = config.string(forKey: "model.overlay")
+        nudeNetModelPath = config.string(forKey: "model.nudenet")
+        policyPath = config.string(forKey: "model.policy")
+        promptLexiconPath = config.string(forKey: "model.prompt_lexicon")
+        fairnessFamiliesPath = config.string(forKey: "model.fairness_families")
+        var security: [String: String] = [:]
+        for (key, property, secret) in Self.kafkaSecurityKeys {
+            if let value = config.string(forKey: ConfigKey(key), isSecret: secret) { security[property] = value }
+        }
+        kafkaSecurity = security
         logLevel = config.string(forKey: "log.level", default: "info")
         logFormat = config.string(forKey: "log.format", default: "text")
         maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
         try validate()
     }
+
+    /// Configuration key, librdkafka property, and whether the value is a secret.
+    static let kafkaSecurityKeys: [(key: String, property: String, secret: Bool)] = [
+        ("kafka.security_protocol", "security.protocol", false),
+        ("kafka.sasl_mechanism", "sasl.mechanisms", false),
+        ("kafka.sasl_username", "sasl.username", false),
+        ("kafka.sasl_password", "sasl.password", true),
+        ("kafka.ssl_ca_location", "ssl.ca.location", false),
+        ("kafka.ssl_certificate_location", "ssl.certificate.location", false),
+        ("kafka.ssl_key_location", "ssl.key.location", false),
+        ("kafka.ssl_key_password", "ssl.key.password", true),
+    ]
+
+    /// Environment variables whose values are secrets (never logged or shown).
+    static let secretEnvironmentVariables = ["CHAPERONE_DATABASE_URL", "CHAPERONE_KAFKA_SASL_PASSWORD", "CHAPERONE_KAFKA_SSL_KEY_PASSWORD"]
 
     /// Checks values that would otherwise fail later and less clearly.
     public func validate() throws {

@@ -23,7 +23,14 @@ public enum WorkerRuntime {
     /// Bootstraps swift-metrics into a Prometheus registry once per process and returns it.
     public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Generation on a CPU takes seconds to many minutes: stage histograms reach an hour.
+        factory.durationHistogramBuckets["chaperone_stage_duration_seconds"] = [
+            .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+            .seconds(300), .seconds(600), .seconds(1800), .seconds(3600),
+        ]
+        MetricsSystem.bootstrap(factory)
         return registry
     }
 
@@ -51,10 +58,12 @@ public enum WorkerRuntime {
         consumerConfiguration.sessionTimeout = configuration.sessionTimeout
         consumerConfiguration.heartbeatInterval = .milliseconds(max(100, Int(configuration.sessionTimeout.components.seconds) * 1000 / 10))
         consumerConfiguration.maxPollInterval = configuration.maxPollInterval
+        consumerConfiguration.additionalProperties.merge(configuration.kafkaSecurity) { _, new in new }
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.bootstrapServers)
         producerConfiguration.clientID = configuration.workerID
         producerConfiguration.transactionalID = configuration.transactionalID
+        producerConfiguration.additionalProperties.merge(configuration.kafkaSecurity) { _, new in new }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         let publisher = KafkaResultPublisher(producer: producer, consumer: consumer)
         try await publisher.prepare()

@@ -272,11 +272,11 @@ struct TrivialGenerator: ImageGenerating {
 
     func generate(_ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void) async throws -> GeneratedImage {
         GeneratedImage(png: png, rgb: [0, 0, 0], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,
-                       appliedMitigations: AppliedMitigations(safegen: plan.mitigations.safegen))
+                       appliedMitigations: AppliedMitigations(safegen: plan.mitigations.safegen == true))
     }
 }
 
-struct NoScores: HarmScoring {
+struct NoScores: RequestScoring {
     func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore] { [] }
     func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [HarmScore] { [] }
 }

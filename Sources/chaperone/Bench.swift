@@ -15,6 +15,7 @@ struct Bench: AsyncParsableCommand {
             BenchEncoder.self,
             BenchScorers.self,
             BenchAudit.self,
+            BenchMitigations.self,
         ]
     )
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Configuration
 import Logging
+import Engine
+import Tensor
 import Worker
 
 /// `chaperone worker`: consume requests, generate, score, decide, audit, publish.
@@ -23,6 +25,12 @@ struct WorkerCommand: AsyncParsableCommand {
 
     @Option(help: "SafeGen overlay: a tensor file or UNet folder (CHAPERONE_MODEL_OVERLAY).")
     var overlay: String?
+
+    @Option(help: "NudeNet v3 320n.onnx (CHAPERONE_MODEL_NUDENET); without it no nudity detector runs.")
+    var nudenet: String?
+
+    @Option(help: "Moderation policy JSON (CHAPERONE_MODEL_POLICY). Default: the embedded policy.")
+    var policy: String?
 
     @Option(help: "Worker id in results and audit rows (CHAPERONE_WORKER_ID). Default: host-pid.")
     var workerID: String?
@@ -55,6 +63,8 @@ struct WorkerCommand: AsyncParsableCommand {
         var flags = options.flagValues
         if let model { flags["model.path"] = .string(model) }
         if let overlay { flags["model.overlay"] = .string(overlay) }
+        if let nudenet { flags["model.nudenet"] = .string(nudenet) }
+        if let policy { flags["model.policy"] = .string(policy) }
         if let workerID { flags["worker.id"] = .string(workerID) }
         if let groupID { flags["kafka.group_id"] = .string(groupID) }
         if let transactionalID { flags["kafka.transactional_id"] = .string(transactionalID) }
@@ -69,6 +79,7 @@ struct WorkerCommand: AsyncParsableCommand {
         WorkerRuntime.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
         let registry = WorkerRuntime.bootstrapMetrics()
         let logger = Logger(label: "chaperone.worker")
+        TensorMemory.retainFreedBuffers()
         do {
             let components = try await EngineRegistry.components(factory: shippedEngineFactory, configuration: configuration)
             try await WorkerRuntime.run(configuration: configuration, components: components, registry: registry, logger: logger)
@@ -84,4 +95,4 @@ struct WorkerCommand: AsyncParsableCommand {
 /// The native engine sets this to its `ModelComponentsFactory` (loading the model folder, the
 /// SafeGen overlay, the harm scorers and the moderation policy). While it is nil, the worker
 /// refuses to start with a message naming what is missing.
-let shippedEngineFactory: (any ModelComponentsFactory)? = nil
+let shippedEngineFactory: (any ModelComponentsFactory)? = NativeEngineFactory()

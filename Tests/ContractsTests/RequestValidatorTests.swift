@@ -38,7 +38,7 @@ import Testing
         #expect(request.mitigations.safetyGuidance?.effectiveParameters == SafetyPreset.strong.parameters)
         #expect(request.mitigations.semanticEdits?.count == 2)
         #expect(request.mitigations.semanticEdits?[0] == SemanticEdit(concept: "blood", reverse: true, guidanceScale: 7, warmupSteps: 5, threshold: 0.85))
-        #expect(request.mitigations.fairness == FairnessTarget(attributes: ["male person", "female person"], targetShare: 0.5))
+        #expect(request.mitigations.fairness == FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5]))
         #expect(request.mitigations.attributeSwitching == AttributeSwitching(switchPrompt: "a color photo of the woman", tau: 650))
         let unicode = try validator.decodeOrThrow(try Fixtures.bytes("requests/unicode-and-sql.json"))
         #expect(unicode.prompt == "日本の庭園 🌸 '); DROP TABLE decisions; --")

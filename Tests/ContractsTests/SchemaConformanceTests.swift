@@ -59,9 +59,11 @@ import Testing
         try check(file, path: ["$defs", "sld_parameters"], keys: SLDParameters.CodingKeys.self, minimal: SafetyPreset.weak.parameters)
         try check(file, path: ["$defs", "semantic_edit"], keys: SemanticEdit.CodingKeys.self, minimal: SemanticEdit(concept: "c"))
         try check(file, path: ["$defs", "fairness"], keys: FairnessTarget.CodingKeys.self,
-                  minimal: FairnessTarget(attributes: ["a", "b"], targetShare: 0.5))
+                  minimal: FairnessTarget(family: "gender", proportions: ["a": 0.5, "b": 0.5]))
+        try check(file, path: ["$defs", "semantic_momentum"], keys: SemanticMomentum.CodingKeys.self,
+                  minimal: SemanticMomentum(scale: 0.1, beta: 0.4))
         try check(file, path: ["$defs", "attribute_switching"], keys: AttributeSwitching.CodingKeys.self,
-                  minimal: AttributeSwitching(switchPrompt: "s", tau: 1))
+                  minimal: AttributeSwitching(switchPrompt: "s"))
     }
 
     @Test func moderationResultMatchesSchema() throws {
@@ -80,7 +82,7 @@ import Testing
         try check(file, path: ["$defs", "applied_mitigations", "safety_guidance"], keys: AppliedSafetyGuidance.CodingKeys.self,
                   minimal: AppliedSafetyGuidance(preset: nil, parameters: SafetyPreset.max.parameters, concept: "c"))
         try check(file, path: ["$defs", "applied_mitigations", "fairness"], keys: AppliedFairness.CodingKeys.self,
-                  minimal: AppliedFairness(attributes: ["a", "b"], targetShare: 0.5, chosenAttribute: 0))
+                  minimal: AppliedFairness(family: "gender", proportions: ["a": 1], value: "a", draw: 0.5, edits: []))
     }
 
     @Test func dlqEnvelopeMatchesSchema() throws {

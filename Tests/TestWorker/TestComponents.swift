@@ -22,19 +22,19 @@ struct DeterministicGenerator: ImageGenerating {
             rgb[pixel * 3 + 1] = digest[1]
             rgb[pixel * 3 + 2] = digest[2]
         }
-        var applied = AppliedMitigations(safegen: plan.mitigations.safegen)
+        var applied = AppliedMitigations(safegen: plan.mitigations.safegen == true)
         if let safety = plan.mitigations.safetyGuidance, let parameters = safety.effectiveParameters {
             applied.safetyGuidance = AppliedSafetyGuidance(preset: safety.preset, parameters: parameters, concept: safety.concept ?? "default")
         }
         applied.semanticEdits = plan.mitigations.semanticEdits ?? []
         return GeneratedImage(png: TestPNG.encode(rgb: rgb, width: width, height: height), rgb: rgb, width: width, height: height,
-                              modelSHA256: modelSHA256, overlaySHA256: plan.mitigations.safegen ? SHA256.hex(Array("overlay".utf8)) : nil,
+                              modelSHA256: modelSHA256, overlaySHA256: plan.mitigations.safegen == true ? SHA256.hex(Array("overlay".utf8)) : nil,
                               appliedMitigations: applied)
     }
 }
 
 /// Scores prompts by keywords so tests can steer decisions: "gore" blocks, "fight" censors.
-struct KeywordScorer: HarmScoring {
+struct KeywordScorer: RequestScoring {
     func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore] {
         let text = request.prompt.lowercased()
         let violence = text.contains("gore") ? 0.97 : (text.contains("fight") ? 0.6 : 0.02)

@@ -113,12 +113,12 @@ final class CountingGenerator: ImageGenerating {
         progress(GenerationProgress(step: request.steps, totalSteps: request.steps))
         let png = Array("png:\(request.prompt):\(request.seed)".utf8)
         return GeneratedImage(png: png, rgb: [1, 2, 3], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,
-                              appliedMitigations: AppliedMitigations(safegen: plan.mitigations.safegen))
+                              appliedMitigations: AppliedMitigations(safegen: (plan.mitigations.safegen == true)))
     }
 }
 
 /// Scores the prompt by a keyword; images score 0.
-struct KeywordScorer: HarmScoring {
+struct KeywordScorer: RequestScoring {
     func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore] {
         let lower = request.prompt.lowercased()
         return [

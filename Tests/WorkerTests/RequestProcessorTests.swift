@@ -152,7 +152,7 @@ import Worker
         let weak = GenerationRequest(requestID: "r", tenant: "t", prompt: "p", seed: 1,
                                      mitigations: Mitigations(safetyGuidance: SafetyGuidance(preset: .weak)))
         let plan = policy.plan(for: weak)
-        #expect(plan.mitigations.safegen)
+        #expect(plan.mitigations.safegen == true)
         #expect(plan.mitigations.safetyGuidance?.preset == .medium)
         #expect(plan.forcedByPolicy == ["safegen", "safety_guidance"])
         let strong = GenerationRequest(requestID: "r", tenant: "t", prompt: "p", seed: 1,

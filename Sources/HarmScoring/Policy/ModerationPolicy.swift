@@ -236,6 +236,11 @@ public struct PolicyError: Error, CustomStringConvertible, Sendable {
     public var file: String
     public var message: String
 
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
+
     public var description: String { "policy \(file): \(message)" }
 }
 

@@ -1,0 +1,152 @@
+import Contracts
+import Crypto
+import Diffusion
+import Foundation
+import Guidance
+import HarmScoring
+import Worker
+
+/// Where the native engine finds its models and policies. All paths are checked at start; a
+/// missing or malformed file stops the worker with a message naming it.
+public struct NativeEngineSettings: Sendable {
+    /// A Stable Diffusion v1.x folder in the diffusers layout.
+    public var modelPath: String
+    /// A SafeGen overlay file (safetensors of `attn1` tensors) or a full edited `unet/` folder.
+    public var overlayPath: String?
+    /// NudeNet v3 `320n.onnx`; without it the worker has no nudity detector.
+    public var nudeNetModelPath: String?
+    /// A moderation policy JSON file; default: the embedded policy, restricted to loaded scorers.
+    public var policyPath: String?
+    /// A prompt-harm lexicon JSON file; default: the embedded lexicon.
+    public var lexiconPath: String?
+    /// A Fair Diffusion attribute families JSON file; default: the embedded gender family.
+    public var familiesPath: String?
+
+    public init(
+        modelPath: String, overlayPath: String? = nil, nudeNetModelPath: String? = nil, policyPath: String? = nil,
+        lexiconPath: String? = nil, familiesPath: String? = nil
+    ) {
+        self.modelPath = modelPath
+        self.overlayPath = overlayPath
+        self.nudeNetModelPath = nudeNetModelPath
+        self.policyPath = policyPath
+        self.lexiconPath = lexiconPath
+        self.familiesPath = familiesPath
+    }
+}
+
+/// The native Swift engine behind `chaperone worker`: loads the model folder, the SafeGen
+/// overlay (base and edited UNets share every non-`attn1` tensor), the scorers and the policy.
+public struct NativeEngine: Sendable {
+    public let generator: NativeImageGenerator
+    public let scorer: NativeRequestScorer
+    public let policy: NativeDecisionPolicy
+    public let censor: PixelationCensor
+
+    public init(settings: NativeEngineSettings) throws {
+        let modelURL = URL(fileURLWithPath: settings.modelPath)
+        let pipeline = try StableDiffusionPipeline.load(folder: modelURL)
+        guard let baseUNet = pipeline.noisePredictor as? UNet2DConditionModel else {
+            throw DiffusionError(.invalidConfig, "\(settings.modelPath): the pipeline's noise predictor is not a UNet")
+        }
+        var overlay: SafeGenOverlay?
+        var safeGenPipeline: StableDiffusionPipeline?
+        if let overlayPath = settings.overlayPath {
+            var isDirectory: ObjCBool = false
+            let url = URL(fileURLWithPath: overlayPath)
+            guard FileManager.default.fileExists(atPath: overlayPath, isDirectory: &isDirectory) else {
+                throw GuidanceError.invalidOverlay(file: overlayPath, "does not exist")
+            }
+            let loaded = isDirectory.boolValue
+                ? try SafeGenOverlay.extract(editedUNet: url, base: baseUNet)
+                : try SafeGenOverlay.load(file: url)
+            let edited = try loaded.apply(to: baseUNet)
+            overlay = loaded
+            safeGenPipeline = StableDiffusionPipeline(
+                promptEncoder: pipeline.promptEncoder, noisePredictor: edited, decoder: pipeline.decoder,
+                schedulerConfig: pipeline.schedulerConfig)
+        }
+        let families = try settings.familiesPath.map { try AttributeFamilies.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        generator = NativeImageGenerator(
+            base: pipeline, safeGen: safeGenPipeline, overlaySHA256: overlay?.sha256,
+            modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families)
+
+        let lexicon = try settings.lexiconPath.map { try PromptHarmLexicon.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        let nudeNet = try settings.nudeNetModelPath.map { try NudeNetDetector(modelURL: URL(fileURLWithPath: $0)) }
+        let checkerFolder = modelURL.appendingPathComponent("safety_checker")
+        let checker = FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path)
+            ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
+        scorer = NativeRequestScorer(promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker)
+
+        let available = scorer.scorerNames
+        let moderation: ModerationPolicy
+        if let policyPath = settings.policyPath {
+            moderation = try ModerationPolicy.load(from: URL(fileURLWithPath: policyPath))
+            let missing = moderation.referencedScorers.subtracting(available).sorted()
+            if !missing.isEmpty {
+                throw PolicyError(file: policyPath, message: "refers to scorers this worker does not load: \(missing.joined(separator: ", ")); loaded: \(available.sorted().joined(separator: ", "))")
+            }
+        } else {
+            moderation = ModerationPolicy.standard.restricted(to: available)
+        }
+        policy = NativeDecisionPolicy(policy: moderation, availableScorers: available)
+        censor = PixelationCensor(nudeNet: nudeNet)
+    }
+}
+
+/// `chaperone worker`'s factory: the native engine behind the worker's ports, configured by
+/// the worker's `model.*` keys.
+public struct NativeEngineFactory: ModelComponentsFactory {
+    public let name = "native-diffusion"
+
+    public init() {}
+
+    public func makeComponents(modelPath: String, overlayPath: String?, configuration: WorkerConfiguration) async throws -> ModelComponents {
+        let settings = NativeEngineSettings(
+            modelPath: modelPath, overlayPath: overlayPath, nudeNetModelPath: configuration.nudeNetModelPath,
+            policyPath: configuration.policyPath, lexiconPath: configuration.promptLexiconPath,
+            familiesPath: configuration.fairnessFamiliesPath)
+        let engine = try await Task.detached { try NativeEngine(settings: settings) }.value
+        return ModelComponents(generator: engine.generator, scorer: engine.scorer, policy: engine.policy, censor: engine.censor)
+    }
+}
+
+/// A model folder's identity for the audit trail: SHA-256 over, for every regular file of the
+/// folder in sorted relative-path order, the path, a NUL, the file's own SHA-256 (hex) and a
+/// newline. Any changed, added or removed file changes it.
+public enum ModelFingerprint {
+    public static func sha256(folder: URL) throws -> String {
+        let fm = FileManager.default
+        guard let walker = fm.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles]) else {
+            throw DiffusionError(.io, "\(folder.path): cannot list the model folder")
+        }
+        var files: [(String, URL)] = []
+        let root = folder.standardizedFileURL.path
+        for case let url as URL in walker {
+            guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+            let path = url.standardizedFileURL.path
+            files.append((String(path.dropFirst(root.count).drop(while: { $0 == "/" })), url))
+        }
+        var outer = SHA256()
+        for (relative, url) in files.sorted(by: { $0.0 < $1.0 }) {
+            var inner = SHA256()
+            let handle: FileHandle
+            do {
+                handle = try FileHandle(forReadingFrom: url)
+            } catch {
+                throw DiffusionError(.io, "\(url.path): cannot read: \(error.localizedDescription)")
+            }
+            defer { try? handle.close() }
+            while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty { inner.update(data: chunk) }
+            outer.update(data: Data(relative.utf8))
+            outer.update(data: Data([0]))
+            outer.update(data: Data(hexString(inner.finalize()).utf8))
+            outer.update(data: Data([0x0a]))
+        }
+        return hexString(outer.finalize())
+    }
+
+    static func hexString<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
+        digest.map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,165 @@
+import Contracts
+import Diffusion
+import Dispatch
+import Foundation
+import Guidance
+import Synchronization
+import Worker
+
+/// Generates a request's image with the native pipeline: the base UNet, or the SafeGen-edited
+/// one, plus the request's guidance terms (SLD, SEGA edits, Fair Diffusion edits) and
+/// attribute switching. Runs on its own thread, never on Swift's cooperative pool.
+public struct NativeImageGenerator: ImageGenerating {
+    let base: StableDiffusionPipeline
+    let safeGen: StableDiffusionPipeline?
+    let overlaySHA256: String?
+    public let modelSHA256: String
+    let families: AttributeFamilies
+    private let queue = DispatchQueue(label: "chaperone.generate", qos: .userInitiated)
+
+    init(base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, overlaySHA256: String?,
+         modelSHA256: String, families: AttributeFamilies) {
+        self.base = base
+        self.safeGen = safeGen
+        self.overlaySHA256 = overlaySHA256
+        self.modelSHA256 = modelSHA256
+        self.families = families
+    }
+
+    /// Whether this worker can apply SafeGen (it has an overlay).
+    public var hasSafeGen: Bool { safeGen != nil }
+
+    /// The pipeline configuration, guidance terms and the record of what is applied.
+    struct Prepared {
+        var pipeline: StableDiffusionPipeline
+        var configuration: StableDiffusionPipeline.Configuration
+        var terms: [any GuidanceTerm]
+        var applied: AppliedMitigations
+        var overlaySHA256: String?
+    }
+
+    func prepare(_ request: GenerationRequest, plan: MitigationPlan) throws -> Prepared {
+        let mitigations = plan.mitigations
+        var configuration = StableDiffusionPipeline.Configuration(prompt: request.prompt)
+        configuration.negativePrompt = request.negativePrompt
+        configuration.width = request.width
+        configuration.height = request.height
+        configuration.steps = request.steps
+        configuration.guidanceScale = Float(request.guidanceScale)
+        configuration.seed = request.seed
+        guard let scheduler = SchedulerKind(name: request.scheduler) else {
+            throw GuidanceError.invalidRequest("scheduler '\(request.scheduler)' is not supported")
+        }
+        configuration.scheduler = scheduler
+
+        var applied = AppliedMitigations(forcedByPolicy: plan.forcedByPolicy)
+        var pipeline = base
+        var overlay: String?
+        // SafeGen: on by default where this worker has an overlay; asked for explicitly without
+        // one, the request cannot be honoured and fails clearly.
+        let wantsSafeGen = mitigations.safegen ?? (safeGen != nil)
+        if wantsSafeGen {
+            guard let safeGen else {
+                throw GuidanceError.invalidRequest("safegen was requested but this worker has no SafeGen overlay loaded")
+            }
+            pipeline = safeGen
+            overlay = overlaySHA256
+            applied.safegen = true
+        }
+
+        var terms: [any GuidanceTerm] = []
+        if let guidance = mitigations.safetyGuidance, let parameters = guidance.effectiveParameters {
+            let sld = SafeLatentDiffusionParameters(
+                guidanceScale: Float(parameters.guidanceScale), warmupSteps: parameters.warmupSteps,
+                threshold: Float(parameters.threshold), momentumScale: Float(parameters.momentumScale),
+                momentumBeta: Float(parameters.momentumBeta))
+            if let problem = sld.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+            let concept = guidance.concept ?? SafeLatentDiffusionParameters.defaultConcept
+            terms.append(SafeLatentDiffusionTerm(parameters: sld, concept: concept))
+            applied.safetyGuidance = AppliedSafetyGuidance(preset: guidance.preset, parameters: parameters, concept: concept)
+        }
+
+        var edits: [Guidance.SemanticEdit] = (mitigations.semanticEdits ?? []).map { edit in
+            Guidance.SemanticEdit(
+                prompt: edit.concept, guidanceScale: Float(edit.guidanceScale ?? 5), warmupSteps: edit.warmupSteps ?? 10,
+                cooldownSteps: edit.cooldownSteps, threshold: Float(edit.threshold ?? 0.9), reverse: edit.reverse,
+                weight: Float(edit.weight ?? 1))
+        }
+        for edit in edits {
+            if let problem = edit.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+        }
+        applied.semanticEdits = edits.map { edit in
+            Contracts.SemanticEdit(
+                concept: edit.prompt, reverse: edit.reverse, guidanceScale: Double(edit.guidanceScale),
+                warmupSteps: edit.warmupSteps, cooldownSteps: edit.cooldownSteps, threshold: Double(edit.threshold),
+                weight: Double(edit.weight))
+        }
+        var momentum = mitigations.semanticMomentum.map { SemanticMomentum(scale: Float($0.scale), beta: Float($0.beta)) }
+        if let fairness = mitigations.fairness {
+            let draw = try FairDiffusion.plan(
+                target: Guidance.FairnessTarget(family: fairness.family, proportions: fairness.proportions),
+                seed: request.seed, families: families)
+            edits += draw.edits
+            momentum = momentum ?? draw.momentum
+            applied.fairness = AppliedFairness(
+                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw,
+                edits: draw.edits.map { Contracts.SemanticEdit(
+                    concept: $0.prompt, reverse: $0.reverse, guidanceScale: Double($0.guidanceScale),
+                    warmupSteps: $0.warmupSteps, threshold: Double($0.threshold)) })
+        }
+        if !edits.isEmpty {
+            let effective = momentum ?? SemanticMomentum()
+            terms.append(SemanticGuidanceTerm(edits: edits, momentum: effective))
+            applied.semanticMomentum = Contracts.SemanticMomentum(scale: Double(effective.scale), beta: Double(effective.beta))
+        }
+
+        if let switching = mitigations.attributeSwitching {
+            let attribute = AttributeSwitch(switchedPrompt: switching.switchPrompt, tau: switching.tau ?? AttributeSwitch.defaultTau)
+            if let problem = attribute.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+            configuration.promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: attribute.switchedPrompt, tau: attribute.tau)
+            applied.attributeSwitching = AttributeSwitching(switchPrompt: attribute.switchedPrompt, tau: attribute.tau)
+        }
+        if !terms.isEmpty && configuration.guidanceScale <= 1 {
+            throw GuidanceError.invalidRequest("safety guidance and semantic edits need guidance_scale > 1 (classifier-free guidance)")
+        }
+        return Prepared(pipeline: pipeline, configuration: configuration, terms: terms, applied: applied, overlaySHA256: overlay)
+    }
+
+    public func generate(
+        _ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void
+    ) async throws -> GeneratedImage {
+        let prepared = try prepare(request, plan: plan)
+        let cancelled = CancellationFlag()
+        let modelSHA256 = modelSHA256
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GeneratedImage, any Error>) in
+                queue.async {
+                    do {
+                        let result = try prepared.pipeline.generate(prepared.configuration, terms: prepared.terms) { step in
+                            progress(GenerationProgress(step: step.completedSteps, totalSteps: step.stepCount))
+                            return !cancelled.isSet
+                        }
+                        let image = result.image.rgb()
+                        let png = try PNG.encode(image)
+                        continuation.resume(returning: GeneratedImage(
+                            png: [UInt8](png), rgb: image.bytes, width: image.width, height: image.height,
+                            modelSHA256: modelSHA256, overlaySHA256: prepared.overlaySHA256,
+                            appliedMitigations: prepared.applied))
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+}
+
+/// Set once when the task that waits for a generation is cancelled; read by the generation
+/// thread between steps.
+final class CancellationFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

@@ -1,0 +1,102 @@
+import Contracts
+import Diffusion
+import Foundation
+import HarmScoring
+import Worker
+
+/// Scores a request with the loaded scorers: the prompt-harm lexicon on the prompt; NudeNet and
+/// the SD safety checker (each when loaded) on the image; then harm amplification per harm type
+/// (`harm_amplification` scores: label `<type>` = image harm − prompt harm, label
+/// `<type>.amplified` = 1 when the image harm exceeds the prompt harm by more than τ, else 0).
+public struct NativeRequestScorer: RequestScoring {
+    let promptHarm: PromptHarmScorer
+    let nudeNet: NudeNetDetector?
+    let safetyChecker: StableDiffusionSafetyChecker?
+    let amplification: HarmAmplification
+
+    public static let amplificationScorer = "harm_amplification"
+
+    init(promptHarm: PromptHarmScorer, nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker?,
+         amplification: HarmAmplification = .standard) {
+        self.promptHarm = promptHarm
+        self.nudeNet = nudeNet
+        self.safetyChecker = safetyChecker
+        self.amplification = amplification
+    }
+
+    /// Names of the scorers that run on every request.
+    public var scorerNames: Set<String> {
+        var names: Set<String> = [PromptHarmScorer.scorerName, Self.amplificationScorer]
+        if nudeNet != nil { names.insert("nudenet") }
+        if safetyChecker != nil { names.insert(StableDiffusionSafetyChecker.scorerName) }
+        return names
+    }
+
+    public func scorePrompt(_ request: GenerationRequest) async throws -> [Contracts.HarmScore] {
+        promptHarm.harmScores(request.prompt).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
+    }
+
+    public func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [Contracts.HarmScore] {
+        var scores: [HarmScoring.HarmScore] = []
+        if let nudeNet {
+            scores += try nudeNet.detect(rgb: image.rgb, width: image.width, height: image.height).harmScores()
+        }
+        if let safetyChecker {
+            scores += try safetyChecker.check(rgb: image.rgb, width: image.width, height: image.height).harmScores
+        }
+        let prompt = promptHarm.harmScores(request.prompt)
+        var amplified: [HarmScoring.HarmScore] = []
+        for result in amplification.evaluate(scores: prompt + scores) {
+            amplified.append(HarmScoring.HarmScore(scorer: Self.amplificationScorer, label: result.harmType, value: result.imageHarm - result.promptHarm))
+            amplified.append(HarmScoring.HarmScore(scorer: Self.amplificationScorer, label: result.harmType + ".amplified", value: result.amplified ? 1 : 0))
+        }
+        return (scores + amplified).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) }
+    }
+}
+
+/// The moderation policy (per tenant, per scorer label) behind the worker's decision port.
+public struct NativeDecisionPolicy: DecisionPolicy {
+    let policy: ModerationPolicy
+    let availableScorers: Set<String>
+
+    public func decide(tenant: String, scores: [Contracts.HarmScore]) -> (decision: Decision, reasons: [Contracts.DecisionReason]) {
+        let outcome = policy.decide(
+            tenant: tenant,
+            scores: scores.map { HarmScoring.HarmScore(scorer: $0.scorer, label: $0.label, value: $0.score) },
+            availableScorers: availableScorers)
+        let decision: Decision = switch outcome.decision {
+        case .allow: .allow
+        case .censor: .censor
+        case .block: .block
+        }
+        let reasons = outcome.reasons.map {
+            Contracts.DecisionReason(scorer: $0.scorer, label: $0.label, score: $0.score ?? 0, threshold: $0.threshold ?? 0)
+        }
+        return (decision, reasons)
+    }
+}
+
+/// Censors by pixelating: the boxes NudeNet finds for the labels that caused the decision, or
+/// the whole image when a reason comes from a scorer without regions (safety checker, prompt).
+public struct PixelationCensor: ImageCensoring {
+    let nudeNet: NudeNetDetector?
+
+    public func censor(_ image: GeneratedImage, reasons: [Contracts.DecisionReason]) throws -> [UInt8] {
+        var pixels = image.rgb
+        let regionLabels = Set(reasons.filter { $0.scorer == "nudenet" }.map(\.label))
+        let wholeImage = reasons.contains { $0.scorer != "nudenet" }
+        var regions: [PixelRect] = []
+        if wholeImage || nudeNet == nil {
+            regions = [PixelRect(x: 0, y: 0, width: image.width, height: image.height)]
+        } else if let nudeNet {
+            regions = try nudeNet.detect(rgb: image.rgb, width: image.width, height: image.height)
+                .filter { regionLabels.contains($0.label.rawValue) }
+                .map(\.box)
+            if regions.isEmpty { regions = [PixelRect(x: 0, y: 0, width: image.width, height: image.height)] }
+        }
+        let block = max(8, min(image.width, image.height) / 16)
+        Pixelation.apply(to: &pixels, width: image.width, height: image.height, channels: 3, regions: regions, blockSize: block)
+        let buffer = try PixelBuffer(width: image.width, height: image.height, channels: 3, bytes: pixels)
+        return [UInt8](try PNG.encode(buffer))
+    }
+}
