@@ -133,27 +133,20 @@ public struct WorkerConfiguration: Sendable {
         promptLexiconPath = config.string(forKey: "model.prompt_lexicon")
         fairnessFamiliesPath = config.string(forKey: "model.fairness_families")
         var security: [String: String] = [:]
-        for (key, property, secret) in Self.kafkaSecurityKeys {
-            if let value = config.string(forKey: ConfigKey(key), isSecret: secret) { security[property] = value }
-        }
+        security["security.protocol"] = config.string(forKey: "kafka.security_protocol")
+        security["sasl.mechanisms"] = config.string(forKey: "kafka.sasl_mechanism")
+        security["sasl.username"] = config.string(forKey: "kafka.sasl_username")
+        security["sasl.password"] = config.string(forKey: "kafka.sasl_password", isSecret: true)
+        security["ssl.ca.location"] = config.string(forKey: "kafka.ssl_ca_location")
+        security["ssl.certificate.location"] = config.string(forKey: "kafka.ssl_certificate_location")
+        security["ssl.key.location"] = config.string(forKey: "kafka.ssl_key_location")
+        security["ssl.key.password"] = config.string(forKey: "kafka.ssl_key_password", isSecret: true)
         kafkaSecurity = security
         logLevel = config.string(forKey: "log.level", default: "info")
         logFormat = config.string(forKey: "log.format", default: "text")
         maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
         try validate()
     }
-
-    /// Configuration key, librdkafka property, and whether the value is a secret.
-    static let kafkaSecurityKeys: [(key: String, property: String, secret: Bool)] = [
-        ("kafka.security_protocol", "security.protocol", false),
-        ("kafka.sasl_mechanism", "sasl.mechanisms", false),
-        ("kafka.sasl_username", "sasl.username", false),
-        ("kafka.sasl_password", "sasl.password", true),
-        ("kafka.ssl_ca_location", "ssl.ca.location", false),
-        ("kafka.ssl_certificate_location", "ssl.certificate.location", false),
-        ("kafka.ssl_key_location", "ssl.key.location", false),
-        ("kafka.ssl_key_password", "ssl.key.password", true),
-    ]
 
     /// Environment variables whose values are secrets (never logged or shown).
     static let secretEnvironmentVariables = ["CHAPERONE_DATABASE_URL", "CHAPERONE_KAFKA_SASL_PASSWORD", "CHAPERONE_KAFKA_SSL_KEY_PASSWORD"]

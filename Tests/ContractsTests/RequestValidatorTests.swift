@@ -85,11 +85,17 @@ import Testing
         #expect(nul.message.contains("`prompt`"))
         #expect(nul.message.contains("NUL"))
         #expect(!nul.message.contains("a cat"))
-        guard case .failure(let missing) = validator.decode(try Fixtures.bytes("requests/missing-safegen.json")) else {
-            Issue.record("missing safegen accepted")
+        guard case .failure(let missing) = validator.decode(try Fixtures.bytes("requests/missing-seed.json")) else {
+            Issue.record("missing seed accepted")
             return
         }
-        #expect(missing.message.contains("mitigations.safegen"))
+        #expect(missing.message.contains("seed"))
+        // `safegen` may be absent: the worker's default applies.
+        guard case .success(let defaulted) = validator.decode(try Fixtures.bytes("requests/safegen-absent.json")) else {
+            Issue.record("absent safegen rejected")
+            return
+        }
+        #expect(defaulted.mitigations.safegen == nil)
         guard case .failure(let unknown) = validator.decode(try Fixtures.bytes("requests/unknown-in-mitigations.json")) else {
             Issue.record("unknown field accepted")
             return
