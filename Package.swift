@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Worker", "Contracts"], swiftSettings: numericSettings),
         .testTarget(name: "WorkerTests", dependencies: [
             "Worker", "Contracts",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
