@@ -1,6 +1,8 @@
 import ArgumentParser
 import Diffusion
 import Foundation
+import Guidance
+import Tensor
 
 /// `chaperone generate`: one image from a diffusers model folder, written as PNG.
 struct Generate: ParsableCommand {
@@ -48,6 +50,30 @@ struct Generate: ParsableCommand {
     @Flag(help: "No progress bar.")
     var quiet = false
 
+    @Option(help: "SafeGen overlay (attn1 tensors, safetensors) or edited unet/ folder to generate with.")
+    var overlay: String?
+
+    @Option(help: "Safe Latent Diffusion preset: weak, medium, strong or max.")
+    var sld: String?
+
+    @Option(help: "A SEGA edit: a concept to add; repeat for several.")
+    var edit: [String] = []
+
+    @Option(help: "A SEGA edit: a concept to remove; repeat for several.")
+    var remove: [String] = []
+
+    @Option(help: "Fair Diffusion target, e.g. gender:female=0.5,male=0.5 (families: the embedded gender family).")
+    var fairness: String?
+
+    @Option(help: "Attribute switching: the prompt that conditions steps with timestep below --tau.")
+    var switchPrompt: String?
+
+    @Option(help: "Attribute switching timestep (0…1000).")
+    var tau: Int = AttributeSwitch.defaultTau
+
+    @Flag(help: "Write a side-by-side grid: no mitigation, each requested mitigation alone, then all together.")
+    var grid = false
+
     func validate() throws {
         guard width > 0, height > 0, width % 8 == 0, height % 8 == 0 else {
             throw ValidationError("--width and --height must be positive multiples of 8 (got \(width)x\(height)).")
@@ -61,11 +87,116 @@ struct Generate: ParsableCommand {
         }
     }
 
+    /// One named set of mitigations to render.
+    struct Variant {
+        var name: String
+        var safeGen: Bool
+        var terms: () throws -> [any GuidanceTerm]
+        var promptSwitch: StableDiffusionPipeline.PromptSwitch?
+    }
+
+    func variants() throws -> [Variant] {
+        var parts: [Variant] = []
+        if overlay != nil { parts.append(Variant(name: "safegen", safeGen: true, terms: { [] })) }
+        if let sld {
+            let parameters: SafeLatentDiffusionParameters
+            switch sld {
+            case "weak": parameters = .weak
+            case "medium": parameters = .medium
+            case "strong": parameters = .strong
+            case "max": parameters = .max
+            default: throw ValidationError("--sld must be weak, medium, strong or max (got \(sld)).")
+            }
+            parts.append(Variant(name: "sld-\(sld)", safeGen: false, terms: { [SafeLatentDiffusionTerm(parameters: parameters)] }))
+        }
+        if !edit.isEmpty || !remove.isEmpty {
+            let edits = edit.map { SemanticEdit(prompt: $0) } + remove.map { SemanticEdit(prompt: $0, reverse: true) }
+            parts.append(Variant(name: "sega", safeGen: false, terms: {
+                [SemanticGuidanceTerm(edits: edits, momentum: SemanticMomentum(), prefix: "sega")]
+            }))
+        }
+        if let fairness {
+            let (family, rest) = fairness.split(separator: ":", maxSplits: 1).map(String.init).pair
+            var proportions: [String: Double] = [:]
+            for item in rest.split(separator: ",") {
+                let kv = item.split(separator: "=")
+                guard kv.count == 2, let share = Double(kv[1]) else {
+                    throw ValidationError("--fairness must look like gender:female=0.5,male=0.5 (got \(fairness)).")
+                }
+                proportions[String(kv[0])] = share
+            }
+            let plan = try FairDiffusion.plan(
+                target: FairnessTarget(family: family, proportions: proportions), seed: seed, families: .standard)
+            if !quiet { StandardError().write("fair diffusion: steering towards \(plan.value) (draw \(plan.draw))\n") }
+            parts.append(Variant(name: "fair", safeGen: false, terms: {
+                [SemanticGuidanceTerm(edits: plan.edits, momentum: plan.momentum, prefix: "fair")]
+            }))
+        }
+        if let switchPrompt {
+            parts.append(Variant(
+                name: "switch", safeGen: false, terms: { [] },
+                promptSwitch: StableDiffusionPipeline.PromptSwitch(prompt: switchPrompt, tau: tau)))
+        }
+        let all = Variant(
+            name: "all", safeGen: parts.contains { $0.safeGen },
+            terms: { try parts.flatMap { try $0.terms() } },
+            promptSwitch: parts.compactMap(\.promptSwitch).first)
+        if !grid { return [all] }
+        return [Variant(name: "plain", safeGen: false, terms: { [] })] + parts + (parts.count > 1 ? [all] : [])
+    }
+
     func run() throws {
         let log = StandardError()
         let loadStart = Date()
+        TensorMemory.retainFreedBuffers()
         let pipeline = try StableDiffusionPipeline.load(folder: URL(fileURLWithPath: model))
+        var safeGenPipeline: StableDiffusionPipeline?
+        if let overlay, let unet = pipeline.noisePredictor as? UNet2DConditionModel {
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: overlay, isDirectory: &isDirectory)
+            let loaded = isDirectory.boolValue
+                ? try SafeGenOverlay.extract(editedUNet: URL(fileURLWithPath: overlay), base: unet)
+                : try SafeGenOverlay.load(file: URL(fileURLWithPath: overlay))
+            safeGenPipeline = StableDiffusionPipeline(
+                promptEncoder: pipeline.promptEncoder, noisePredictor: try loaded.apply(to: unet),
+                decoder: pipeline.decoder, schedulerConfig: pipeline.schedulerConfig)
+            if !quiet { log.write("SafeGen overlay \(loaded.sha256)\n") }
+        }
         if !quiet { log.write(String(format: "loaded model in %.1f s\n", Date().timeIntervalSince(loadStart))) }
+        var images: [PixelBuffer] = []
+        for variant in try variants() {
+            if !quiet && grid { log.write("\(variant.name)\n") }
+            let chosen = variant.safeGen ? (safeGenPipeline ?? pipeline) : pipeline
+            images.append(try generateOne(chosen, terms: try variant.terms(), promptSwitch: variant.promptSwitch, log: log))
+        }
+        let url = URL(fileURLWithPath: output)
+        try PNG.write(try Self.sideBySide(images), to: url)
+        if !quiet { log.write("wrote \(url.path) (\(images.count) image(s) of \(width)x\(height), seed \(seed))\n") }
+    }
+
+    /// Tiles images of equal height left to right.
+    static func sideBySide(_ images: [PixelBuffer]) throws -> PixelBuffer {
+        guard images.count > 1 else { return images[0] }
+        let height = images[0].height
+        let width = images.reduce(0) { $0 + $1.width }
+        var bytes = [UInt8](repeating: 0, count: width * height * 3)
+        var x0 = 0
+        for image in images {
+            let rgb = image.rgb()
+            for y in 0..<height {
+                for x in 0..<rgb.width {
+                    for c in 0..<3 { bytes[(y * width + x0 + x) * 3 + c] = rgb.bytes[(y * rgb.width + x) * 3 + c] }
+                }
+            }
+            x0 += rgb.width
+        }
+        return try PixelBuffer(width: width, height: height, channels: 3, bytes: bytes)
+    }
+
+    func generateOne(
+        _ pipeline: StableDiffusionPipeline, terms: [any GuidanceTerm],
+        promptSwitch: StableDiffusionPipeline.PromptSwitch?, log: StandardError
+    ) throws -> PixelBuffer {
 
         var configuration = StableDiffusionPipeline.Configuration(prompt: prompt)
         configuration.negativePrompt = negativePrompt
@@ -76,22 +207,26 @@ struct Generate: ParsableCommand {
         configuration.guidanceRescale = guidanceRescale
         configuration.width = width
         configuration.height = height
+        configuration.promptSwitch = promptSwitch
 
         let bar = ProgressBar(output: log, enabled: !quiet)
-        let result = try pipeline.generate(configuration) { progress in
+        let result = try pipeline.generate(configuration, terms: terms) { progress in
             bar.update(completed: progress.completedSteps, total: progress.stepCount)
             return true
         }
         bar.finish()
         for warning in result.warnings { log.write("warning: \(warning)\n") }
-        let url = URL(fileURLWithPath: output)
-        try PNG.write(result.image, to: url)
-        if !quiet { log.write("wrote \(url.path) (\(width)x\(height), seed \(seed))\n") }
+        return result.image
     }
 }
 
+extension Array where Element == String {
+    /// The first two elements, the second empty when missing.
+    fileprivate var pair: (String, String) { (first ?? "", count > 1 ? self[1] : "") }
+}
+
 /// Writes to standard error without buffering surprises.
-private struct StandardError {
+struct StandardError {
     func write(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))
     }
