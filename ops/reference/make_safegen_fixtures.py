@@ -3,6 +3,7 @@ diffusers' noise prediction of the edited UNet.
 
 Run from the repository root:  .venv/bin/python ops/reference/make_safegen_fixtures.py
 """
+import json
 import pathlib
 import subprocess
 import sys
@@ -26,6 +27,10 @@ def main() -> None:
                 parameter.add_(0.05 * torch.randn(parameter.shape, generator=generator))
     edited_dir = OUT / "edited-unet"
     unet.save_pretrained(str(edited_dir), safe_serialization=True)
+    config_path = edited_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["_name_or_path"] = "tiny-sd/unet"  # no machine paths in committed fixtures
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
     overlay = OUT / "overlay.safetensors"
     subprocess.run([sys.executable, str(ROOT / "ops/safegen/extract_overlay.py"), str(BASE), str(edited_dir), str(overlay)], check=True)
 
