@@ -74,4 +74,25 @@ struct CLIPEncoderLayer: Sendable {
         let h = x + attention(norm1(x))
         return h + mlp(norm2(h))
     }
+
+    /// Builds layer `prefix` (e.g. `encoder.layers.3.`) from transformers' key names, asking
+    /// `weight` for each tensor; shared by the text and vision towers.
+    static func load(
+        prefix p: String, heads: Int, causal: Bool, activation: CLIPActivation, eps: Float,
+        weight w: (String) throws -> Tensor
+    ) throws -> CLIPEncoderLayer {
+        CLIPEncoderLayer(
+            norm1: CLIPLayerNorm(weight: try w(p + "layer_norm1.weight"), bias: try w(p + "layer_norm1.bias"), eps: eps),
+            attention: CLIPAttention(
+                query: (try w(p + "self_attn.q_proj.weight"), try w(p + "self_attn.q_proj.bias")),
+                key: (try w(p + "self_attn.k_proj.weight"), try w(p + "self_attn.k_proj.bias")),
+                value: (try w(p + "self_attn.v_proj.weight"), try w(p + "self_attn.v_proj.bias")),
+                outWeight: try w(p + "self_attn.out_proj.weight"), outBias: try w(p + "self_attn.out_proj.bias"),
+                heads: heads, causal: causal),
+            norm2: CLIPLayerNorm(weight: try w(p + "layer_norm2.weight"), bias: try w(p + "layer_norm2.bias"), eps: eps),
+            mlp: CLIPMLP(
+                fc1Weight: try w(p + "mlp.fc1.weight"), fc1Bias: try w(p + "mlp.fc1.bias"),
+                fc2Weight: try w(p + "mlp.fc2.weight"), fc2Bias: try w(p + "mlp.fc2.bias"),
+                activation: activation))
+    }
 }

@@ -135,20 +135,8 @@ public struct CLIPVisionModel: Sendable {
         preNorm = CLIPLayerNorm(weight: try w("pre_layrnorm.weight"), bias: try w("pre_layrnorm.bias"), eps: eps)
         postNorm = CLIPLayerNorm(weight: try w("post_layernorm.weight"), bias: try w("post_layernorm.bias"), eps: eps)
         layers = try (0..<config.numHiddenLayers).map { i in
-            let p = "encoder.layers.\(i)."
-            return CLIPEncoderLayer(
-                norm1: CLIPLayerNorm(weight: try w(p + "layer_norm1.weight"), bias: try w(p + "layer_norm1.bias"), eps: eps),
-                attention: CLIPAttention(
-                    query: (try w(p + "self_attn.q_proj.weight"), try w(p + "self_attn.q_proj.bias")),
-                    key: (try w(p + "self_attn.k_proj.weight"), try w(p + "self_attn.k_proj.bias")),
-                    value: (try w(p + "self_attn.v_proj.weight"), try w(p + "self_attn.v_proj.bias")),
-                    outWeight: try w(p + "self_attn.out_proj.weight"), outBias: try w(p + "self_attn.out_proj.bias"),
-                    heads: config.numAttentionHeads, causal: false),
-                norm2: CLIPLayerNorm(weight: try w(p + "layer_norm2.weight"), bias: try w(p + "layer_norm2.bias"), eps: eps),
-                mlp: CLIPMLP(
-                    fc1Weight: try w(p + "mlp.fc1.weight"), fc1Bias: try w(p + "mlp.fc1.bias"),
-                    fc2Weight: try w(p + "mlp.fc2.weight"), fc2Bias: try w(p + "mlp.fc2.bias"),
-                    activation: activation))
+            try CLIPEncoderLayer.load(
+                prefix: "encoder.layers.\(i).", heads: config.numAttentionHeads, causal: false, activation: activation, eps: eps, weight: w)
         }
     }
 
