@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "HarmScoring", dependencies: ["OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
 
         // MARK: Streaming backbone
-        .target(name: "Contracts"),
+        .target(name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Kafka", dependencies: [
             "CRdKafka",
             .product(name: "Logging", package: "swift-log"),
