@@ -61,8 +61,10 @@ let package = Package(
             "Worker", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: numericSettings),
+        // `chaperone eval`: metrics, sections and the report over generated images.
+        .target(name: "Evaluation", dependencies: ["Diffusion", "Guidance", "HarmScoring", "Tensor"], swiftSettings: numericSettings),
         .executableTarget(name: "chaperone", dependencies: [
-            "Engine",
+            "Engine", "Evaluation",
             "Worker", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -73,11 +75,15 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "OnnxRunnerTests", dependencies: ["OnnxRunner", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "OnnxRunner", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Worker", "Contracts"], swiftSettings: numericSettings),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
+        .testTarget(name: "EngineTests", dependencies: [
+            "Engine", "Worker", "Contracts", "AuditStore", "HarmScoring", "Diffusion", "Tensor",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: numericSettings),
         .testTarget(name: "WorkerTests", dependencies: [
             "Worker", "Contracts",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -30,13 +30,15 @@ public struct AuditRepository: Sendable {
             INSERT INTO decisions (
                 request_id, request_id_synthetic, tenant, decided_at, decision, reasons, prompt, negative_prompt,
                 mitigations, scores, image_sha256, model_sha256, overlay_sha256, worker_id,
-                source_topic, source_partition, source_offset, published_topic, published_payload, raw_request
+                source_topic, source_partition, source_offset, published_topic, published_payload, raw_request,
+                attributes, tries
             ) VALUES (
                 \(r.requestID), \(r.requestIDIsSynthetic), \(r.tenant), \(r.decidedAt), \(r.decision.rawValue),
                 \(r.reasonsJSON)::jsonb, \(r.prompt), \(r.negativePrompt), \(r.mitigationsJSON)::jsonb,
                 \(r.scoresJSON)::jsonb, \(r.imageSHA256), \(r.modelSHA256), \(r.overlaySHA256), \(r.workerID),
                 \(r.source.topic), \(r.source.partition), \(r.source.offset), \(r.publishedTopic),
-                \(SQLBytes(r.publishedPayload)), \(r.rawRequest.map(SQLBytes.init))
+                \(SQLBytes(r.publishedPayload)), \(r.rawRequest.map(SQLBytes.init)), \(r.attributesJSON)::jsonb,
+                \(r.triesJSON)::jsonb
             )
             ON CONFLICT (request_id) DO NOTHING
             RETURNING request_id
@@ -102,6 +104,21 @@ public struct AuditRepository: Sendable {
         }
     }
 
+    /// The stored request ids that start with `prefix` (at most `limit`, sorted), e.g. the
+    /// earlier replays `<id>.replay-<n>` of a dead-lettered request.
+    public func requestIDs(startingWith prefix: String, limit: Int = 1_000) async throws -> [String] {
+        try validateText(prefix, field: "prefix")
+        guard !prefix.isEmpty, (1...10_000).contains(limit) else {
+            throw AuditStoreError(.invalidConfiguration, "the prefix must not be empty and limit must be 1...10000")
+        }
+        let query: SQLQuery = """
+            SELECT request_id FROM decisions WHERE starts_with(request_id, \(prefix)) ORDER BY request_id LIMIT \(limit)
+            """
+        return try await withContext("list request ids by prefix") {
+            try await connection.query(query, retryOnConnectionLoss: true).map { try $0.decode("request_id") }
+        }
+    }
+
     /// Decision counts by tenant and decision, ordered by tenant then decision.
     public func summary() async throws -> [DecisionCount] {
         try await withContext("summarise decisions") {
@@ -126,7 +143,8 @@ public struct AuditRepository: Sendable {
         """
         SELECT request_id, request_id_synthetic, tenant, decided_at, decision, reasons, prompt, negative_prompt,
                mitigations, scores, image_sha256, model_sha256, overlay_sha256, worker_id,
-               source_topic, source_partition, source_offset, published_topic, published_payload, raw_request
+               source_topic, source_partition, source_offset, published_topic, published_payload, raw_request,
+               attributes, tries
         FROM decisions WHERE request_id = \(requestID)
         """
     }
@@ -152,7 +170,9 @@ public struct AuditRepository: Sendable {
                 offset: try row.decode("source_offset")),
             publishedTopic: try row.decode("published_topic"),
             publishedPayload: try row.decode("published_payload", as: SQLBytes.self).bytes,
-            rawRequest: try row.decodeIfPresent("raw_request", as: SQLBytes.self)?.bytes)
+            rawRequest: try row.decodeIfPresent("raw_request", as: SQLBytes.self)?.bytes,
+            attributesJSON: try row.decodeIfPresent("attributes"),
+            triesJSON: try row.decodeIfPresent("tries"))
     }
 
     static func decision(_ row: SQLRow) throws -> DecisionRecord.Decision {

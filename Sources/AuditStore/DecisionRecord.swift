@@ -52,13 +52,18 @@ public struct DecisionRecord: Sendable, Hashable {
     public var publishedPayload: [UInt8]
     /// The request's bytes as consumed; required for `rejected`, optional otherwise.
     public var rawRequest: [UInt8]?
+    /// JSON object of the request's `attributes` (string values), nil when it carries none.
+    public var attributesJSON: String?
+    /// JSON array of the request's tries (escalation and early abort), nil when not recorded.
+    public var triesJSON: String?
 
     public init(
         requestID: String, requestIDIsSynthetic: Bool = false, tenant: String?, decidedAt: SQLTimestamp,
         decision: Decision, reasonsJSON: String = "[]", prompt: String?, negativePrompt: String?,
         mitigationsJSON: String?, scoresJSON: String?, imageSHA256: String?, modelSHA256: String?,
         overlaySHA256: String?, workerID: String, source: SourcePosition, publishedTopic: String,
-        publishedPayload: [UInt8], rawRequest: [UInt8]?
+        publishedPayload: [UInt8], rawRequest: [UInt8]?, attributesJSON: String? = nil,
+        triesJSON: String? = nil
     ) {
         self.requestID = requestID
         self.requestIDIsSynthetic = requestIDIsSynthetic
@@ -78,6 +83,8 @@ public struct DecisionRecord: Sendable, Hashable {
         self.publishedTopic = publishedTopic
         self.publishedPayload = publishedPayload
         self.rawRequest = rawRequest
+        self.attributesJSON = attributesJSON
+        self.triesJSON = triesJSON
     }
 
     /// The deterministic id of a message whose request_id cannot be read:
@@ -95,6 +102,7 @@ public struct DecisionRecord: Sendable, Hashable {
             ("negative_prompt", negativePrompt), ("mitigations", mitigationsJSON), ("scores", scoresJSON),
             ("image_sha256", imageSHA256), ("model_sha256", modelSHA256), ("overlay_sha256", overlaySHA256),
             ("worker_id", workerID), ("source_topic", source.topic), ("published_topic", publishedTopic),
+            ("attributes", attributesJSON), ("tries", triesJSON),
         ]
         for (name, value) in fields {
             guard let value, let nul = value.utf8.firstIndex(of: 0) else { continue }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A rejected request, published to the dead-letter topic (key: the request id if readable,
 /// else the synthetic id).
 ///
@@ -11,8 +13,16 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
     public var reasonCode: RejectionCode
     /// Human-readable reason, naming the field and the limit.
     public var reasonMessage: String
-    /// Base64 of the original message value.
+    /// Base64 of the original message value; of its first ``maximumOriginalBytes`` bytes when
+    /// ``originalTruncated`` is true.
     public var originalValue: String
+    /// True when `originalValue` holds only the start of a longer original (absent otherwise).
+    /// The whole original stays in the audit row (`raw_request`).
+    public var originalTruncated: Bool?
+    /// Size in bytes of the whole original, present when truncated.
+    public var originalSize: Int?
+    /// SHA-256 (hex) of the whole original, present when truncated.
+    public var originalSHA256: String?
     /// Base64 of the original message key, absent when the message had none.
     public var originalKey: String?
     public var source: SourcePosition
@@ -27,6 +37,9 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
         case reasonMessage = "reason_message"
         case originalValue = "original_value"
         case originalKey = "original_key"
+        case originalTruncated = "original_truncated"
+        case originalSize = "original_size"
+        case originalSHA256 = "original_sha256"
         case source
         case workerID = "worker_id"
         case rejectedAt = "rejected_at"
@@ -45,6 +58,27 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
         self.source = source
         self.workerID = workerID
         self.rejectedAt = rejectedAt
+    }
+
+    /// Largest original carried whole: 256 KiB. Base64 makes it about 350 KB, so an envelope
+    /// always fits the 1 MB message limit brokers and librdkafka apply by default; a longer
+    /// original (a hostile megabyte request) is cut to this size and marked truncated.
+    public static let maximumOriginalBytes = 256 * 1024
+
+    /// Sets `originalValue` from the original bytes, cutting them to ``maximumOriginalBytes``
+    /// (with ``originalTruncated``, ``originalSize`` and ``originalSHA256`` of the whole) when longer.
+    public mutating func setOriginal(_ bytes: [UInt8]) {
+        if bytes.count > Self.maximumOriginalBytes {
+            originalValue = Data(bytes.prefix(Self.maximumOriginalBytes)).base64EncodedString()
+            originalTruncated = true
+            originalSize = bytes.count
+            originalSHA256 = SHA256.hex(bytes)
+        } else {
+            originalValue = Data(bytes).base64EncodedString()
+            originalTruncated = nil
+            originalSize = nil
+            originalSHA256 = nil
+        }
     }
 
     /// The audit id of a message whose request id cannot be read: `kafka:<topic>:<partition>:<offset>`.

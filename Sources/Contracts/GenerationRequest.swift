@@ -24,6 +24,11 @@ public struct GenerationRequest: Codable, Sendable, Equatable {
     public var scheduler: String
     /// Requested mitigations; policy may add more (recorded in the result).
     public var mitigations: Mitigations
+    /// Free-form labels the client attaches (e.g. `{"group": "b", "campaign": "spring"}`): stored
+    /// in the audit row so harm amplification and decisions can be aggregated by them. At most
+    /// ``maximumRequestAttributes`` entries; keys match ``RequestValidator/isAttributeKey(_:)``,
+    /// values are 1 to 256 characters without control characters. Absent = none.
+    public var attributes: [String: String]?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case requestID = "request_id"
@@ -37,12 +42,14 @@ public struct GenerationRequest: Codable, Sendable, Equatable {
         case guidanceScale = "guidance_scale"
         case scheduler
         case mitigations
+        case attributes
     }
 
     public init(
         requestID: String, tenant: String, prompt: String, negativePrompt: String = "",
         seed: UInt64, width: Int = 512, height: Int = 512, steps: Int = 25,
-        guidanceScale: Double = 7.5, scheduler: String = "pndm", mitigations: Mitigations = Mitigations()
+        guidanceScale: Double = 7.5, scheduler: String = "pndm", mitigations: Mitigations = Mitigations(),
+        attributes: [String: String]? = nil
     ) {
         self.requestID = requestID
         self.tenant = tenant
@@ -55,8 +62,12 @@ public struct GenerationRequest: Codable, Sendable, Equatable {
         self.guidanceScale = guidanceScale
         self.scheduler = scheduler
         self.mitigations = mitigations
+        self.attributes = attributes
     }
 }
+
+/// The most attributes one request may carry.
+public let maximumRequestAttributes = 16
 
 /// The largest seed a request may carry: 2^53 - 1, the largest integer every JSON parser
 /// represents exactly.

@@ -1,6 +1,6 @@
 /// A parsed JSON document, used to inspect a request before typed decoding (unknown fields,
 /// the request id of a malformed request, integer ranges).
-public enum JSONValue: Sendable, Equatable, Decodable {
+public enum JSONValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     /// A number written without fraction or exponent that fits in Int64.
@@ -26,6 +26,19 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             self = .array(value)
         } else {
             self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let values): try container.encode(values)
+        case .object(let members): try container.encode(members)
         }
     }
 

@@ -40,6 +40,8 @@ public enum RejectionCode: String, Codable, Sendable, CaseIterable {
     case unsupportedScheduler = "unsupported_scheduler"
     /// A mitigation is malformed (both or neither of preset/parameters, a share outside 0 ... 1, ...).
     case invalidMitigation = "invalid_mitigation"
+    /// `attributes` has too many entries, a malformed key, or an empty, oversize or control-character value.
+    case invalidAttributes = "invalid_attributes"
     /// The request was valid but generating or scoring it failed repeatedly (e.g. a numeric
     /// failure for this prompt); the worker gives up on it instead of blocking its partition.
     case generationFailed = "generation_failed"

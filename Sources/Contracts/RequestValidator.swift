@@ -93,6 +93,36 @@ public struct RequestValidator: Sendable {
                 "`scheduler` \"\(Self.shortened(request.scheduler))\" is not allowed; the worker accepts \(limits.allowedSchedulers.sorted().joined(separator: ", "))")
         }
         try validate(request.mitigations, guidanceScale: request.guidanceScale)
+        if let attributes = request.attributes { try validate(attributes) }
+    }
+
+    private func validate(_ attributes: [String: String]) throws(RequestRejection) {
+        guard attributes.count <= maximumRequestAttributes else {
+            throw RequestRejection(.invalidAttributes, "`attributes` has \(attributes.count) entries; at most \(maximumRequestAttributes) are allowed")
+        }
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            guard Self.isAttributeKey(key) else {
+                throw RequestRejection(
+                    .invalidAttributes,
+                    "attribute key \"\(Self.shortened(key))\" must be 1 to 64 characters of a-z, 0-9, '.', '_', '-' starting with a letter")
+            }
+            let count = value.unicodeScalars.count
+            guard (1...256).contains(count) else {
+                throw RequestRejection(.invalidAttributes, "`attributes.\(key)` is \(count) characters; it must be 1 to 256")
+            }
+            if let scalar = value.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+                throw RequestRejection(
+                    .invalidAttributes, "`attributes.\(key)` contains the control character \(String(format: "U+%04X", scalar.value))")
+            }
+        }
+    }
+
+    /// `^[a-z][a-z0-9._-]{0,63}$`: attribute keys are plain lower-case names so that audit
+    /// queries can name them without quoting.
+    public static func isAttributeKey(_ key: String) -> Bool {
+        let bytes = Array(key.utf8)
+        guard !bytes.isEmpty, bytes.count <= 64, (0x61...0x7A).contains(bytes[0]) else { return false }
+        return bytes.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
     }
 
     private func validate(_ mitigations: Mitigations, guidanceScale: Double) throws(RequestRejection) {

@@ -43,12 +43,18 @@ public struct AuditRow: Sendable, Equatable {
     public var payload: [UInt8]
     /// The original message value of a rejected request.
     public var rawRequest: [UInt8]?
+    /// JSON object of the request's `attributes`, nil when it carries none.
+    public var attributesJSON: String?
+    /// JSON array of ``ModerationTry``: every try of a request whose tenant escalates or aborts
+    /// early; nil otherwise.
+    public var triesJSON: String?
 
     public init(
         requestID: String, tenant: String?, decision: String, reasonsJSON: String, prompt: String?,
         negativePrompt: String?, mitigationsJSON: String, scoresJSON: String, imageSHA256: String?,
         modelSHA256: String?, overlaySHA256: String?, workerID: String, source: SourcePosition,
-        publishedTopic: String, publishedKey: String, payload: [UInt8], rawRequest: [UInt8]?
+        publishedTopic: String, publishedKey: String, payload: [UInt8], rawRequest: [UInt8]?,
+        attributesJSON: String? = nil, triesJSON: String? = nil
     ) {
         self.requestID = requestID
         self.tenant = tenant
@@ -67,6 +73,8 @@ public struct AuditRow: Sendable, Equatable {
         self.publishedKey = publishedKey
         self.payload = payload
         self.rawRequest = rawRequest
+        self.attributesJSON = attributesJSON
+        self.triesJSON = triesJSON
     }
 
     /// What is kept of this entry once stored.

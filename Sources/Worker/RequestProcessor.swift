@@ -57,6 +57,7 @@ public final class RequestProcessor: Sendable {
     public let components: Components
     public let health: WorkerHealth
     private let metrics: WorkerMetrics
+    private let moderationMetrics = ModerationMetrics()
     private let logger: Logger
     private let validator: RequestValidator
 
@@ -217,58 +218,24 @@ public final class RequestProcessor: Sendable {
         (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "null"
     }
 
-    /// Generates, scores and decides `request`, and builds its audit row with the result payload.
+    /// Generates, scores and decides `request` (escalating when the tenant's policy says so),
+    /// and builds its audit row with the result payload (see ``ModeratedProduction``).
     private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> AuditRow {
-        let clock = ContinuousClock()
-        let plan = settings.mitigationPolicy.plan(for: request)
-        let scoreStart = clock.now
-        let promptScores = try await components.scorer.scorePrompt(request)
-        var scoreTime = clock.now - scoreStart
-        let generateStart = clock.now
-        let image = try await components.generator.generate(request, plan: plan) { _ in }
-        let generateTime = clock.now - generateStart
-        metrics.stage(.generate, generateTime)
-        try Task.checkCancellation()
-        let imageScoreStart = clock.now
-        let imageScores = try await components.scorer.scoreImage(image, request: request)
-        scoreTime += clock.now - imageScoreStart
-        metrics.stage(.score, scoreTime)
-
-        let scores = promptScores + imageScores
-        let (decision, reasons) = components.policy.decide(tenant: request.tenant, scores: scores)
-        let published: [UInt8]?
-        switch decision {
-        case .allow: published = image.png
-        case .censor: published = try components.censor.censor(image, reasons: reasons)
-        case .block: published = nil
-        }
-        var applied = image.appliedMitigations
-        applied.forcedByPolicy = plan.forcedByPolicy
-        let generatedSHA = SHA256.hex(image.png)
-        let result = ModerationResult(
-            requestID: request.requestID, tenant: request.tenant, decision: decision, reasons: reasons, scores: scores,
-            image: published.map { Data($0).base64EncodedString() }, imageSHA256: published.map { SHA256.hex($0) },
-            generatedImageSHA256: generatedSHA, modelSHA256: image.modelSHA256, overlaySHA256: image.overlaySHA256,
-            mitigations: applied, workerID: settings.workerID, decidedAt: Timestamp.rfc3339(),
-            timings: StageTimings(decodeMs: decodeTime.milliseconds, generateMs: generateTime.milliseconds, scoreMs: scoreTime.milliseconds))
-        let payload = Array(try Self.encoder.encode(result))
-        return AuditRow(
-            requestID: request.requestID, tenant: request.tenant, decision: decision.rawValue,
-            reasonsJSON: Self.json(reasons), prompt: request.prompt, negativePrompt: request.negativePrompt,
-            mitigationsJSON: Self.json(applied), scoresJSON: Self.json(scores), imageSHA256: generatedSHA,
-            modelSHA256: image.modelSHA256, overlaySHA256: image.overlaySHA256, workerID: settings.workerID,
-            source: message.source, publishedTopic: settings.topics.results, publishedKey: request.requestID,
-            payload: payload, rawRequest: nil)
+        try await ModeratedProduction(
+            generator: components.generator, scorer: components.scorer, policy: components.policy, censor: components.censor,
+            settings: settings, metrics: metrics, moderationMetrics: moderationMetrics
+        ).produce(request, source: message.source, decodeTime: decodeTime)
     }
 
     /// The audit row and DLQ envelope of a rejected message.
     func rejectionEntry(_ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil) -> AuditRow {
         let auditID = rejection.requestID
             ?? DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
-        let envelope = DLQEnvelope(
+        var envelope = DLQEnvelope(
             requestID: rejection.requestID, auditID: auditID, reasonCode: rejection.code, reasonMessage: rejection.message,
-            originalValue: Data(message.value).base64EncodedString(), originalKey: message.key.map { Data($0).base64EncodedString() },
+            originalValue: "", originalKey: message.key.map { Data($0).base64EncodedString() },
             source: message.source, workerID: settings.workerID, rejectedAt: Timestamp.rfc3339())
+        envelope.setOriginal(message.value)  // cut when huge, so the envelope fits a Kafka message
         let payload = (try? Self.encoder.encode(envelope)).map(Array.init) ?? []
         struct Reason: Encodable { var code: String; var message: String }
         return AuditRow(

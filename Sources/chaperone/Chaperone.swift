@@ -13,6 +13,8 @@ struct Chaperone: AsyncParsableCommand {
             DevBroker.self,
             Audit.self,
             Generate.self,
+            Eval.self,
+            DLQ.self,
         ]
     )
 }

@@ -68,7 +68,7 @@ import Testing
         try await TestDatabase.with { db in
             let connection = try await db.connect()
             try await Migrator(connection: connection, directory: folder).migrate()
-            let older = try Migrator(connection: connection, directory: Fixtures.migrations)
+            let older = try Migrator(connection: connection, directory: try Fixtures.migrationsCopy())
             await #expect(throws: AuditStoreError.self) { try await older.migrate() }
         }
     }

@@ -102,18 +102,20 @@ import Testing
 
 @Suite struct WorkerRoleMigrationTests {
     @Test func workerRoleChecksAnUpToDateSchemaButCannotApplyMigrations() async throws {
-        let folder = try Fixtures.migrationsCopy(extra: ["002_more.sql": "CREATE TABLE more (id int);"])
+        let latest = try Fixtures.latestMigrationVersion()
+        let extraName = String(format: "%03d_more.sql", latest + 1)
+        let folder = try Fixtures.migrationsCopy(upTo: latest, extra: [extraName: "CREATE TABLE more (id int);"])
         try await TestDatabase.with { db in
             try await Migrator(connection: try await db.connect(), directory: Fixtures.migrations).migrate()
             let worker = try await db.connect()
             try await worker.query("SET ROLE chaperone_worker")
             let report = try await Migrator(connection: worker, directory: Fixtures.migrations).migrate()
-            #expect(report.applied.isEmpty && report.version == 1)
+            #expect(report.applied.isEmpty && report.version == latest)
             await #expect {
                 try await Migrator(connection: worker, directory: folder).migrate()
             } throws: { error in
                 let error = error as? AuditStoreError
-                return error?.sqlState == "42501" && error?.message.contains("002_more.sql") == true
+                return error?.sqlState == "42501" && error?.message.contains(extraName) == true
             }
         }
     }

@@ -65,12 +65,21 @@ enum Fixtures {
     /// The project's migrations folder.
     static let migrations = root.appendingPathComponent("schemas/migrations", isDirectory: true)
 
-    /// A temporary folder holding copies of the project's migrations plus `extra` files.
-    static func migrationsCopy(extra: [String: String] = [:]) throws -> URL {
+    /// The number of the project's newest migration.
+    static func latestMigrationVersion() throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: migrations.path)
+            .compactMap { $0.hasSuffix(".sql") ? Int($0.prefix(while: \.isNumber)) : nil }.max() ?? 0
+    }
+
+    /// A temporary folder holding copies of the project's migrations up to version `upTo`
+    /// (default: only the first, so tests of the migrator's mechanics can number their own
+    /// files from 002 whatever the project adds later) plus `extra` files.
+    static func migrationsCopy(upTo: Int = 1, extra: [String: String] = [:]) throws -> URL {
         let folder = FileManager.default.temporaryDirectory
             .appendingPathComponent("chaperone-migrations-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for name in try FileManager.default.contentsOfDirectory(atPath: migrations.path) where name.hasSuffix(".sql") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: migrations.path)
+        where name.hasSuffix(".sql") && (Int(name.prefix(while: \.isNumber)) ?? .max) <= upTo {
             try FileManager.default.copyItem(
                 at: migrations.appendingPathComponent(name), to: folder.appendingPathComponent(name))
         }

@@ -35,6 +35,16 @@ import Worker
         #expect(result.imageSHA256 == row.imageSHA256)
     }
 
+    @Test func requestAttributesReachTheAuditRow() async throws {
+        let audit = MemoryAuditLog()
+        var request = GenerationRequest(requestID: "attr1", tenant: "acme", prompt: "a lighthouse", seed: 7, width: 64, height: 64, steps: 4)
+        request.attributes = ["group": "b", "campaign": "spring"]
+        _ = await processor(audit: audit).process(message(Array(try JSONEncoder().encode(request))))
+        #expect(try #require(audit.all["attr1"]).attributesJSON == #"{"campaign":"spring","group":"b"}"#)
+        _ = await processor(audit: audit).process(message(requestBytes("plain")))
+        #expect(try #require(audit.all["plain"]).attributesJSON == nil)
+    }
+
     @Test func decisionsCensorAndBlock() async throws {
         let audit = MemoryAuditLog()
         let p = processor(audit: audit)

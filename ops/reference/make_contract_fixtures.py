@@ -70,6 +70,7 @@ REQUESTS_SCHEMA_VALID = {
         "warmup_steps": 10, "guidance_scale": 1000, "threshold": 0.01, "momentum_scale": 0.3, "momentum_beta": 0.4}}), None),
     "unicode-and-sql": (with_changes(prompt="日本の庭園 🌸 '); DROP TABLE decisions; --", negative_prompt="tab\tand\nnewline"), None),
     "max-seed": (with_changes(seed=9007199254740991, width=768, height=64), None),
+    "attributes": (with_changes(attributes={"group": "women", "campaign.id": "spring-26", "replay_of": "req-0000"}), None),
     # Valid under the schema, over a worker limit (default RequestLimits).
     "limit-steps": (with_changes(steps=1000), "steps_out_of_range"),
     "limit-pixels": (with_changes(width=2048, height=2048), "dimensions_out_of_range"),
@@ -112,6 +113,11 @@ REQUESTS_SCHEMA_INVALID = {
     "fairness-old-shape": (with_mitigations(fairness={"attributes": ["a", "b"], "target_share": 0.5}), "unknown_field"),
     "momentum-beta-one": (with_mitigations(semantic_momentum={"scale": 0.1, "beta": 1.0}), "invalid_mitigation"),
     "switching-tau-too-large": (with_mitigations(attribute_switching={"switch_prompt": "x", "tau": 1001}), "invalid_mitigation"),
+    "attributes-key-uppercase": (with_changes(attributes={"Group": "x"}), "invalid_attributes"),
+    "attributes-value-empty": (with_changes(attributes={"group": ""}), "invalid_attributes"),
+    "attributes-value-control": (with_changes(attributes={"group": "a\u0007b"}), "invalid_attributes"),
+    "attributes-too-many": (with_changes(attributes={f"k{i}": "v" for i in range(17)}), "invalid_attributes"),
+    "attributes-not-string": (with_changes(attributes={"group": 3}), "wrong_type"),
     "top-level-array": ([base_request()], "not_an_object"),
     "top-level-string": ("req-0001", "not_an_object"),
 }

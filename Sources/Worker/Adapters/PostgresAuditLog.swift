@@ -29,7 +29,8 @@ public struct PostgresAuditLog: AuditLog {
             mitigationsJSON: entry.mitigationsJSON, scoresJSON: entry.scoresJSON, imageSHA256: entry.imageSHA256,
             modelSHA256: entry.modelSHA256, overlaySHA256: entry.overlaySHA256, workerID: entry.workerID,
             source: .init(topic: entry.source.topic, partition: entry.source.partition, offset: entry.source.offset),
-            publishedTopic: entry.publishedTopic, publishedPayload: entry.payload, rawRequest: entry.rawRequest)
+            publishedTopic: entry.publishedTopic, publishedPayload: entry.payload, rawRequest: entry.rawRequest,
+            attributesJSON: entry.attributesJSON, triesJSON: entry.triesJSON)
         switch try await repository.insertDecision(record) {
         case .inserted(let stored): return .inserted(Self.stored(stored))
         case .alreadyPresent(let stored): return .existing(Self.stored(stored))
