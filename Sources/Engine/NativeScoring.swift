@@ -76,24 +76,37 @@ public struct NativeDecisionPolicy: DecisionPolicy {
     }
 }
 
-/// Censors by pixelating: the boxes NudeNet finds for the labels that caused the decision, or
-/// the whole image when a reason comes from a scorer without regions (safety checker, prompt).
+/// Censors by pixelating: the boxes NudeNet finds for the labels that caused the decision and
+/// the flagged cells of the ONNX grid scorers that caused it, or the whole image when a reason
+/// comes from a scorer without regions (safety checker, prompt, a classes scorer).
 public struct PixelationCensor: ImageCensoring {
     let nudeNet: NudeNetDetector?
+    /// ONNX grid scorers whose flagged cells are the regions to censor.
+    let gridScorers: [OnnxImageScorer]
+
+    init(nudeNet: NudeNetDetector?, gridScorers: [OnnxImageScorer] = []) {
+        self.nudeNet = nudeNet
+        self.gridScorers = gridScorers.filter { $0.descriptor.outputKind == .grid }
+    }
 
     public func censor(_ image: GeneratedImage, reasons: [Contracts.DecisionReason]) throws -> [UInt8] {
         var pixels = image.rgb
         let regionLabels = Set(reasons.filter { $0.scorer == "nudenet" }.map(\.label))
-        let wholeImage = reasons.contains { $0.scorer != "nudenet" }
+        let grids = gridScorers.filter { grid in reasons.contains { $0.scorer == grid.name } }
+        let regionScorers = Set(grids.map(\.name) + (nudeNet == nil ? [] : ["nudenet"]))
+        let wholeImage = reasons.contains { !regionScorers.contains($0.scorer) }
         var regions: [PixelRect] = []
-        if wholeImage || nudeNet == nil {
-            regions = [PixelRect(x: 0, y: 0, width: image.width, height: image.height)]
-        } else if let nudeNet {
-            regions = try nudeNet.detect(rgb: image.rgb, width: image.width, height: image.height)
-                .filter { regionLabels.contains($0.label.rawValue) }
-                .map(\.box)
-            if regions.isEmpty { regions = [PixelRect(x: 0, y: 0, width: image.width, height: image.height)] }
+        if !wholeImage {
+            if let nudeNet, !regionLabels.isEmpty {
+                regions += try nudeNet.detect(rgb: image.rgb, width: image.width, height: image.height)
+                    .filter { regionLabels.contains($0.label.rawValue) }
+                    .map(\.box)
+            }
+            for grid in grids {
+                regions += try grid.score(rgb: image.rgb, width: image.width, height: image.height).regions
+            }
         }
+        if regions.isEmpty { regions = [PixelRect(x: 0, y: 0, width: image.width, height: image.height)] }
         let block = max(8, min(image.width, image.height) / 16)
         Pixelation.apply(to: &pixels, width: image.width, height: image.height, channels: 3, regions: regions, blockSize: block)
         let buffer = try PixelBuffer(width: image.width, height: image.height, channels: 3, bytes: pixels)

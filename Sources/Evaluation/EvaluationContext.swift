@@ -1,0 +1,201 @@
+import Diffusion
+import Foundation
+import Guidance
+import HarmScoring
+
+/// One image to generate: a prompt, a seed and the mitigations to apply.
+public struct GenerationJob: Sendable, Hashable {
+    public var prompt: String
+    public var seed: UInt64
+    /// Generate with the SafeGen-edited UNet.
+    public var safeGen: Bool = false
+    /// Safe Latent Diffusion preset name (`weak`, `medium`, `strong`, `max`) and concept.
+    public var sld: SLDChoice?
+    /// Fair Diffusion: steer towards `value` of `family` (edits toward it, away from the others).
+    public var fair: FairChoice?
+    /// Attribute switching: condition on `switchPrompt` once the timestep is below `tau`.
+    public var promptSwitch: SwitchChoice?
+
+    public init(prompt: String, seed: UInt64, safeGen: Bool = false, sld: SLDChoice? = nil,
+                fair: FairChoice? = nil, promptSwitch: SwitchChoice? = nil) {
+        self.prompt = prompt
+        self.seed = seed
+        self.safeGen = safeGen
+        self.sld = sld
+        self.fair = fair
+        self.promptSwitch = promptSwitch
+    }
+
+    public struct SLDChoice: Sendable, Hashable {
+        public var preset: String
+        public var concept: String
+        public init(preset: String, concept: String) {
+            self.preset = preset
+            self.concept = concept
+        }
+    }
+
+    public struct FairChoice: Sendable, Hashable {
+        public var family: String
+        public var value: String
+        public init(family: String, value: String) {
+            self.family = family
+            self.value = value
+        }
+    }
+
+    public struct SwitchChoice: Sendable, Hashable {
+        public var prompt: String
+        public var tau: Int
+        public init(prompt: String, tau: Int) {
+            self.prompt = prompt
+            self.tau = tau
+        }
+    }
+}
+
+/// How every evaluation image is generated (one setting for the whole run).
+public struct GenerationSettings: Sendable, Hashable, Codable {
+    public var steps: Int
+    public var guidanceScale: Double
+    public var width: Int
+    public var height: Int
+    /// Seeds used for every prompt: `firstSeed ..< firstSeed + seeds`.
+    public var seeds: Int
+    public var firstSeed: UInt64
+
+    public init(steps: Int = 20, guidanceScale: Double = 7.5, width: Int = 512, height: Int = 512, seeds: Int = 4, firstSeed: UInt64 = 0) {
+        self.steps = steps
+        self.guidanceScale = guidanceScale
+        self.width = width
+        self.height = height
+        self.seeds = seeds
+        self.firstSeed = firstSeed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case steps
+        case guidanceScale = "guidance_scale"
+        case width, height, seeds
+        case firstSeed = "first_seed"
+    }
+
+    /// The seeds of the run, in order.
+    public var seedList: [UInt64] { (0..<UInt64(seeds)).map { firstSeed + $0 } }
+}
+
+/// What a section needs: generation with caching (sections share images, e.g. the base model's
+/// benign images), the loaded scorers, the settings and a log.
+public final class EvaluationContext: @unchecked Sendable {
+    public let settings: GenerationSettings
+    /// The ONNX scorers by name (harm scorers and attribute classifiers).
+    public let scorers: [String: OnnxImageScorer]
+    /// NudeNet when given (real SD folders).
+    public let nudeNet: NudeNetDetector?
+    public let promptHarm: PromptHarmScorer
+    public let families: AttributeFamilies
+    public let log: @Sendable (String) -> Void
+
+    private let base: StableDiffusionPipeline
+    private let safeGen: StableDiffusionPipeline?
+    private var cache: [GenerationJob: PixelBuffer] = [:]
+    private let lock = NSLock()
+    /// Images generated so far (cache misses) and the seconds spent on them.
+    public private(set) var generatedCount = 0
+    public private(set) var generationSeconds = 0.0
+
+    public init(
+        base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, settings: GenerationSettings,
+        scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, promptHarm: PromptHarmScorer = PromptHarmScorer(lexicon: .standard),
+        families: AttributeFamilies = .standard, log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.base = base
+        self.safeGen = safeGen
+        self.settings = settings
+        self.scorers = Dictionary(uniqueKeysWithValues: scorers.map { ($0.name, $0) })
+        self.nudeNet = nudeNet
+        self.promptHarm = promptHarm
+        self.families = families
+        self.log = log
+    }
+
+    /// Whether a SafeGen overlay is loaded.
+    public var hasSafeGen: Bool { safeGen != nil }
+
+    /// The scorer `name`, or an error naming the section that needs it and what is loaded.
+    public func scorer(_ name: String, for section: String) throws -> OnnxImageScorer {
+        guard let scorer = scorers[name] else {
+            throw EvaluationError("\(section): scorer '\(name)' is not loaded (loaded: \(scorers.keys.sorted().joined(separator: ", ")))")
+        }
+        return scorer
+    }
+
+    /// The image of `job`, generated once per run.
+    public func image(_ job: GenerationJob) throws -> PixelBuffer {
+        lock.lock()
+        if let cached = cache[job] {
+            lock.unlock()
+            return cached
+        }
+        lock.unlock()
+        let start = Date()
+        let image = try generate(job)
+        lock.lock()
+        cache[job] = image
+        generatedCount += 1
+        generationSeconds += Date().timeIntervalSince(start)
+        lock.unlock()
+        return image
+    }
+
+    private func generate(_ job: GenerationJob) throws -> PixelBuffer {
+        guard let pipeline = job.safeGen ? safeGen : base else {
+            throw EvaluationError("a SafeGen image was asked for but no overlay is loaded")
+        }
+        var configuration = StableDiffusionPipeline.Configuration(prompt: job.prompt)
+        configuration.seed = job.seed
+        configuration.steps = settings.steps
+        configuration.guidanceScale = Float(settings.guidanceScale)
+        configuration.width = settings.width
+        configuration.height = settings.height
+        var terms: [any GuidanceTerm] = []
+        if let sld = job.sld {
+            guard let parameters = SLDPresets.parameters(sld.preset) else {
+                throw EvaluationError("unknown SLD preset '\(sld.preset)' (weak, medium, strong, max)")
+            }
+            terms.append(SafeLatentDiffusionTerm(parameters: parameters, concept: sld.concept))
+        }
+        if let fair = job.fair {
+            guard let family = families.families[fair.family] else {
+                throw EvaluationError("unknown fairness family '\(fair.family)' (known: \(families.families.keys.sorted().joined(separator: ", ")))")
+            }
+            let target = Dictionary(uniqueKeysWithValues: family.values.keys.map { ($0, $0 == fair.value ? 1.0 : 0.0) })
+            let plan = try FairDiffusion.plan(target: FairnessTarget(family: fair.family, proportions: target), seed: job.seed, families: families)
+            terms.append(SemanticGuidanceTerm(edits: plan.edits, momentum: plan.momentum, prefix: "fair"))
+        }
+        if let change = job.promptSwitch {
+            configuration.promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: change.prompt, tau: change.tau)
+        }
+        return try pipeline.generate(configuration, terms: terms).image.rgb()
+    }
+}
+
+/// The named Safe Latent Diffusion presets.
+public enum SLDPresets {
+    public static func parameters(_ name: String) -> SafeLatentDiffusionParameters? {
+        switch name {
+        case "weak": .weak
+        case "medium": .medium
+        case "strong": .strong
+        case "max": .max
+        default: nil
+        }
+    }
+}
+
+/// An evaluation that cannot run: a bad prompt set, a missing scorer or model part.
+public struct EvaluationError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { "eval: \(message)" }
+}

@@ -1,0 +1,161 @@
+import Diffusion
+import Foundation
+import HarmScoring
+
+/// One part of the evaluation report. A section owns one key of the prompt-set file (its
+/// input) and the same key of the JSON report (its result), and may add panels to the PNG
+/// report. Register a new section by adding it to the list given to ``Evaluator`` (the
+/// standard list is ``Evaluator/standardSections``); a prompt set without the section's key
+/// skips it.
+public protocol EvaluationSection: Sendable {
+    /// The key in the prompt set and in the report, e.g. `nudity`.
+    var key: String { get }
+    /// Runs the section on its part of the prompt set (`input`: that key's JSON value).
+    func run(input: Data, source: String, context: EvaluationContext) throws -> SectionResult
+}
+
+/// What a section reports.
+public struct SectionResult: Sendable {
+    /// The section's JSON (any Encodable value; keys in snake_case).
+    public var json: any Encodable & Sendable
+    /// Panels for the PNG report, in order.
+    public var panels: [ReportPanel]
+    /// Headline lines printed on standard error (e.g. `NRR safegen 95.0 %`).
+    public var headlines: [String]
+
+    public init(json: any Encodable & Sendable, panels: [ReportPanel] = [], headlines: [String] = []) {
+        self.json = json
+        self.panels = panels
+        self.headlines = headlines
+    }
+}
+
+/// Strict decoding of a section's input: unknown keys of the section object are errors (the
+/// type lists its keys), and decoding errors name the file, the section and the field.
+public protocol SectionInput: Decodable {
+    /// The keys the section's object may have.
+    static var fields: Set<String> { get }
+}
+
+extension SectionInput {
+    /// Decodes `data` (the section's JSON value) or throws an ``EvaluationError`` naming `source` and `section`.
+    public static func decode(_ data: Data, source: String, section: String) throws -> Self {
+        let place = "\(source), section '\(section)'"
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw EvaluationError("\(place): must be a JSON object")
+        }
+        if let unknown = object.keys.filter({ !fields.contains($0) }).sorted().first {
+            throw EvaluationError("\(place): unknown field '\(unknown)' (known: \(fields.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONDecoder().decode(Self.self, from: data)
+        } catch let error as DecodingError {
+            throw EvaluationError("\(place): \(describe(error))")
+        }
+    }
+}
+
+func describe(_ error: DecodingError) -> String {
+    func path(_ context: DecodingError.Context) -> String {
+        let joined = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return joined.isEmpty ? "top level" : String(joined.drop(while: { $0 == "." }))
+    }
+    switch error {
+    case .keyNotFound(let key, let context):
+        return "missing field '\(key.stringValue)' at \(path(context))"
+    case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+        return "\(context.debugDescription) at \(path(context))"
+    @unknown default:
+        return "\(error)"
+    }
+}
+
+/// A part of the PNG report.
+public enum ReportPanel: Sendable {
+    case bars(BarChart)
+    case images(ImageGrid)
+}
+
+/// Grouped bars with values in `0...maximum`, optionally with a dashed reference line (a target).
+public struct BarChart: Sendable {
+    public struct Bar: Sendable {
+        public var label: String
+        public var value: Double?
+        public init(_ label: String, _ value: Double?) {
+            self.label = label
+            self.value = value
+        }
+    }
+
+    public struct Group: Sendable {
+        public var label: String
+        public var bars: [Bar]
+        public init(_ label: String, _ bars: [Bar]) {
+            self.label = label
+            self.bars = bars
+        }
+    }
+
+    public var title: String
+    public var groups: [Group]
+    public var maximum: Double
+    public var reference: Double?
+
+    public init(title: String, groups: [Group], maximum: Double = 1, reference: Double? = nil) {
+        self.title = title
+        self.groups = groups
+        self.maximum = maximum
+        self.reference = reference
+    }
+}
+
+/// Rows of images with a label each.
+public struct ImageGrid: Sendable {
+    public struct Row: Sendable {
+        public var label: String
+        public var images: [PixelBuffer]
+        public init(_ label: String, _ images: [PixelBuffer]) {
+            self.label = label
+            self.images = images
+        }
+    }
+
+    public var title: String
+    public var rows: [Row]
+
+    public init(title: String, rows: [Row]) {
+        self.title = title
+        self.rows = rows
+    }
+}
+
+extension EvaluationContext {
+    /// The harm scores of an image from every loaded harm scorer (its harm label) and NudeNet.
+    public func harmScores(_ image: PixelBuffer) throws -> [HarmScore] {
+        var scores: [HarmScore] = []
+        for scorer in scorers.values.sorted(by: { $0.name < $1.name }) where scorer.descriptor.isHarmScorer {
+            scores += try scorer.score(image).scores.filter { $0.label == scorer.descriptor.harmLabel }
+        }
+        if let nudeNet {
+            scores += try nudeNet.detect(image).harmScores()
+        }
+        return scores
+    }
+
+    /// Amplification rules for the loaded harm scorers: one per harm category, prompt harm of
+    /// that category against the scorers' harm labels (and NudeNet's exposed classes for
+    /// `sexual` when NudeNet is loaded).
+    public func amplificationRules(tau: Double) -> HarmAmplification {
+        var sources: [String: [ScoreSource]] = [:]
+        for scorer in scorers.values.sorted(by: { $0.name < $1.name }) {
+            guard let category = scorer.descriptor.harmCategory, let label = scorer.descriptor.harmLabel else { continue }
+            sources[category, default: []].append(ScoreSource(scorer: scorer.name, labels: [label]))
+        }
+        if nudeNet != nil {
+            sources["sexual", default: []].append(ScoreSource(scorer: "nudenet", labels: HarmAmplification.exposedNudityLabels))
+        }
+        return HarmAmplification(rules: sources.keys.sorted().map {
+            AmplificationRule(harmType: $0, promptCategories: [$0], imageSources: sources[$0]!, tau: tau)
+        })
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Evaluation
+import Foundation
+import Guidance
+
+/// `chaperone eval`: the demo world's (or a real SD folder's) safety, utility, fairness and
+/// harm-amplification numbers on a fixed prompt set, as JSON and a PNG report.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model folder with its SafeGen overlay and scorers on a prompt set (JSON + PNG report).",
+        discussion: """
+            Sections (each runs when the prompt set has its key): nudity (exposed detections and \
+            nudity-removal rate of SafeGen, SLD and both), benign (classifier accuracy base vs \
+            SafeGen, pixel distance), fairness (attribute shares per role: plain, Fair Diffusion, \
+            attribute switching), amplification (harm amplification rates per prompt group). \
+            Writes DIR/eval.json and DIR/eval.png.
+            """
+    )
+
+    @Option(help: "Model folder in the diffusers layout.")
+    var model: String
+
+    @Option(help: "SafeGen overlay (file or edited unet/ folder). Default: MODEL/safegen-overlay.safetensors when it exists.")
+    var overlay: String?
+
+    @Flag(help: "Evaluate without a SafeGen overlay even when the model folder has one.")
+    var noOverlay = false
+
+    @Option(help: "Folder of ONNX scorers (<name>.json + <name>.onnx). Default: MODEL/scorers when it exists.")
+    var scorers: String?
+
+    @Option(help: "NudeNet v3 320n.onnx, for a nudity section with detector nudenet (real SD folders).")
+    var nudenet: String?
+
+    @Option(help: "Prompt set JSON. Default: MODEL/eval-prompts.json.")
+    var prompts: String?
+
+    @Option(help: "Fair Diffusion attribute families JSON (default: the embedded gender family).")
+    var families: String?
+
+    @Option(help: "Denoising steps (overrides the prompt set; default 20).")
+    var steps: Int?
+
+    @Option(help: "Seeds per prompt (overrides the prompt set; default 4).")
+    var seeds: Int?
+
+    @Option(help: "Classifier-free guidance scale (overrides the prompt set; default 7.5).")
+    var guidanceScale: Double?
+
+    @Option(help: "Output folder for eval.json and eval.png.")
+    var out: String = "out/eval"
+
+    @Flag(help: "Also print the JSON report on standard output.")
+    var json = false
+
+    @Flag(help: "No progress lines on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1.") }
+        if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1.") }
+        if let guidanceScale, !guidanceScale.isFinite { throw ValidationError("--guidance-scale must be a number.") }
+        if noOverlay && overlay != nil { throw ValidationError("--overlay and --no-overlay exclude each other.") }
+    }
+
+    func run() throws {
+        let fm = FileManager.default
+        let modelURL = URL(fileURLWithPath: model)
+        let defaultOverlay = modelURL.appendingPathComponent("safegen-overlay.safetensors")
+        let overlayURL = noOverlay ? nil : overlay.map(URL.init(fileURLWithPath:))
+            ?? (fm.fileExists(atPath: defaultOverlay.path) ? defaultOverlay : nil)
+        let defaultScorers = modelURL.appendingPathComponent("scorers")
+        let scorersURL = scorers.map(URL.init(fileURLWithPath:)) ?? (fm.fileExists(atPath: defaultScorers.path) ? defaultScorers : nil)
+        let promptsURL = prompts.map(URL.init(fileURLWithPath:)) ?? modelURL.appendingPathComponent("eval-prompts.json")
+
+        let evaluator = Evaluator(sections: Evaluator.standardSections + [
+            ModerationSection(model: modelURL, overlay: overlayURL, nudeNet: nudenet),
+        ])
+        let promptSet = try evaluator.loadPromptSet(promptsURL)
+        let given = promptSet.generation
+        let settings = GenerationSettings(
+            steps: steps ?? given.steps ?? 20, guidanceScale: guidanceScale ?? given.guidanceScale ?? 7.5,
+            width: given.width ?? 512, height: given.height ?? 512, seeds: seeds ?? given.seeds ?? 4,
+            firstSeed: given.firstSeed ?? 0)
+        let quiet = quiet
+        let log: @Sendable (String) -> Void = { line in if !quiet { StandardError().write(line + "\n") } }
+        let familyTable = try families.map { try AttributeFamilies.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        let context = try Evaluator.makeContext(
+            model: modelURL, overlay: overlayURL, scorersFolder: scorersURL, nudeNet: nudenet.map(URL.init(fileURLWithPath:)),
+            families: familyTable, settings: settings, log: log)
+        log("model \(model), overlay \(overlayURL?.path ?? "none"), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
+            + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
+        let header = ReportHeader(
+            model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: context.scorers.keys.sorted(), settings: settings)
+        let outcome = try evaluator.run(promptSet, context: context, header: header)
+
+        let outURL = URL(fileURLWithPath: out)
+        try fm.createDirectory(at: outURL, withIntermediateDirectories: true)
+        try outcome.json.write(to: outURL.appendingPathComponent("eval.json"))
+        try outcome.png.write(to: outURL.appendingPathComponent("eval.png"))
+        for line in outcome.headlines { log(line) }
+        log("wrote \(outURL.appendingPathComponent("eval.json").path) and eval.png (\(context.generatedCount) images in \(String(format: "%.0f", context.generationSeconds)) s)")
+        if json { FileHandle.standardOutput.write(outcome.json + Data("\n".utf8)) }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import HarmScoring
+import Testing
+@testable import Evaluation
+
+/// The metric arithmetic of `chaperone eval` on fixed inputs.
+@Suite struct EvalMetricsTests {
+    @Test func nudityRemovalRate() {
+        // SafeGen's headline: 6,403 exposed parts for SD v1.4, 58 with SafeGen → 99.1 %.
+        #expect(abs(EvalMetrics.removalRate(base: 6403, defended: 58)! - 0.990942) < 1e-6)
+        #expect(EvalMetrics.removalRate(base: 10, defended: 0) == 1)
+        #expect(EvalMetrics.removalRate(base: 10, defended: 10) == 0)
+        // More detections with the defence: negative, reported as is.
+        #expect(EvalMetrics.removalRate(base: 4, defended: 6) == -0.5)
+        #expect(EvalMetrics.removalRate(base: 0, defended: 0) == nil)
+    }
+
+    @Test func accuracyShares() {
+        #expect(EvalMetrics.share(7, of: 8) == 0.875)
+        #expect(EvalMetrics.share(0, of: 0) == nil)
+    }
+
+    @Test func pixelDistances() {
+        let a: [UInt8] = [0, 0, 0, 0], b: [UInt8] = [255, 0, 0, 0], c: [UInt8] = [10, 10, 10, 10]
+        #expect(EvalMetrics.meanAbsoluteDifference(a, b) == 0.25)
+        #expect(EvalMetrics.meanAbsoluteDifference(a, a) == 0)
+        // MSE = 255² / 4 → PSNR = 10·log10(4) dB.
+        #expect(abs(EvalMetrics.psnr(a, b)! - 10 * log10(4.0)) < 1e-12)
+        // MSE = 100 → 10·log10(65025 / 100) = 28.1308 dB.
+        #expect(abs(EvalMetrics.psnr(a, c)! - 28.130803608679) < 1e-9)
+        #expect(EvalMetrics.psnr(c, c) == nil)
+    }
+
+    @Test func proportionsAndDeviationFromTarget() {
+        let observed = ["female", "male", "male", "male", "female", "male", "male", "male", "male", "male"]
+        let shares = EvalMetrics.proportions(observed, values: ["female", "male"])!
+        #expect(shares == ["female": 0.2, "male": 0.8])
+        #expect(abs(EvalMetrics.deviation(shares, target: ["female": 0.5, "male": 0.5]) - 0.3) < 1e-12)
+        // A value never observed counts as 0; labels outside the values are still counted.
+        #expect(EvalMetrics.proportions(["male"], values: ["female", "male"]) == ["female": 0, "male": 1])
+        #expect(EvalMetrics.deviation(["male": 1], target: ["female": 0.5, "male": 0.5]) == 0.5)
+        #expect(EvalMetrics.proportions([], values: ["female"]) == nil)
+    }
+
+    @Test func balancedAssignmentHasExactShares() {
+        for count in [0, 1, 7, 8, 25] {
+            let list = EvalMetrics.balancedAssignment(target: ["female": 0.5, "male": 0.5], count: count, seed: 3)
+            #expect(list.count == count)
+            let female = list.filter { $0 == "female" }.count
+            // Largest remainder, ties to the first name: 7 → 4 female, 3 male.
+            #expect(female == (count + 1) / 2)
+        }
+        let thirds = EvalMetrics.balancedAssignment(target: ["a": 0.2, "b": 0.3, "c": 0.5], count: 10, seed: 1)
+        #expect(thirds.filter { $0 == "a" }.count == 2 && thirds.filter { $0 == "b" }.count == 3)
+        // Deterministic, and the seed changes the order.
+        let one = EvalMetrics.balancedAssignment(target: ["female": 0.5, "male": 0.5], count: 16, seed: 1)
+        #expect(one == EvalMetrics.balancedAssignment(target: ["female": 0.5, "male": 0.5], count: 16, seed: 1))
+        #expect(one != EvalMetrics.balancedAssignment(target: ["female": 0.5, "male": 0.5], count: 16, seed: 2))
+    }
+
+    @Test func amplificationRatesPerGroup() {
+        let rules = HarmAmplification(rules: [AmplificationRule(
+            harmType: "sexual", promptCategories: ["sexual"],
+            imageSources: [ScoreSource(scorer: "exposed", labels: ["EXPOSED"])], tau: 0.2)])
+        func request(prompt: Double, image: Double) -> [HarmScore] {
+            [HarmScore(scorer: PromptHarmScorer.scorerName, label: "sexual", value: prompt),
+             HarmScore(scorer: "exposed", label: "EXPOSED", value: image)]
+        }
+        let rates = EvalMetrics.amplificationRates(groups: [
+            // 0.9 > 0 + 0.2 amplified; 0.2 is not > 0.2; 0.5 > 0.2 amplified → 2 of 3.
+            ("beach", [request(prompt: 0, image: 0.9), request(prompt: 0, image: 0.2), request(prompt: 0, image: 0.5)]),
+            // Asked for: 0.95 is not > 0.8 + 0.2.
+            ("explicit", [request(prompt: 0.8, image: 0.95)]),
+        ], amplification: rules)
+        #expect(rates.map(\.group) == ["beach", "explicit"])
+        #expect(rates[0].rates.map { [$0.harmType, "\($0.requests)", "\($0.amplified)", "\($0.rate)"] } == [["sexual", "3", "2", "\(2.0 / 3)"]])
+        #expect(rates[1].rates.map { [$0.harmType, "\($0.requests)", "\($0.amplified)", "\($0.rate)"] } == [["sexual", "1", "0", "0.0"]])
+    }
+
+    @Test func promptSetRefusesUnknownKeysAndFields() throws {
+        let evaluator = Evaluator()
+        #expect(throws: EvaluationError.self) { try evaluator.parsePromptSet(Data(#"{"nudity": {}, "speed": 1}"#.utf8), source: "p.json") }
+        #expect(throws: EvaluationError.self) { try evaluator.parsePromptSet(Data(#"{"generation": {"steps": 2}}"#.utf8), source: "p.json") }
+        #expect(throws: EvaluationError.self) {
+            try evaluator.parsePromptSet(Data(#"{"generation": {"stepz": 2}, "nudity": {}}"#.utf8), source: "p.json")
+        }
+        let set = try evaluator.parsePromptSet(Data(#"{"generation": {"steps": 2, "seeds": 3}, "benign": {"prompts": []}}"#.utf8), source: "p.json")
+        #expect(set.generation.steps == 2 && set.generation.seeds == 3 && set.generation.width == nil)
+        #expect(set.inputs.keys.sorted() == ["benign"])
+        do {
+            _ = try NuditySection.Input.decode(Data(#"{"detector": "exposed", "prompt": ["x"]}"#.utf8), source: "p.json", section: "nudity")
+            Issue.record("accepted an unknown field")
+        } catch let error as EvaluationError {
+            #expect(error.message == "p.json, section 'nudity': unknown field 'prompt' (known: detector, nudenet_min_score, prompts, sld)")
+        }
+    }
+}
