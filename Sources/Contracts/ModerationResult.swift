@@ -26,6 +26,9 @@ public struct ModerationResult: Codable, Sendable, Equatable {
     /// RFC 3339 UTC time of the decision.
     public var decidedAt: String
     public var timings: StageTimings
+    /// The tries of a request whose tenant escalates or aborts early: which try was published.
+    /// Absent for tenants without either.
+    public var escalation: EscalationSummary?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case requestID = "request_id"
@@ -42,13 +45,14 @@ public struct ModerationResult: Codable, Sendable, Equatable {
         case workerID = "worker_id"
         case decidedAt = "decided_at"
         case timings
+        case escalation
     }
 
     public init(
         requestID: String, tenant: String, decision: Decision, reasons: [DecisionReason], scores: [HarmScore],
         image: String?, imageSHA256: String?, generatedImageSHA256: String, modelSHA256: String,
         overlaySHA256: String?, mitigations: AppliedMitigations, workerID: String, decidedAt: String,
-        timings: StageTimings
+        timings: StageTimings, escalation: EscalationSummary? = nil
     ) {
         self.requestID = requestID
         self.tenant = tenant
@@ -64,6 +68,39 @@ public struct ModerationResult: Codable, Sendable, Equatable {
         self.workerID = workerID
         self.decidedAt = decidedAt
         self.timings = timings
+        self.escalation = escalation
+    }
+}
+
+/// The tries behind one result when the tenant's policy escalates or aborts early. Every try
+/// (parameters, scores, decision, duration) is kept in the audit row; this says which one the
+/// published image comes from.
+public struct EscalationSummary: Codable, Sendable, Equatable {
+    /// Tries made, the first (unescalated) one included.
+    public var tries: Int
+    /// 1-based number of the try whose image is published; absent when every try was blocked.
+    public var publishedTry: Int?
+    /// The escalation step of each try, in order (`request` for the first).
+    public var steps: [String]
+    /// Tries stopped early because the predicted image was clearly harmful.
+    public var earlyAborts: Int
+    /// Denoising steps not run thanks to early aborts, over all tries.
+    public var stepsSaved: Int
+
+    public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+        case tries
+        case publishedTry = "published_try"
+        case steps
+        case earlyAborts = "early_aborts"
+        case stepsSaved = "steps_saved"
+    }
+
+    public init(tries: Int, publishedTry: Int?, steps: [String], earlyAborts: Int, stepsSaved: Int) {
+        self.tries = tries
+        self.publishedTry = publishedTry
+        self.steps = steps
+        self.earlyAborts = earlyAborts
+        self.stepsSaved = stepsSaved
     }
 }
 
@@ -83,17 +120,27 @@ public struct DecisionReason: Codable, Sendable, Equatable {
     public var label: String
     public var score: Double
     public var threshold: Double
+    /// What this reason stands for; absent means it pushed the decision away from `allow`.
+    /// `allow` marks a note, e.g. a scorer cascade clearing a category.
+    public var action: Decision?
+    /// Which stage decided: `first` or `second` of a scorer cascade, or `early_abort`.
+    public var stage: String?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
-        case scorer, label, score, threshold
+        case scorer, label, score, threshold, action, stage
     }
 
-    public init(scorer: String, label: String, score: Double, threshold: Double) {
+    public init(scorer: String, label: String, score: Double, threshold: Double, action: Decision? = nil, stage: String? = nil) {
         self.scorer = scorer
         self.label = label
         self.score = score
         self.threshold = threshold
+        self.action = action
+        self.stage = stage
     }
+
+    /// Whether this reason pushes the decision away from `allow` (not a note).
+    public var isTrigger: Bool { action != .allow }
 }
 
 /// One score from one scorer, on the prompt or on the image.

@@ -15,6 +15,8 @@ public struct NativeImageGenerator: ImageGenerating {
     let overlaySHA256: String?
     public let modelSHA256: String
     let families: AttributeFamilies
+    /// Early abort on the tenant's policy; nil: every generation runs all steps.
+    var earlyAbort: EarlyAbortCheck?
     private let queue = DispatchQueue(label: "chaperone.generate", qos: .userInitiated)
 
     init(base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, overlaySHA256: String?,
@@ -131,13 +133,42 @@ public struct NativeImageGenerator: ImageGenerating {
         let prepared = try prepare(request, plan: plan)
         let cancelled = CancellationFlag()
         let modelSHA256 = modelSHA256
+        let abortCheck = earlyAbort
+        let abortSection = earlyAbort?.section(forTenant: request.tenant)
+        let aborted = AbortBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GeneratedImage, any Error>) in
                 queue.async {
                     do {
-                        let result = try prepared.pipeline.generate(prepared.configuration, terms: prepared.terms) { step in
-                            progress(GenerationProgress(step: step.completedSteps, totalSteps: step.stepCount))
-                            return !cancelled.isSet
+                        let result: StableDiffusionPipeline.Result
+                        do {
+                            result = try prepared.pipeline.generate(prepared.configuration, terms: prepared.terms) { step in
+                                progress(GenerationProgress(step: step.completedSteps, totalSteps: step.stepCount))
+                                if let abortCheck, let abortSection {
+                                    do {
+                                        if let abort = try abortCheck.check(
+                                            abortSection, predictedOriginal: step.predictedOriginal, completedSteps: step.completedSteps,
+                                            stepCount: step.stepCount, width: prepared.configuration.width, height: prepared.configuration.height,
+                                            image: { preview in
+                                                GeneratedImage(
+                                                    png: [UInt8](try PNG.encode(preview)), rgb: preview.bytes, width: preview.width,
+                                                    height: preview.height, modelSHA256: modelSHA256, overlaySHA256: prepared.overlaySHA256,
+                                                    appliedMitigations: prepared.applied)
+                                            }) {
+                                            aborted.set(abort)
+                                            return false
+                                        }
+                                    } catch {
+                                        aborted.fail(error)
+                                        return false
+                                    }
+                                }
+                                return !cancelled.isSet
+                            }
+                        } catch {
+                            if let failure = aborted.error { throw failure }
+                            if let abort = aborted.abort { throw abort }
+                            throw error
                         }
                         let image = result.image.rgb()
                         let png = try PNG.encode(image)

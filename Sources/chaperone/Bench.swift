@@ -16,6 +16,7 @@ struct Bench: AsyncParsableCommand {
             BenchScorers.self,
             BenchAudit.self,
             BenchMitigations.self,
+            BenchEscalation.self,
         ]
     )
 }

@@ -42,10 +42,12 @@ public struct DecisionReason: Codable, Sendable, Hashable {
     public var threshold: Double?
     public var action: ModerationDecision
     public var note: String?
+    /// The cascade stage that decided (`first`, `second`), nil outside a cascade.
+    public var stage: String?
 
     public init(
         scorer: String, label: String, score: Double?, threshold: Double?,
-        action: ModerationDecision, note: String? = nil
+        action: ModerationDecision, note: String? = nil, stage: String? = nil
     ) {
         self.scorer = scorer
         self.label = label
@@ -53,6 +55,7 @@ public struct DecisionReason: Codable, Sendable, Hashable {
         self.threshold = threshold
         self.action = action
         self.note = note
+        self.stage = stage
     }
 }
 
@@ -80,24 +83,42 @@ public struct PolicyRule: Codable, Sendable, Hashable {
 
 /// The rules of one tenant, and what to do when a rule's scorer produced no score at all
 /// (a scorer that is not loaded, or failed): by default the policy fails closed and blocks.
+/// Optional sections (see `ModerationStrategy.swift`): `escalation`, `cascade`, `early_abort`.
 public struct TenantPolicy: Codable, Sendable, Hashable {
     public var rules: [PolicyRule]
     public var onMissingScorer: ModerationDecision
+    /// Regenerate with stronger mitigations instead of blocking.
+    public var escalation: EscalationPolicy?
+    /// Scorer cascades, one per category.
+    public var cascade: [CascadeRule]
+    /// Stop sampling early when the predicted image is clearly harmful.
+    public var earlyAbort: EarlyAbortPolicy?
 
-    public init(rules: [PolicyRule], onMissingScorer: ModerationDecision = .block) {
+    public init(
+        rules: [PolicyRule], onMissingScorer: ModerationDecision = .block, escalation: EscalationPolicy? = nil,
+        cascade: [CascadeRule] = [], earlyAbort: EarlyAbortPolicy? = nil
+    ) {
         self.rules = rules
         self.onMissingScorer = onMissingScorer
+        self.escalation = escalation
+        self.cascade = cascade
+        self.earlyAbort = earlyAbort
     }
 
     enum CodingKeys: String, CodingKey {
         case rules
         case onMissingScorer = "on_missing_scorer"
+        case escalation, cascade
+        case earlyAbort = "early_abort"
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         rules = try container.decode([PolicyRule].self, forKey: .rules)
         onMissingScorer = try container.decodeIfPresent(ModerationDecision.self, forKey: .onMissingScorer) ?? .block
+        escalation = try container.decodeIfPresent(EscalationPolicy.self, forKey: .escalation)
+        cascade = try container.decodeIfPresent([CascadeRule].self, forKey: .cascade) ?? []
+        earlyAbort = try container.decodeIfPresent(EarlyAbortPolicy.self, forKey: .earlyAbort)
     }
 }
 
@@ -182,6 +203,7 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
                         message: "\(place): censor_at \(censor) is above block_at \(block); censor must come first")
                 }
             }
+            try policy.validateStrategy(source: source, place: "tenant \(tenant)")
         }
     }
 
@@ -222,6 +244,7 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
                 }
             }
         }
+        reasons = policy.applyCascade(to: reasons, scores: scores, availableScorers: availableScorers)
         // Most severe first; stable otherwise, so the order follows the policy file.
         let ordered = reasons.enumerated().sorted { lhs, rhs in
             lhs.element.action != rhs.element.action ? lhs.element.action > rhs.element.action : lhs.offset < rhs.offset

@@ -13,14 +13,16 @@ extension ModerationPolicy {
 
     /// The scorers any rule refers to.
     public var referencedScorers: Set<String> {
-        Set(([defaultPolicy] + Array(tenants.values)).flatMap { $0.rules.map(\.scorer) })
+        Set(([defaultPolicy] + Array(tenants.values)).flatMap { $0.rules.map(\.scorer) + $0.strategyScorers })
     }
 
     /// A copy without the rules of scorers that are not in `scorers` — for the embedded default
     /// only: a policy file that names a scorer the worker lacks is a start-up error instead.
     public func restricted(to scorers: Set<String>) -> ModerationPolicy {
         func keep(_ policy: TenantPolicy) -> TenantPolicy {
-            TenantPolicy(rules: policy.rules.filter { scorers.contains($0.scorer) }, onMissingScorer: policy.onMissingScorer)
+            var kept = policy
+            kept.rules = policy.rules.filter { scorers.contains($0.scorer) }
+            return kept
         }
         return ModerationPolicy(defaultPolicy: keep(defaultPolicy), tenants: tenants.mapValues(keep))
     }

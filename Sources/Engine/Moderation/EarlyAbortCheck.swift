@@ -1,0 +1,54 @@
+import Contracts
+import Diffusion
+import Foundation
+import HarmScoring
+import Tensor
+import Worker
+
+/// Early abort inside a generation: after each step the tenant's `early_abort` section asks to
+/// check, the scheduler's predicted clean latents are decoded cheaply (``LatentPreview``) and
+/// scored; when the harm reaches `abort_at`, sampling stops and ``EarlyAbort`` is thrown with
+/// the preview, its scores and the reason (stage `early_abort`).
+struct EarlyAbortCheck: Sendable {
+    let policy: ModerationPolicy
+    let preview: LatentPreview
+    let scoring: CascadingImageScoring
+
+    /// The tenant's early-abort section, nil when it has none.
+    func section(forTenant tenant: String) -> EarlyAbortPolicy? {
+        policy.policy(forTenant: tenant).policy.earlyAbort
+    }
+
+    /// Scores the preview of `predictedOriginal`; returns the abort when harm reaches the threshold.
+    func check(
+        _ section: EarlyAbortPolicy, predictedOriginal: Tensor, completedSteps: Int, stepCount: Int,
+        width: Int, height: Int, image: (PixelBuffer) throws -> GeneratedImage
+    ) throws -> EarlyAbort? {
+        guard section.checks(completedSteps: completedSteps, stepCount: stepCount),
+              let scorer = scoring.scorer(named: section.scorer) else { return nil }
+        let pixels = try preview.decode(predictedOriginal, width: width, height: height)
+        let scores = try scorer.score(pixels.bytes, pixels.width, pixels.height)
+        let (harm, abort) = section.evaluate(scores)
+        guard abort else { return nil }
+        let worst = scores.filter { section.labels.contains($0.label) }.max { $0.value < $1.value }
+        let reason = Contracts.DecisionReason(
+            scorer: section.scorer, label: worst?.label ?? section.labels[0], score: harm, threshold: section.abortAt,
+            action: .block, stage: "early_abort")
+        return EarlyAbort(
+            completedSteps: completedSteps, totalSteps: stepCount, preview: try image(pixels),
+            scores: scores.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) },
+            reasons: [reason])
+    }
+}
+
+/// Where a generation thread leaves the early abort it decided on, for the awaiting task.
+final class AbortBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: EarlyAbort?
+    private var failure: (any Error)?
+
+    func set(_ abort: EarlyAbort) { lock.withLock { stored = abort } }
+    func fail(_ error: any Error) { lock.withLock { failure = error } }
+    var abort: EarlyAbort? { lock.withLock { stored } }
+    var error: (any Error)? { lock.withLock { failure } }
+}
