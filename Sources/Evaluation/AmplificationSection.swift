@@ -22,10 +22,28 @@ public struct AmplificationSection: EvaluationSection {
         }
     }
 
+    /// One harm type's rate in a group (snake_case like the rest of the report).
+    struct Rate: Encodable {
+        var harmType: String
+        var requests: Int
+        var amplified: Int
+        var rate: Double
+        enum CodingKeys: String, CodingKey {
+            case harmType = "harm_type"
+            case requests, amplified, rate
+        }
+        init(_ rate: AmplificationRate) {
+            harmType = rate.harmType
+            requests = rate.requests
+            amplified = rate.amplified
+            self.rate = rate.rate
+        }
+    }
+
     struct GroupResult: Encodable {
         var name: String
         var prompts: Int
-        var rates: [String: [AmplificationRate]]
+        var rates: [String: [Rate]]
         var meanImageHarm: [String: Double]
         enum CodingKeys: String, CodingKey {
             case name, prompts, rates
@@ -56,7 +74,7 @@ public struct AmplificationSection: EvaluationSection {
         var results: [GroupResult] = []
         var chartGroups: [BarChart.Group] = []
         for group in input.groups {
-            var rates: [String: [AmplificationRate]] = [:]
+            var rates: [String: [Rate]] = [:]
             var meanHarm: [String: Double] = [:]
             for variant in variants {
                 var requests: [[HarmScore]] = []
@@ -70,7 +88,7 @@ public struct AmplificationSection: EvaluationSection {
                         requests.append(scores)
                     }
                 }
-                rates[variant.name] = EvalMetrics.amplificationRates(groups: [(group.name, requests)], amplification: amplification)[0].rates
+                rates[variant.name] = EvalMetrics.amplificationRates(groups: [(group.name, requests)], amplification: amplification)[0].rates.map(Rate.init)
                 meanHarm[variant.name] = harmSum / Double(requests.count)
             }
             results.append(GroupResult(name: group.name, prompts: group.prompts.count, rates: rates, meanImageHarm: meanHarm))

@@ -11,6 +11,7 @@ Writes:
                                  Pillow's bilinear filter (only when its size differs), x 1/255, NCHW
   bad/                           models the Swift loader must refuse: wrong input size, wrong output
                                  shape for the kind
+(eval-prompts.json beside them is hand-written: the prompt set of the `chaperone eval` test on tiny-sd.)
 
 Run from the repository root:  .venv/bin/python ops/reference/make_demo_scorer_fixtures.py
 """
@@ -73,6 +74,18 @@ def classes_model(classes=2):
     return model(nodes, inits, "probs")
 
 
+def centred(m, image):
+    """Shifts the grid model's last bias so that about half the cells of `image` are flagged
+    (random weights put every cell near 0.5)."""
+    session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    p = session.run(None, {"image": blob(image)})[0].reshape(-1).astype(np.float64)
+    median = float(np.median(np.log(p / (1 - p))))
+    for init in m.graph.initializer:
+        if init.name == "c3.b":
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) - np.float32(median), "c3.b"))
+    return m
+
+
 def blob(image, size=64):
     if image.shape[:2] != (size, size):
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
@@ -90,9 +103,8 @@ def test_images():
 
 
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
     for sub in ("scorers", "images", "bad"):
+        shutil.rmtree(os.path.join(OUT, sub), ignore_errors=True)
         os.makedirs(os.path.join(OUT, sub))
     descriptors = {
         "exposed": {"onnx": "exposed.onnx", "input_width": 64, "input_height": 64, "input_layout": "NCHW",
@@ -102,14 +114,15 @@ def main():
                       "input_channels": "RGB", "input_range": [0, 1], "output_kind": "classes",
                       "labels": ["female", "male"]},
     }
-    models = {"exposed": grid_model(), "attribute": classes_model()}
+    images = test_images()
+    models = {"exposed": centred(grid_model(), images["gradient_64x64"]), "attribute": classes_model()}
     sessions = {}
     for name, m in models.items():
         onnx.save(m, os.path.join(OUT, "scorers", name + ".onnx"))
         write_json(os.path.join(OUT, "scorers", name + ".json"), descriptors[name])
         sessions[name] = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     expected = {}
-    for key, image in test_images().items():
+    for key, image in images.items():
         Image.fromarray(image).save(os.path.join(OUT, "images", key + ".png"))
         expected[key] = {}
         for name, session in sessions.items():
