@@ -43,12 +43,20 @@ public struct WorkerConfiguration: Sendable {
     public var overlayPath: String?
     /// Key `model.nudenet`: NudeNet v3 `320n.onnx`. Default: none (no nudity detector).
     public var nudeNetModelPath: String?
+    /// Key `model.root`: when set, `model.path`, `model.overlay` and `model.nudenet` must lie
+    /// inside this folder once `..` and symbolic links are resolved; any other path is refused
+    /// at start-up. Default: none (no restriction).
+    public var modelRoot: String?
     /// Key `model.policy`: moderation policy JSON. Default: the embedded policy.
     public var policyPath: String?
     /// Key `model.prompt_lexicon`: prompt-harm lexicon JSON. Default: the embedded lexicon.
     public var promptLexiconPath: String?
     /// Key `model.fairness_families`: Fair Diffusion attribute families JSON. Default: gender.
     public var fairnessFamiliesPath: String?
+    /// Key `model.prompt_embedding`: prompt harm also by text-embedding similarity with the
+    /// model's CLIP text encoder: `off` (default), `standard` (embedded I2P category
+    /// descriptions) or a descriptions JSON file.
+    public var promptEmbedding: String?
     /// Kafka security settings passed to librdkafka for consumer and producer: keys
     /// `kafka.security_protocol`, `kafka.sasl_mechanism`, `kafka.sasl_username`,
     /// `kafka.sasl_password` (secret), `kafka.ssl_ca_location`, `kafka.ssl_certificate_location`,
@@ -129,9 +137,11 @@ public struct WorkerConfiguration: Sendable {
         modelPath = config.string(forKey: "model.path")
         overlayPath = config.string(forKey: "model.overlay")
         nudeNetModelPath = config.string(forKey: "model.nudenet")
+        modelRoot = config.string(forKey: "model.root")
         policyPath = config.string(forKey: "model.policy")
         promptLexiconPath = config.string(forKey: "model.prompt_lexicon")
         fairnessFamiliesPath = config.string(forKey: "model.fairness_families")
+        promptEmbedding = config.string(forKey: "model.prompt_embedding")
         var security: [String: String] = [:]
         security["security.protocol"] = config.string(forKey: "kafka.security_protocol")
         security["sasl.mechanisms"] = config.string(forKey: "kafka.sasl_mechanism")
@@ -165,5 +175,24 @@ public struct WorkerConfiguration: Sendable {
         guard !limits.allowedSchedulers.isEmpty else {
             throw WorkerError(.invalidConfiguration, "limits.allowed_schedulers is empty")
         }
+        if let modelRoot {
+            for (key, path) in [("model.path", modelPath), ("model.overlay", overlayPath), ("model.nudenet", nudeNetModelPath)] {
+                guard let path else { continue }
+                guard Self.isInside(path, root: modelRoot) else {
+                    throw WorkerError(.invalidConfiguration, "\(key) '\(path)' is outside model.root '\(modelRoot)' (after resolving .. and symbolic links)")
+                }
+            }
+        }
+    }
+
+    /// Whether `path` names `root` or something below it, comparing absolute paths with `.`,
+    /// `..` and symbolic links resolved (relative paths are taken from the working directory).
+    public static func isInside(_ path: String, root: String) -> Bool {
+        func resolved(_ path: String) -> [String] {
+            URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().standardizedFileURL.pathComponents
+        }
+        let rootComponents = resolved(root)
+        let components = resolved(path)
+        return components.count >= rootComponents.count && Array(components.prefix(rootComponents.count)) == rootComponents
     }
 }

@@ -35,8 +35,11 @@ public enum WorkerRuntime {
     }
 
     /// Runs the worker until shut down. Throws at start-up when a dependency is missing.
+    /// `decorate` may wrap the assembled request components (the test worker injects faults
+    /// there); the default uses them as they are.
     public static func run(
-        configuration: WorkerConfiguration, components: ModelComponents, registry: PrometheusCollectorRegistry, logger: Logger
+        configuration: WorkerConfiguration, components: ModelComponents, registry: PrometheusCollectorRegistry, logger: Logger,
+        decorate: (RequestProcessor.Components) -> RequestProcessor.Components = { $0 }
     ) async throws {
         guard let databaseURL = configuration.databaseURL, !databaseURL.isEmpty else {
             throw WorkerError(.invalidConfiguration, "no database configured: pass --database-url or set CHAPERONE_DATABASE_URL")
@@ -71,8 +74,8 @@ public enum WorkerRuntime {
         let processor = RequestProcessor(
             settings: .init(workerID: configuration.workerID, topics: configuration.topics, limits: configuration.limits,
                             mitigationPolicy: configuration.mitigationPolicy),
-            components: .init(generator: components.generator, scorer: components.scorer, policy: components.policy,
-                              censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher),
+            components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
+                                       censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher)),
             health: health, logger: logger)
         let worker = WorkerService(consumer: KafkaRequestConsumer(consumer: consumer), processor: processor, health: health, logger: logger)
 

@@ -8,12 +8,17 @@ struct DeterministicGenerator: ImageGenerating {
     let modelSHA256 = SHA256.hex(Array("chaperone-test-worker deterministic model".utf8))
     /// Sleep per denoising step, so a test can kill a worker mid-request.
     let stepDelay: Duration
+    /// Process faults (``KillSwitch``): the `generating` stage is halfway through the steps.
+    var killSwitch: KillSwitch? = nil
 
     func generate(_ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void) async throws -> GeneratedImage {
-        let digest = SHA256.digest(Array("\(request.seed)|\(request.prompt)|\(request.negativePrompt)".utf8))
+        // An escalated try (see ``EscalatingTestPolicy``) draws another colour.
+        let escalation = plan.forcedByPolicy.filter { $0.hasPrefix("escalation:") }.map { "|" + $0 }.joined()
+        let digest = SHA256.digest(Array("\(request.seed)|\(request.prompt)|\(request.negativePrompt)\(escalation)".utf8))
         let (width, height) = (min(request.width, 64), min(request.height, 64))
         for step in 1...request.steps {
             try await Task.sleep(for: stepDelay)
+            if step == (request.steps + 1) / 2 { killSwitch?.reached(.generating) }
             progress(GenerationProgress(step: step, totalSteps: request.steps))
         }
         var rgb = [UInt8](repeating: 0, count: width * height * 3)
@@ -55,13 +60,17 @@ struct BlackoutCensor: ImageCensoring {
 
 /// The factory the test worker registers in place of the diffusion engine.
 struct DeterministicFactory: ModelComponentsFactory {
+    static let thresholds = ThresholdPolicy(rules: [.init(scorer: "test_keywords", label: "violence", censorAt: 0.5, blockAt: 0.9)])
     let name = "deterministic-test"
     let stepDelay: Duration
+    var killSwitch: KillSwitch? = nil
+    /// Tenant `globex` escalates (``EscalatingTestPolicy``).
+    var escalating = false
 
     func makeComponents(modelPath: String, overlayPath: String?, configuration: WorkerConfiguration) async throws -> ModelComponents {
         ModelComponents(
-            generator: DeterministicGenerator(stepDelay: stepDelay), scorer: KeywordScorer(),
-            policy: ThresholdPolicy(rules: [.init(scorer: "test_keywords", label: "violence", censorAt: 0.5, blockAt: 0.9)]),
+            generator: DeterministicGenerator(stepDelay: stepDelay, killSwitch: killSwitch), scorer: KeywordScorer(),
+            policy: escalating ? EscalatingTestPolicy(base: Self.thresholds) : Self.thresholds,
             censor: BlackoutCensor())
     }
 }

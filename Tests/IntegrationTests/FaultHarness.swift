@@ -1,0 +1,415 @@
+import AuditStore
+import Contracts
+import Foundation
+import Kafka
+import Testing
+import Worker
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether the long variants of the fault tests run (`CHAPERONE_LONG_FAULTS=1`).
+let longFaults = ProcessInfo.processInfo.environment["CHAPERONE_LONG_FAULTS"] == "1"
+
+/// One end-to-end run for the fault tests: a mock Kafka cluster, a fresh audit database (or a
+/// given one), `chaperone-test-worker` processes in one group, a producer of requests that
+/// remembers where each landed, and a watcher of the result and DLQ topics. ``verify()``
+/// checks the invariant: exactly one audit row per request and no others, at least one
+/// published copy per request, every copy byte-identical to its row's payload.
+final class FaultRun {
+    struct Options {
+        var name: String
+        var brokers = 1
+        var partitions = 6
+        var workers = 3
+        var transactional = false
+        /// Sleep per denoising step in the test worker.
+        var stepDelayMilliseconds = 10
+        var steps = 4
+        /// Serve /metrics, /health and /ready on a free loopback port per worker.
+        var statusPorts = false
+        /// An existing database to use (a separate PostgreSQL cluster); nil: a fresh database
+        /// in the shared test cluster, dropped at the end.
+        var databaseURL: String?
+        var limits = RequestLimits()
+        /// More worker environment (overrides the defaults).
+        var environment: [String: String] = [:]
+    }
+
+    /// The numbers of a verified run.
+    struct Report: CustomStringConvertible {
+        var requests = 0
+        var auditRows = 0
+        var messages = 0
+        var duplicates = 0
+        var lost = 0
+        var mismatched = 0
+        var p50Milliseconds = 0.0
+        var p99Milliseconds = 0.0
+
+        var description: String {
+            "requests=\(requests) audit_rows=\(auditRows) messages=\(messages) duplicates=\(duplicates) lost=\(lost) mismatched=\(mismatched) "
+                + "p50_ms=\(Int(p50Milliseconds)) p99_ms=\(Int(p99Milliseconds))"
+        }
+
+        var json: String {
+            """
+            {"requests": \(requests), "audit_rows": \(auditRows), "result_messages": \(messages), "duplicates_identical": \(duplicates), \
+            "lost": \(lost), "mismatched": \(mismatched), "p50_ms": \(Int(p50Milliseconds)), "p99_ms": \(Int(p99Milliseconds))}
+            """
+        }
+    }
+
+    let options: Options
+    let cluster: MockCluster
+    let topics: WorkerTopics
+    let groupID: String
+    let databaseURL: String
+    private let freshDatabase: FreshDatabase?
+    let logs: URL
+    let binary: String
+    let environment: [String: String]
+    private(set) var workers: [WorkerProcess] = []
+    /// Loopback status port of each worker slot (when `statusPorts`).
+    private(set) var ports: [Int] = []
+    private let producer: KafkaProducer
+    private let watcher: KafkaConsumer
+    private let validator: RequestValidator
+
+    /// Where each request landed, by audit id.
+    private(set) var expected: [String: SourcePosition] = [:]
+    private(set) var producedAt: [String: ContinuousClock.Instant] = [:]
+    private(set) var firstSeenAt: [String: ContinuousClock.Instant] = [:]
+    /// Every published copy seen, by key.
+    private(set) var messages: [String: [[UInt8]]] = [:]
+    private var sequence = 0
+
+    init(_ options: Options) async throws {
+        self.options = options
+        binary = try IntegrationEnvironment.testWorkerBinary()
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        if let url = options.databaseURL {
+            databaseURL = url
+            freshDatabase = nil
+        } else {
+            let database = try await FreshDatabase.create(prefix: "chaperone_fault")
+            databaseURL = database.url
+            freshDatabase = database
+        }
+        cluster = try MockCluster(brokers: options.brokers)
+        topics = WorkerTopics(requests: "\(options.name).requests", results: "\(options.name).results", deadLetters: "\(options.name).requests.dlq")
+        try cluster.createTopic(topics.requests, partitions: options.partitions)
+        try cluster.createTopic(topics.results, partitions: 3)
+        try cluster.createTopic(topics.deadLetters, partitions: 1)
+        groupID = "\(options.name)-workers-\(suffix)"
+        logs = FileManager.default.temporaryDirectory.appendingPathComponent("chaperone-faults-\(options.name)-\(suffix)")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        var environment = [
+            "CHAPERONE_KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrapServers,
+            "CHAPERONE_TEST_TRANSACTIONAL": options.transactional ? "1" : "0",
+            "CHAPERONE_KAFKA_GROUP_ID": groupID,
+            "CHAPERONE_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "CHAPERONE_TOPICS_REQUESTS": topics.requests,
+            "CHAPERONE_TOPICS_RESULTS": topics.results,
+            "CHAPERONE_TOPICS_DLQ": topics.deadLetters,
+            "CHAPERONE_DATABASE_URL": databaseURL,
+            "CHAPERONE_DATABASE_MIGRATIONS": IntegrationEnvironment.repositoryRoot.appendingPathComponent("schemas/migrations").path,
+            "CHAPERONE_HTTP_PORT": "0",
+            "CHAPERONE_LIMITS_MAX_MESSAGE_BYTES": "\(options.limits.maxMessageBytes)",
+            "CHAPERONE_LIMITS_MAX_PROMPT_LENGTH": "\(options.limits.maxPromptLength)",
+            "CHAPERONE_TEST_STEP_DELAY_MS": "\(options.stepDelayMilliseconds)",
+            "CHAPERONE_SHUTDOWN_MAX_SECONDS": "10",
+            "CHAPERONE_LOG_LEVEL": "info",
+        ]
+        environment.merge(options.environment) { _, new in new }
+        self.environment = environment
+        validator = RequestValidator(limits: options.limits)
+
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers)
+        producerConfiguration.linger = .milliseconds(1)
+        // Hostile-input tests send messages past librdkafka's default 1,000,000-byte limit.
+        producerConfiguration.additionalProperties["message.max.bytes"] = "4000000"
+        producer = try KafkaProducer(configuration: producerConfiguration)
+        var watcherConfiguration = KafkaConsumerConfiguration(
+            bootstrapServers: cluster.bootstrapServers, groupID: "\(options.name)-watcher-\(suffix)", topics: [topics.results, topics.deadLetters])
+        watcherConfiguration.isolationLevel = .readCommitted
+        watcherConfiguration.additionalProperties = ["fetch.wait.max.ms": "50"]
+        watcher = try KafkaConsumer(configuration: watcherConfiguration)
+
+        for index in 0..<options.workers {
+            ports.append(options.statusPorts ? try freeLoopbackPort() : 0)
+            workers.append(try launch(index))
+        }
+    }
+
+    /// Starts the process of worker slot `index` (with `overrides` on top of the run's environment).
+    private func launch(_ index: Int, overrides: [String: String] = [:]) throws -> WorkerProcess {
+        var environment = self.environment
+        if options.statusPorts { environment["CHAPERONE_HTTP_PORT"] = "\(ports[index])" }
+        environment.merge(overrides) { _, new in new }
+        return try WorkerProcess(binary: binary, id: "w\(index)", environment: environment, logFolder: logs)
+    }
+
+    /// Replaces worker `index` by a new process (after a kill, or to change its environment).
+    func restart(_ index: Int, overrides: [String: String] = [:]) throws {
+        workers[index].kill9()
+        workers[index] = try launch(index, overrides: overrides)
+    }
+
+    /// Adds one more worker to the group (a rebalance).
+    @discardableResult
+    func addWorker(overrides: [String: String] = [:]) throws -> Int {
+        ports.append(options.statusPorts ? try freeLoopbackPort() : 0)
+        workers.append(try launch(workers.count, overrides: overrides))
+        return workers.count - 1
+    }
+
+    // MARK: Requests
+
+    /// A valid request; prompts steer the test worker's decisions (allow, censor, block).
+    func validRequest(_ id: String, prompt: String? = nil, negativePrompt: String = "") -> [UInt8] {
+        let prompts = ["a lighthouse at dawn", "two knights in a fight", "a gore scene", "a bowl of fruit", "a mountain lake"]
+        var request = GenerationRequest(
+            requestID: id, tenant: sequence % 2 == 0 ? "acme" : "globex", prompt: prompt ?? prompts[sequence % prompts.count],
+            seed: UInt64(sequence), width: 64, height: 64, steps: options.steps)
+        request.negativePrompt = negativePrompt
+        if sequence % 7 == 3 { request.mitigations = Mitigations(safegen: true, safetyGuidance: SafetyGuidance(preset: .medium)) }
+        sequence += 1
+        return Array(try! JSONEncoder().encode(request))
+    }
+
+    /// Produces `value` (keyed by its readable request id) and records where it landed.
+    /// Returns the id its audit row and published copy carry.
+    @discardableResult
+    func produce(_ value: [UInt8]) async throws -> String {
+        let readableID = (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])?["request_id"] as? String
+        let report = try await producer.send(topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value)
+        let source = SourcePosition(topic: report.topic, partition: report.partition, offset: report.offset)
+        let auditID: String
+        switch validator.decode(value) {
+        case .success(let request): auditID = request.requestID
+        case .failure(let rejection):
+            auditID = rejection.requestID ?? DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)
+        }
+        #expect(expected[auditID] == nil, "duplicate test id \(auditID)")
+        expected[auditID] = source
+        producedAt[auditID] = .now
+        return auditID
+    }
+
+    /// Produces `count` valid requests `<prefix>-NNNN` concurrently (the producer batches).
+    @discardableResult
+    func produceValid(_ count: Int, prefix: String) async throws -> [String] {
+        var ids: [String] = []
+        for index in 0..<count {
+            ids.append(try await produce(validRequest(String(format: "\(prefix)-%04d", index))))
+        }
+        return ids
+    }
+
+    // MARK: Watching
+
+    /// Polls the watcher once (up to `timeout`), recording any published copy.
+    func pollOnce(timeout: Duration = .milliseconds(100)) async throws {
+        if case .message(let message)? = try await watcher.poll(timeout: timeout), let key = message.keyString {
+            messages[key, default: []].append(message.value)
+            if firstSeenAt[key] == nil { firstSeenAt[key] = .now }
+        }
+    }
+
+    /// Watches for `duration`.
+    func watch(for duration: Duration) async throws {
+        let until = ContinuousClock.now + duration
+        while ContinuousClock.now < until { try await pollOnce() }
+    }
+
+    /// Watches until `condition` holds or `timeout` passes; returns whether it held.
+    func watch(until condition: (FaultRun) async throws -> Bool, timeout: Duration = .seconds(60)) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition(self) { return true }
+            try await pollOnce()
+        }
+        return try await condition(self)
+    }
+
+    /// The expected requests with no published copy yet.
+    var missing: [String] { expected.keys.filter { messages[$0] == nil }.sorted() }
+
+    /// How many of `ids` have a published copy.
+    func delivered(_ ids: [String]) -> Int { ids.filter { messages[$0] != nil }.count }
+
+    /// Watches until every produced request has a published copy (then drains `drain` longer
+    /// so late duplicates are compared too). Records an issue with the worker logs on timeout.
+    @discardableResult
+    func waitForAll(timeout: Duration = .seconds(120), drain: Duration = .seconds(1)) async throws -> Bool {
+        let done = try await watch(until: { $0.missing.isEmpty }, timeout: timeout)
+        if !done {
+            Issue.record("timed out waiting for \(missing.count) of \(expected.count) requests: \(missing.prefix(8)); logs in \(logs.path)\n\(logTails)")
+            return false
+        }
+        try await watch(for: drain)
+        return true
+    }
+
+    var logTails: String {
+        workers.map { "--- \($0.id) ---\n\($0.logTail)" }.joined(separator: "\n")
+    }
+
+    // MARK: Checking
+
+    /// Checks the invariant over everything produced and returns the numbers.
+    @discardableResult
+    func verify(sourceLocation: SourceLocation = #_sourceLocation) async throws -> Report {
+        let audit = try await AuditRepository.connect(url: databaseURL)
+        defer { Task { await audit.connection.close() } }
+        var report = Report()
+        report.requests = expected.count
+        report.auditRows = try await audit.count()
+        #expect(report.auditRows == expected.count, "exactly one audit row per request, and no others", sourceLocation: sourceLocation)
+        var problems: [String] = []
+        var latencies: [Double] = []
+        for (id, source) in expected.sorted(by: { $0.key < $1.key }) {
+            let published = messages[id] ?? []
+            report.messages += published.count
+            report.duplicates += max(0, published.count - 1)
+            guard let row = try await audit.decision(requestID: id) else {
+                report.lost += 1
+                problems.append("\(id): no audit row")
+                continue
+            }
+            if published.isEmpty {
+                report.lost += 1
+                problems.append("\(id): no result or DLQ message")
+                continue
+            }
+            if published.contains(where: { $0 != row.publishedPayload }) {
+                report.mismatched += 1
+                problems.append("\(id): a published copy differs from the audit row's payload")
+            }
+            if row.source.topic != source.topic || row.source.partition != source.partition || row.source.offset != source.offset {
+                problems.append("\(id): audit row source \(row.source) != produced \(source)")
+            }
+            let wantedTopic = row.decision == .rejected ? topics.deadLetters : topics.results
+            if row.publishedTopic != wantedTopic { problems.append("\(id): published to \(row.publishedTopic), not \(wantedTopic)") }
+            if let produced = producedAt[id], let seen = firstSeenAt[id] { latencies.append((seen - produced).milliseconds) }
+        }
+        latencies.sort()
+        if !latencies.isEmpty {
+            report.p50Milliseconds = latencies[latencies.count / 2]
+            report.p99Milliseconds = latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
+        }
+        #expect(problems.isEmpty, "\(problems.count) invariant violations: \(problems.prefix(10)); logs in \(logs.path)", sourceLocation: sourceLocation)
+        #expect(report.lost == 0 && report.mismatched == 0, "\(report)", sourceLocation: sourceLocation)
+        return report
+    }
+
+    /// The worker group's committed offsets per requests partition, read by a consumer of the
+    /// same group: call it only while no worker runs (it joins the group).
+    func committedOffsets() async throws -> [Int32: Int64] {
+        var configuration = KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: groupID, topics: [topics.requests])
+        configuration.sessionTimeout = .seconds(6)
+        let consumer = try KafkaConsumer(configuration: configuration)
+        let partitions = (0..<Int32(options.partitions)).map { KafkaTopicPartition(topic: topics.requests, partition: $0) }
+        let offsets = try await consumer.committed(partitions)
+        try await consumer.close()
+        var result: [Int32: Int64] = [:]
+        for entry in offsets { result[entry.partition] = entry.offset ?? 0 }
+        return result
+    }
+
+    /// Asserts that no committed offset passes a request without an audit row: every request
+    /// below its partition's committed offset has its row.
+    func checkNoCommitPastMissingAuditRow(_ committed: [Int32: Int64], sourceLocation: SourceLocation = #_sourceLocation) async throws -> Int {
+        let audit = try await AuditRepository.connect(url: databaseURL)
+        defer { Task { await audit.connection.close() } }
+        var covered = 0
+        for (id, source) in expected where source.offset < (committed[source.partition] ?? 0) {
+            covered += 1
+            let row = try await audit.decision(requestID: id)
+            #expect(row != nil, "offset \(committed[source.partition] ?? 0) committed on partition \(source.partition) past \(id) (offset \(source.offset)) without an audit row", sourceLocation: sourceLocation)
+        }
+        return covered
+    }
+
+    // MARK: Status endpoints
+
+    /// GET `path` on worker `index`'s status port: the status code and body (nil when it does not answer).
+    func status(_ index: Int, _ path: String) async -> (code: Int, body: String)? {
+        guard options.statusPorts, let url = URL(string: "http://127.0.0.1:\(ports[index])\(path)") else { return nil }
+        var request = URLRequest(url: url)
+        request.timeoutInterval = 2
+        guard let (data, response) = try? await URLSession.shared.data(for: request), let http = response as? HTTPURLResponse else { return nil }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Polls `/ready` of worker `index` until it answers `code` (while watching), or `timeout`.
+    func waitForReady(_ index: Int, code: Int, timeout: Duration = .seconds(30)) async throws -> (code: Int, body: String)? {
+        let deadline = ContinuousClock.now + timeout
+        var last: (code: Int, body: String)?
+        while ContinuousClock.now < deadline {
+            last = await status(index, "/ready")
+            if last?.code == code { return last }
+            try await watch(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    /// Polls `/ready` of every worker until one answers `code` (while watching), or `timeout`.
+    func waitForAnyReady(code: Int, timeout: Duration = .seconds(30)) async throws -> (code: Int, body: String)? {
+        let deadline = ContinuousClock.now + timeout
+        var last: (code: Int, body: String)?
+        while ContinuousClock.now < deadline {
+            for index in workers.indices {
+                last = await status(index, "/ready")
+                if last?.code == code { return last }
+            }
+            try await watch(for: .milliseconds(200))
+        }
+        return last
+    }
+
+    // MARK: End
+
+    /// Stops the workers (SIGTERM, then SIGKILL), closes the clients, drops a fresh database.
+    func finish() async {
+        for worker in workers { _ = await worker.terminate(timeout: .seconds(15)) }
+        try? await watcher.close()
+        try? await producer.close(timeout: .seconds(5))
+        await freshDatabase?.drop()
+    }
+}
+
+extension Duration {
+    var milliseconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+}
+
+/// A loopback TCP port that was free a moment ago (bind to port 0, read it, close).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw IntegrationError("socket() failed: errno \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw IntegrationError("bind() failed: errno \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { throw IntegrationError("getsockname() failed: errno \(errno)") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The fault suites, run one at a time: each starts several worker processes on a mock cluster.
+@Suite(.serialized) enum FaultTests {}

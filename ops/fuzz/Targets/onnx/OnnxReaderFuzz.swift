@@ -1,0 +1,1 @@
+../../../../Tests/OnnxRunnerTests/Fuzz/OnnxReaderFuzz.swift

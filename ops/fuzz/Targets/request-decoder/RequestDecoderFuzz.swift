@@ -1,0 +1,1 @@
+../../../../Tests/ContractsTests/Fuzz/RequestDecoderFuzz.swift
