@@ -93,6 +93,8 @@ import Worker
             "CHAPERONE_HTTP_PORT": "0",
             "CHAPERONE_LIMITS_MAX_MESSAGE_BYTES": "4096",
             "CHAPERONE_TEST_STEP_DELAY_MS": "40",
+            // Tenant globex escalates blocked images: the invariant must hold across tries.
+            "CHAPERONE_TEST_ESCALATION": "1",
             "CHAPERONE_LOG_LEVEL": "info",
         ]
         var workers = try (0..<Self.workers).map { try WorkerProcess(binary: binary, id: "w\($0)", environment: environment, logFolder: logs) }
@@ -157,6 +159,7 @@ import Worker
         let audit = try await AuditRepository.connect(url: database.url)
         #expect(try await audit.count() == expected.count, "exactly one audit row per request, and no others")
         var duplicates = 0
+        var escalated = 0
         for (id, source) in expected {
             let row = try #require(try await audit.decision(requestID: id), "no audit row for \(id)")
             let published = try #require(messages[id], "no result or DLQ message for \(id)")
@@ -175,11 +178,19 @@ import Worker
                 #expect(result.decision.rawValue == row.decision.rawValue)
                 #expect(result.generatedImageSHA256 == row.imageSHA256)
                 #expect(result.imageSHA256 == result.image.flatMap { Data(base64Encoded: $0) }.map { SHA256.hex(Array($0)) })
+                // Escalating tenant: the tries are in the one row and the result names the published one.
+                if let summary = result.escalation {
+                    let tries = try JSONSerialization.jsonObject(with: Data(try #require(row.triesJSON).utf8)) as? [[String: Any]]
+                    #expect(tries?.count == summary.tries)
+                    #expect(summary.publishedTry == (result.decision == .block ? nil : summary.tries))
+                    if summary.tries > 1 { escalated += 1 }
+                }
             }
         }
+        #expect(escalated > 0, "some globex requests were escalated")
         let decisions = Set(try await audit.summary().map(\.decision.rawValue))
         #expect(decisions.isSuperset(of: ["allow", "censor", "block", "rejected"]), "\(decisions)")
-        print("invariant (transactional: \(transactional)): \(expected.count) requests, \(messages.values.map(\.count).reduce(0, +)) messages, \(duplicates) identical duplicates")
+        print("invariant (transactional: \(transactional)): \(expected.count) requests, \(messages.values.map(\.count).reduce(0, +)) messages, \(duplicates) identical duplicates, \(escalated) escalated")
 
         // Graceful shutdown: SIGTERM ends each worker cleanly.
         for worker in workers {
