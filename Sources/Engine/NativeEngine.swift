@@ -21,11 +21,14 @@ public struct NativeEngineSettings: Sendable {
     public var lexiconPath: String?
     /// A Fair Diffusion attribute families JSON file; default: the embedded gender family.
     public var familiesPath: String?
+    /// Further image scorers policies may name (cascade stages, early abort, rules).
+    public var extraImageScorers: [NamedImageScorer]
 
     public init(
         modelPath: String, overlayPath: String? = nil, nudeNetModelPath: String? = nil, policyPath: String? = nil,
-        lexiconPath: String? = nil, familiesPath: String? = nil
+        lexiconPath: String? = nil, familiesPath: String? = nil, extraImageScorers: [NamedImageScorer] = []
     ) {
+        self.extraImageScorers = extraImageScorers
         self.modelPath = modelPath
         self.overlayPath = overlayPath
         self.nudeNetModelPath = nudeNetModelPath
@@ -67,7 +70,7 @@ public struct NativeEngine: Sendable {
                 schedulerConfig: pipeline.schedulerConfig)
         }
         let families = try settings.familiesPath.map { try AttributeFamilies.load(from: URL(fileURLWithPath: $0)) } ?? .standard
-        generator = NativeImageGenerator(
+        var generator = NativeImageGenerator(
             base: pipeline, safeGen: safeGenPipeline, overlaySHA256: overlay?.sha256,
             modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families)
 
@@ -76,7 +79,9 @@ public struct NativeEngine: Sendable {
         let checkerFolder = modelURL.appendingPathComponent("safety_checker")
         let checker = FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path)
             ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
-        scorer = NativeRequestScorer(promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker)
+        var scorer = NativeRequestScorer(
+            promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker,
+            extraImageScorers: settings.extraImageScorers)
 
         let available = scorer.scorerNames
         let moderation: ModerationPolicy
@@ -89,6 +94,19 @@ public struct NativeEngine: Sendable {
         } else {
             moderation = ModerationPolicy.standard.restricted(to: available)
         }
+        let escalatingToSafeGen = moderation.tenantsEscalatingToSafeGen
+        if !escalatingToSafeGen.isEmpty && safeGenPipeline == nil {
+            throw PolicyError(
+                file: settings.policyPath ?? "(embedded)",
+                message: "escalation of tenant(s) \(escalatingToSafeGen.joined(separator: ", ")) turns SafeGen on, but no SafeGen overlay is loaded")
+        }
+        scorer.policy = moderation
+        if moderation.hasEarlyAbort {
+            generator.earlyAbort = EarlyAbortCheck(
+                policy: moderation, preview: try LatentPreview.load(folder: modelURL, pipeline: pipeline), scoring: scorer.imageScoring)
+        }
+        self.generator = generator
+        self.scorer = scorer
         policy = NativeDecisionPolicy(policy: moderation, availableScorers: available)
         censor = PixelationCensor(nudeNet: nudeNet)
     }

@@ -8,28 +8,52 @@ import Worker
 /// the SD safety checker (each when loaded) on the image; then harm amplification per harm type
 /// (`harm_amplification` scores: label `<type>` = image harm − prompt harm, label
 /// `<type>.amplified` = 1 when the image harm exceeds the prompt harm by more than τ, else 0).
+///
+/// Scorer cascades of the tenant's policy decide which image scorers run (see
+/// ``CascadingImageScoring``).
 public struct NativeRequestScorer: RequestScoring {
     let promptHarm: PromptHarmScorer
     let nudeNet: NudeNetDetector?
     let safetyChecker: StableDiffusionSafetyChecker?
     let amplification: HarmAmplification
+    /// Further image scorers (e.g. ONNX classifiers), run after NudeNet and the safety checker.
+    let extraImageScorers: [NamedImageScorer]
+    /// The policy whose cascades apply; nil: every image scorer runs.
+    var policy: ModerationPolicy?
 
     public static let amplificationScorer = "harm_amplification"
 
     init(promptHarm: PromptHarmScorer, nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker?,
-         amplification: HarmAmplification = .standard) {
+         amplification: HarmAmplification = .standard, extraImageScorers: [NamedImageScorer] = [], policy: ModerationPolicy? = nil) {
         self.promptHarm = promptHarm
         self.nudeNet = nudeNet
         self.safetyChecker = safetyChecker
         self.amplification = amplification
+        self.extraImageScorers = extraImageScorers
+        self.policy = policy
     }
 
     /// Names of the scorers that run on every request.
     public var scorerNames: Set<String> {
         var names: Set<String> = [PromptHarmScorer.scorerName, Self.amplificationScorer]
-        if nudeNet != nil { names.insert("nudenet") }
-        if safetyChecker != nil { names.insert(StableDiffusionSafetyChecker.scorerName) }
+        for scorer in imageScoring.scorers { names.insert(scorer.name) }
         return names
+    }
+
+    /// The image scorers in the order they run.
+    var imageScoring: CascadingImageScoring {
+        var scorers: [NamedImageScorer] = []
+        if let nudeNet {
+            scorers.append(NamedImageScorer(name: "nudenet") { rgb, width, height in
+                try nudeNet.detect(rgb: rgb, width: width, height: height).harmScores()
+            })
+        }
+        if let safetyChecker {
+            scorers.append(NamedImageScorer(name: StableDiffusionSafetyChecker.scorerName) { rgb, width, height in
+                try safetyChecker.check(rgb: rgb, width: width, height: height).harmScores
+            })
+        }
+        return CascadingImageScoring(scorers: scorers + extraImageScorers)
     }
 
     public func scorePrompt(_ request: GenerationRequest) async throws -> [Contracts.HarmScore] {
@@ -37,13 +61,13 @@ public struct NativeRequestScorer: RequestScoring {
     }
 
     public func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [Contracts.HarmScore] {
-        var scores: [HarmScoring.HarmScore] = []
-        if let nudeNet {
-            scores += try nudeNet.detect(rgb: image.rgb, width: image.width, height: image.height).harmScores()
-        }
-        if let safetyChecker {
-            scores += try safetyChecker.check(rgb: image.rgb, width: image.width, height: image.height).harmScores
-        }
+        try scoreImage(rgb: image.rgb, width: image.width, height: image.height, request: request)
+    }
+
+    /// ``scoreImage(_:request:)`` on pixels, synchronously (for evaluation runs).
+    func scoreImage(rgb: [UInt8], width: Int, height: Int, request: GenerationRequest) throws -> [Contracts.HarmScore] {
+        let tenant = policy?.policy(forTenant: request.tenant).policy
+        let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant)
         let prompt = promptHarm.harmScores(request.prompt)
         var amplified: [HarmScoring.HarmScore] = []
         for result in amplification.evaluate(scores: prompt + scores) {
@@ -55,7 +79,7 @@ public struct NativeRequestScorer: RequestScoring {
 }
 
 /// The moderation policy (per tenant, per scorer label) behind the worker's decision port.
-public struct NativeDecisionPolicy: DecisionPolicy {
+public struct NativeDecisionPolicy: EscalatingPolicy {
     let policy: ModerationPolicy
     let availableScorers: Set<String>
 
@@ -70,9 +94,19 @@ public struct NativeDecisionPolicy: DecisionPolicy {
         case .block: .block
         }
         let reasons = outcome.reasons.map {
-            Contracts.DecisionReason(scorer: $0.scorer, label: $0.label, score: $0.score ?? 0, threshold: $0.threshold ?? 0)
+            Contracts.DecisionReason(
+                scorer: $0.scorer, label: $0.label, score: $0.score ?? 0, threshold: $0.threshold ?? 0,
+                action: Decision(rawValue: $0.action.rawValue), stage: $0.stage)
         }
         return (decision, reasons)
+    }
+
+    public func escalation(forTenant tenant: String) -> EscalationLadder? {
+        policy.policy(forTenant: tenant).policy.escalation.map(EscalationLadder.init(policy:))
+    }
+
+    public func abortsEarly(forTenant tenant: String) -> Bool {
+        policy.policy(forTenant: tenant).policy.earlyAbort != nil
     }
 }
 
@@ -91,6 +125,7 @@ public struct PixelationCensor: ImageCensoring {
 
     public func censor(_ image: GeneratedImage, reasons: [Contracts.DecisionReason]) throws -> [UInt8] {
         var pixels = image.rgb
+        let reasons = reasons.filter(\.isTrigger)
         let regionLabels = Set(reasons.filter { $0.scorer == "nudenet" }.map(\.label))
         let grids = gridScorers.filter { grid in reasons.contains { $0.scorer == grid.name } }
         let regionScorers = Set(grids.map(\.name) + (nudeNet == nil ? [] : ["nudenet"]))
