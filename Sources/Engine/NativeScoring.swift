@@ -67,8 +67,8 @@ public struct NativeRequestScorer: RequestScoring {
     /// ``scoreImage(_:request:)`` on pixels, synchronously (for evaluation runs).
     func scoreImage(rgb: [UInt8], width: Int, height: Int, request: GenerationRequest) throws -> [Contracts.HarmScore] {
         let tenant = policy?.policy(forTenant: request.tenant).policy
-        let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant)
         let prompt = promptHarm.harmScores(request.prompt)
+        let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant, promptScores: prompt)
         var amplified: [HarmScoring.HarmScore] = []
         for result in amplification.evaluate(scores: prompt + scores) {
             amplified.append(HarmScoring.HarmScore(scorer: Self.amplificationScorer, label: result.harmType, value: result.imageHarm - result.promptHarm))

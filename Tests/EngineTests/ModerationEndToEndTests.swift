@@ -221,6 +221,26 @@ import Worker
         }
     }
 
+    @Test func aPromptScorerCanBeTheFirstStage() throws {
+        let slowCalls = CallCounter()
+        let scoring = CascadingImageScoring(scorers: [Self.toneScorer("slow", calls: slowCalls)])
+        let tenant = TenantPolicy(
+            rules: [PolicyRule(scorer: "slow", labels: ["red"], blockAt: 0.5)],
+            cascade: [CascadeRule(
+                category: "sexual", first: CascadeStage(scorer: "prompt_harm", labels: ["sexual"]),
+                second: CascadeStage(scorer: "slow", labels: ["red"]), allowBelow: 0.2, confirmAt: 0.5)])
+        let pixels: [UInt8] = [200, 0, 0]
+        let benign = try scoring.score(rgb: pixels, width: 1, height: 1, tenant: tenant,
+                                       promptScores: [HarmScoring.HarmScore(scorer: "prompt_harm", label: "sexual", value: 0.05)])
+        #expect(slowCalls.count == 0)
+        #expect(benign == [HarmScoring.HarmScore(scorer: "cascade", label: "sexual", value: 1)])
+        let flagged = try scoring.score(rgb: pixels, width: 1, height: 1, tenant: tenant,
+                                        promptScores: [HarmScoring.HarmScore(scorer: "prompt_harm", label: "sexual", value: 0.6)])
+        #expect(slowCalls.count == 1)
+        #expect(flagged.contains(HarmScoring.HarmScore(scorer: "cascade", label: "sexual", value: 2)))
+        #expect(flagged.contains { $0.scorer == "slow" && $0.label == "red" })
+    }
+
     @Test func linearPreviewMapsEachLatentPixel() throws {
         let map = LinearLatentMap(latentChannels: 4, weights: [[1, 0, 0, 0], [0, 0.5, 0, 0], [0, 0, 0, 0]], bias: [0, 0.25, 1])
         // Latents [1, 4, 1, 2]: channel-major; pixel 0 has z0 = 0.5, z1 = 1; pixel 1 z0 = 2 (saturates), z1 = -0.5.

@@ -17,11 +17,14 @@ public struct NamedImageScorer: Sendable {
 /// Runs a tenant's image scorers with its scorer cascades: first every scorer that no cascade
 /// may skip, then the second-stage scorers whose categories the first stages did not clear.
 /// Adds one marker score per cascade category (scorer `cascade`, label = category): 1 when the
-/// first stage cleared it, 2 when the second stage ran.
+/// first stage cleared it, 2 when the second stage ran. A first stage may also be a scorer of
+/// the prompt (e.g. `prompt_harm`): its scores come in as `promptScores`.
 struct CascadingImageScoring: Sendable {
     let scorers: [NamedImageScorer]
 
-    func score(rgb: [UInt8], width: Int, height: Int, tenant: TenantPolicy?) throws -> [HarmScoring.HarmScore] {
+    func score(
+        rgb: [UInt8], width: Int, height: Int, tenant: TenantPolicy?, promptScores: [HarmScoring.HarmScore] = []
+    ) throws -> [HarmScoring.HarmScore] {
         let cascades = tenant?.cascade ?? []
         let firsts = Set(cascades.map(\.first.scorer))
         let deferred = Set(cascades.map(\.second.scorer)).subtracting(firsts)
@@ -30,13 +33,13 @@ struct CascadingImageScoring: Sendable {
             scores += try scorer.score(rgb, width, height)
         }
         if let tenant, !cascades.isEmpty {
-            let skipped = tenant.skippableSecondStages(firstStageScores: scores)
+            let skipped = tenant.skippableSecondStages(firstStageScores: promptScores + scores)
             for scorer in scorers where deferred.contains(scorer.name) && !skipped.contains(scorer.name) {
                 scores += try scorer.score(rgb, width, height)
             }
             for rule in cascades {
                 scores.append(HarmScoring.HarmScore(
-                    scorer: ModerationMetrics.cascadeScorer, label: rule.category, value: rule.clearsAtFirstStage(scores) ? 1 : 2))
+                    scorer: ModerationMetrics.cascadeScorer, label: rule.category, value: rule.clearsAtFirstStage(promptScores + scores) ? 1 : 2))
             }
         }
         return scores
