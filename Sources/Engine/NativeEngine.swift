@@ -23,11 +23,15 @@ public struct NativeEngineSettings: Sendable {
     public var familiesPath: String?
     /// Further image scorers policies may name (cascade stages, early abort, rules).
     public var extraImageScorers: [NamedImageScorer]
+    /// Prompt harm by text-embedding similarity: nil or `off`, `standard`, or a descriptions file.
+    public var promptEmbedding: String?
 
     public init(
         modelPath: String, overlayPath: String? = nil, nudeNetModelPath: String? = nil, policyPath: String? = nil,
-        lexiconPath: String? = nil, familiesPath: String? = nil, extraImageScorers: [NamedImageScorer] = []
+        lexiconPath: String? = nil, familiesPath: String? = nil, extraImageScorers: [NamedImageScorer] = [],
+        promptEmbedding: String? = nil
     ) {
+        self.promptEmbedding = promptEmbedding
         self.extraImageScorers = extraImageScorers
         self.modelPath = modelPath
         self.overlayPath = overlayPath
@@ -74,41 +78,28 @@ public struct NativeEngine: Sendable {
             base: pipeline, safeGen: safeGenPipeline, overlaySHA256: overlay?.sha256,
             modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families)
 
-        let lexicon = try settings.lexiconPath.map { try PromptHarmLexicon.load(from: URL(fileURLWithPath: $0)) } ?? .standard
-        let nudeNet = try settings.nudeNetModelPath.map { try NudeNetDetector(modelURL: URL(fileURLWithPath: $0)) }
-        let checkerFolder = modelURL.appendingPathComponent("safety_checker")
-        let checker = FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path)
-            ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
-        var scorer = NativeRequestScorer(
-            promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker,
-            extraImageScorers: settings.extraImageScorers)
-
-        let available = scorer.scorerNames
-        let moderation: ModerationPolicy
-        if let policyPath = settings.policyPath {
-            moderation = try ModerationPolicy.load(from: URL(fileURLWithPath: policyPath))
-            let missing = moderation.referencedScorers.subtracting(available).sorted()
-            if !missing.isEmpty {
-                throw PolicyError(file: policyPath, message: "refers to scorers this worker does not load: \(missing.joined(separator: ", ")); loaded: \(available.sorted().joined(separator: ", "))")
-            }
-        } else {
-            moderation = ModerationPolicy.standard.restricted(to: available)
-        }
+        let loaded = try NativeModeration(
+            settings: NativeModerationSettings(
+                modelPath: settings.modelPath, nudeNetModelPath: settings.nudeNetModelPath, policyPath: settings.policyPath,
+                lexiconPath: settings.lexiconPath, promptEmbedding: settings.promptEmbedding,
+                extraImageScorers: settings.extraImageScorers),
+            promptEncoder: pipeline.promptEncoder as? CLIPPromptEncoder)
+        let scorer = loaded.scorer
+        let moderation = loaded.moderationPolicy
         let escalatingToSafeGen = moderation.tenantsEscalatingToSafeGen
         if !escalatingToSafeGen.isEmpty && safeGenPipeline == nil {
             throw PolicyError(
                 file: settings.policyPath ?? "(embedded)",
                 message: "escalation of tenant(s) \(escalatingToSafeGen.joined(separator: ", ")) turns SafeGen on, but no SafeGen overlay is loaded")
         }
-        scorer.policy = moderation
         if moderation.hasEarlyAbort {
             generator.earlyAbort = EarlyAbortCheck(
                 policy: moderation, preview: try LatentPreview.load(folder: modelURL, pipeline: pipeline), scoring: scorer.imageScoring)
         }
         self.generator = generator
         self.scorer = scorer
-        policy = NativeDecisionPolicy(policy: moderation, availableScorers: available)
-        censor = PixelationCensor(nudeNet: nudeNet)
+        policy = loaded.policy
+        censor = loaded.censor
     }
 }
 
@@ -123,7 +114,7 @@ public struct NativeEngineFactory: ModelComponentsFactory {
         let settings = NativeEngineSettings(
             modelPath: modelPath, overlayPath: overlayPath, nudeNetModelPath: configuration.nudeNetModelPath,
             policyPath: configuration.policyPath, lexiconPath: configuration.promptLexiconPath,
-            familiesPath: configuration.fairnessFamiliesPath)
+            familiesPath: configuration.fairnessFamiliesPath, promptEmbedding: configuration.promptEmbedding)
         let engine = try await Task.detached { try NativeEngine(settings: settings) }.value
         return ModelComponents(generator: engine.generator, scorer: engine.scorer, policy: engine.policy, censor: engine.censor)
     }

@@ -20,6 +20,9 @@ public struct NativeRequestScorer: RequestScoring {
     let extraImageScorers: [NamedImageScorer]
     /// The policy whose cascades apply; nil: every image scorer runs.
     var policy: ModerationPolicy?
+    /// Text-embedding similarity to category descriptions, combined with the lexicon by
+    /// taking the larger score per category; nil: the lexicon alone.
+    var promptEmbedding: PromptEmbeddingScorer?
 
     public static let amplificationScorer = "harm_amplification"
 
@@ -57,7 +60,15 @@ public struct NativeRequestScorer: RequestScoring {
     }
 
     public func scorePrompt(_ request: GenerationRequest) async throws -> [Contracts.HarmScore] {
-        promptHarm.harmScores(request.prompt).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
+        try promptScores(request.prompt).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
+    }
+
+    /// Prompt harm per category (scorer `prompt_harm`): the lexicon's score, or the embedding
+    /// similarity's where that is larger.
+    func promptScores(_ prompt: String) throws -> [HarmScoring.HarmScore] {
+        var scores = promptHarm.score(prompt)
+        if let promptEmbedding { scores = scores.combined(with: try promptEmbedding.scores(prompt)) }
+        return scores.map { HarmScoring.HarmScore(scorer: PromptHarmScorer.scorerName, label: $0.category, value: $0.score) }
     }
 
     public func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [Contracts.HarmScore] {
@@ -67,7 +78,7 @@ public struct NativeRequestScorer: RequestScoring {
     /// ``scoreImage(_:request:)`` on pixels, synchronously (for evaluation runs).
     func scoreImage(rgb: [UInt8], width: Int, height: Int, request: GenerationRequest) throws -> [Contracts.HarmScore] {
         let tenant = policy?.policy(forTenant: request.tenant).policy
-        let prompt = promptHarm.harmScores(request.prompt)
+        let prompt = try promptScores(request.prompt)
         let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant, promptScores: prompt)
         var amplified: [HarmScoring.HarmScore] = []
         for result in amplification.evaluate(scores: prompt + scores) {

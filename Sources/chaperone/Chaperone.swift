@@ -15,6 +15,7 @@ struct Chaperone: AsyncParsableCommand {
             Generate.self,
             Eval.self,
             DLQ.self,
+            Score.self,
         ]
     )
 }

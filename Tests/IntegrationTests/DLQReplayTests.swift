@@ -40,6 +40,9 @@ import Worker
             ]
         }
         let audit = try await AuditRepository.connect(url: database.url)
+        try await Migrator(
+            connection: audit.connection,
+            directory: IntegrationEnvironment.repositoryRoot.appendingPathComponent("schemas/migrations")).migrate()
         func waitForRows(_ ids: [String], worker: WorkerProcess) async throws {
             let deadline = ContinuousClock.now + .seconds(90)
             while ContinuousClock.now < deadline {
@@ -57,7 +60,7 @@ import Worker
         try await producer.send(topic: topics.requests, key: "short-1", value: Self.request("short-1", steps: 4))
         try await producer.send(topic: topics.requests, key: nil, value: Array("{oops".utf8))
         let strict = try WorkerProcess(binary: binary, id: "strict", environment: environment(maxSteps: 10), logFolder: logs)
-        try await waitForRows(["long-1", "short-1"], worker: strict)
+        try await waitForRows(["long-1", "short-1", "kafka:rp.requests:0:2"], worker: strict)
         #expect(try await audit.decision(requestID: "long-1")?.decision == .rejected)
         _ = await strict.terminate(timeout: .seconds(20))
 

@@ -1,0 +1,103 @@
+import Diffusion
+import Foundation
+import HarmScoring
+
+/// What the moderation half of the engine loads: scorers and the policy, no generator. Used by
+/// the worker's engine and by `chaperone score`.
+public struct NativeModerationSettings: Sendable {
+    /// A model folder whose `safety_checker/`, `scorers/` and text encoder are used when present.
+    public var modelPath: String?
+    /// NudeNet v3 `320n.onnx`; without it there is no nudity detector.
+    public var nudeNetModelPath: String?
+    /// A moderation policy JSON file; default: the embedded policy, restricted to loaded scorers.
+    public var policyPath: String?
+    /// A prompt-harm lexicon JSON file; default: the embedded lexicon.
+    public var lexiconPath: String?
+    /// Prompt harm by text-embedding similarity: nil or `off` (lexicon only), `standard` (the
+    /// embedded I2P category descriptions) or a descriptions JSON file. Needs the model's text
+    /// encoder.
+    public var promptEmbedding: String?
+    /// Further image scorers policies may name (cascade stages, early abort, rules).
+    public var extraImageScorers: [NamedImageScorer]
+
+    public init(
+        modelPath: String? = nil, nudeNetModelPath: String? = nil, policyPath: String? = nil, lexiconPath: String? = nil,
+        promptEmbedding: String? = nil, extraImageScorers: [NamedImageScorer] = []
+    ) {
+        self.modelPath = modelPath
+        self.nudeNetModelPath = nudeNetModelPath
+        self.policyPath = policyPath
+        self.lexiconPath = lexiconPath
+        self.promptEmbedding = promptEmbedding
+        self.extraImageScorers = extraImageScorers
+    }
+}
+
+/// The loaded scorers, policy and censor. Every file is checked here; a missing or malformed
+/// one, or a policy naming a scorer that is not loaded, is an error naming the file.
+public struct NativeModeration: Sendable {
+    public let scorer: NativeRequestScorer
+    public let policy: NativeDecisionPolicy
+    public let censor: PixelationCensor
+    /// The policy as loaded (tenants, rules, escalation, cascades, early abort).
+    public let moderationPolicy: ModerationPolicy
+    /// Names of the scorers that run on every request.
+    public let availableScorers: Set<String>
+
+    /// - Parameter promptEncoder: the model's already loaded text encoder, if any; otherwise it
+    ///   is read from `modelPath` when prompt embedding is on.
+    public init(settings: NativeModerationSettings, promptEncoder: CLIPPromptEncoder? = nil) throws {
+        let modelURL = settings.modelPath.map { URL(fileURLWithPath: $0) }
+        let lexicon = try settings.lexiconPath.map { try PromptHarmLexicon.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        let nudeNet = try settings.nudeNetModelPath.map { try NudeNetDetector(modelURL: URL(fileURLWithPath: $0)) }
+        var checker: StableDiffusionSafetyChecker?
+        var folderScorers: [OnnxImageScorer] = []
+        if let modelURL {
+            let checkerFolder = modelURL.appendingPathComponent("safety_checker")
+            if FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path) {
+                checker = try StableDiffusionSafetyChecker(folder: checkerFolder)
+            }
+            folderScorers = try ModelFolderScorers.harmScorers(model: modelURL)
+        }
+        var scorer = NativeRequestScorer(
+            promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker,
+            amplification: HarmAmplification.standard.including(harmScorers: folderScorers.map(\.descriptor)),
+            extraImageScorers: folderScorers.map(\.namedImageScorer) + settings.extraImageScorers)
+        scorer.promptEmbedding = try Self.promptEmbedding(settings.promptEmbedding, modelURL: modelURL, encoder: promptEncoder)
+
+        let available = scorer.scorerNames
+        let moderation: ModerationPolicy
+        if let policyPath = settings.policyPath {
+            moderation = try ModerationPolicy.load(from: URL(fileURLWithPath: policyPath))
+            let missing = moderation.referencedScorers.subtracting(available).sorted()
+            if !missing.isEmpty {
+                throw PolicyError(file: policyPath, message: "refers to scorers this worker does not load: \(missing.joined(separator: ", ")); loaded: \(available.sorted().joined(separator: ", "))")
+            }
+        } else {
+            moderation = ModerationPolicy.standard.including(harmScorers: folderScorers.map(\.descriptor)).restricted(to: available)
+        }
+        scorer.policy = moderation
+        self.scorer = scorer
+        self.moderationPolicy = moderation
+        self.availableScorers = available
+        policy = NativeDecisionPolicy(policy: moderation, availableScorers: available)
+        censor = PixelationCensor(nudeNet: nudeNet, gridScorers: folderScorers)
+    }
+
+    static func promptEmbedding(_ setting: String?, modelURL: URL?, encoder: CLIPPromptEncoder?) throws -> PromptEmbeddingScorer? {
+        guard let setting, setting != "off" else { return nil }
+        let descriptions = setting == "standard"
+            ? PromptCategoryDescriptions.standard
+            : try PromptCategoryDescriptions.load(from: URL(fileURLWithPath: setting))
+        if let encoder {
+            return try PromptEmbeddingScorer(tokenizer: encoder.tokenizer, textModel: encoder.textModel, descriptions: descriptions)
+        }
+        guard let modelURL else {
+            throw PolicyError(file: setting, message: "prompt embedding needs a model folder with tokenizer/ and text_encoder/")
+        }
+        return try PromptEmbeddingScorer(
+            tokenizer: try CLIPTokenizer(folder: modelURL.appendingPathComponent("tokenizer")),
+            textModel: try CLIPTextModel(folder: modelURL.appendingPathComponent("text_encoder")),
+            descriptions: descriptions)
+    }
+}

@@ -1,0 +1,116 @@
+import ArgumentParser
+import Contracts
+import Diffusion
+import Engine
+import Foundation
+import Worker
+
+/// `chaperone score`: the worker's scorers and policy on one image (and prompt), without
+/// generating: every score, the decision and its reasons, as a table or JSON.
+struct Score: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score an image (and optionally its prompt) with the worker's scorers and decide as the worker would.",
+        discussion: """
+            Loads NudeNet (--nudenet or CHAPERONE_NUDENET_ONNX), the model folder's safety_checker/ \
+            and scorers/ (--model), the prompt lexicon and the moderation policy, exactly as the \
+            worker does, and prints every score, the decision for the tenant and the reasons.
+            """)
+
+    @Argument(help: "The image, a PNG file.")
+    var image: String
+
+    @Option(help: "The prompt the image was generated from (scored for prompt harm and harm amplification).")
+    var prompt: String = ""
+
+    @Option(help: "Tenant whose policy decides. Default: the policy's default.")
+    var tenant: String = "default"
+
+    @Option(help: "Model folder (diffusers layout) whose safety_checker/, scorers/ and text encoder to use.")
+    var model: String?
+
+    @Option(help: "NudeNet v3 320n.onnx (default: CHAPERONE_NUDENET_ONNX when set).")
+    var nudenet: String?
+
+    @Option(help: "Moderation policy JSON. Default: the embedded policy, restricted to the loaded scorers.")
+    var policy: String?
+
+    @Option(help: "Prompt-harm lexicon JSON. Default: the embedded lexicon.")
+    var lexicon: String?
+
+    @Option(help: "Prompt harm by text-embedding similarity: off, standard, or a descriptions JSON (needs --model).")
+    var promptEmbedding: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    struct Report: Codable {
+        var image: String
+        var width: Int
+        var height: Int
+        var tenant: String
+        var prompt: String
+        var decision: String
+        var reasons: [DecisionReason]
+        var scores: [HarmScore]
+        var scorers: [String]
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let nudeNetPath = nudenet ?? environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+        let moderation = try NativeModeration(settings: NativeModerationSettings(
+            modelPath: model, nudeNetModelPath: nudeNetPath, policyPath: policy, lexiconPath: lexicon,
+            promptEmbedding: promptEmbedding))
+        let buffer = try PNG.read(contentsOf: URL(fileURLWithPath: image))
+        let rgb = try Self.rgb(buffer, file: image)
+        let request = GenerationRequest(
+            requestID: "score", tenant: tenant, prompt: prompt, seed: 0,
+            width: buffer.width, height: buffer.height)
+        let generated = GeneratedImage(
+            png: [], rgb: rgb, width: buffer.width, height: buffer.height, modelSHA256: "", overlaySHA256: nil,
+            appliedMitigations: AppliedMitigations())
+        let scores = try await moderation.scorer.scorePrompt(request) + moderation.scorer.scoreImage(generated, request: request)
+        let (decision, reasons) = moderation.policy.decide(tenant: tenant, scores: scores)
+        let report = Report(
+            image: image, width: buffer.width, height: buffer.height, tenant: tenant, prompt: prompt,
+            decision: decision.rawValue, reasons: reasons, scores: scores, scorers: moderation.availableScorers.sorted())
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(Self.table(report))
+        }
+    }
+
+    /// 8-bit RGB pixels of a decoded PNG (grey and alpha channels are expanded or dropped).
+    static func rgb(_ buffer: PixelBuffer, file: String) throws -> [UInt8] {
+        let pixels = buffer.width * buffer.height
+        switch buffer.channels {
+        case 3: return buffer.bytes
+        case 4: return (0..<pixels).flatMap { buffer.bytes[($0 * 4)..<($0 * 4 + 3)] }
+        case 1: return buffer.bytes.flatMap { [$0, $0, $0] }
+        case 2: return (0..<pixels).flatMap { [UInt8](repeating: buffer.bytes[$0 * 2], count: 3) }
+        default: throw ValidationError("\(file): \(buffer.channels) channels; expected grey, grey+alpha, RGB or RGBA")
+        }
+    }
+
+    static func table(_ report: Report) -> String {
+        var lines = ["\(report.image)  \(report.width)x\(report.height)  tenant \(report.tenant)", ""]
+        lines.append(pad("subject", 8) + pad("scorer", 22) + pad("label", 30) + "score")
+        for score in report.scores {
+            lines.append(pad(score.subject.rawValue, 8) + pad(score.scorer, 22) + pad(score.label, 30) + String(format: "%.4f", score.score))
+        }
+        lines.append("")
+        lines.append("decision: \(report.decision)")
+        for reason in report.reasons {
+            let action = reason.action.map { " → \($0.rawValue)" } ?? ""
+            lines.append("  \(reason.scorer)/\(reason.label): \(String(format: "%.4f", reason.score)) ≥ \(String(format: "%.4f", reason.threshold))\(action)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    }
+}

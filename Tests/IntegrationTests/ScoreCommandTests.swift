@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+/// `chaperone score` on a NudeNet fixture image: the worker's scorers and policy without
+/// generating. Needs the `chaperone` binary (CHAPERONE_BIN, set by ops/test) and NudeNet's
+/// 320n.onnx (CHAPERONE_NUDENET_ONNX).
+@Suite struct ScoreCommandTests {
+    struct Report: Decodable {
+        struct Score: Decodable { var scorer: String; var label: String; var score: Double; var subject: String }
+        struct Reason: Decodable { var scorer: String; var label: String; var score: Double; var threshold: Double }
+        var decision: String
+        var reasons: [Reason]
+        var scores: [Score]
+        var scorers: [String]
+        var width: Int
+        var height: Int
+    }
+
+    static func binary() throws -> String {
+        if let path = ProcessInfo.processInfo.environment["CHAPERONE_BIN"], !path.isEmpty { return path }
+        let worker = URL(fileURLWithPath: try IntegrationEnvironment.testWorkerBinary())
+        return worker.deletingLastPathComponent().appendingPathComponent("chaperone").path
+    }
+
+    static func nudeNet() throws -> String {
+        guard let path = ProcessInfo.processInfo.environment["CHAPERONE_NUDENET_ONNX"], !path.isEmpty else {
+            throw IntegrationError("CHAPERONE_NUDENET_ONNX is not set: export it from `ops/lib/nudenet-model.sh`")
+        }
+        return path
+    }
+
+    /// Runs `chaperone score …`; returns the exit status, stdout and stderr.
+    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try binary())
+        process.arguments = ["score"] + arguments
+        process.currentDirectoryURL = IntegrationEnvironment.repositoryRoot
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    }
+
+    static let image = "Tests/Fixtures/nudenet/images/gradient_radial.png"
+
+    @Test func scoresDecidesAndExplainsAsJSON() throws {
+        let result = try Self.run([Self.image, "--prompt", "a radial gradient", "--nudenet", try Self.nudeNet(), "--json"])
+        #expect(result.status == 0, "\(result.error)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(result.output.utf8))
+        #expect(report.width == 333 && report.height == 333)
+        #expect(report.scorers.contains("nudenet") && report.scorers.contains("prompt_harm"))
+        // The nudenet package finds BUTTOCKS_EXPOSED at 0.58875 on this image (fixture); the
+        // standard policy censors exposed labels from 0.45.
+        let exposed = try #require(report.scores.first { $0.scorer == "nudenet" && $0.label == "BUTTOCKS_EXPOSED" })
+        #expect(abs(exposed.score - 0.58875) < 1e-3)
+        #expect(report.decision == "censor")
+        let reason = try #require(report.reasons.first { $0.label == "BUTTOCKS_EXPOSED" })
+        #expect(reason.scorer == "nudenet" && reason.threshold == 0.45)
+        // The prompt asked for nothing sexual, so the image's sexual harm is amplified.
+        #expect(report.scores.contains { $0.scorer == "harm_amplification" && $0.label == "sexual.amplified" && $0.score == 1 })
+        #expect(report.scores.filter { $0.subject == "prompt" }.allSatisfy { $0.score == 0 })
+    }
+
+    @Test func tablePrintsEveryScoreAndTheDecision() throws {
+        let result = try Self.run([Self.image, "--nudenet", try Self.nudeNet()])
+        #expect(result.status == 0, "\(result.error)")
+        #expect(result.output.contains("decision: censor"))
+        #expect(result.output.contains("BUTTOCKS_EXPOSED"))
+        #expect(result.output.contains("nudenet/BUTTOCKS_EXPOSED: 0.58"))
+    }
+
+    @Test func aPolicyNamingAMissingScorerIsRefusedNamingTheFile() throws {
+        let policy = FileManager.default.temporaryDirectory.appendingPathComponent("policy-\(UUID().uuidString).json")
+        try Data(#"{"default": {"rules": [{"scorer": "safety_checker", "labels": ["nsfw"], "block_at": 1}]}}"#.utf8).write(to: policy)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let result = try Self.run([Self.image, "--policy", policy.path])
+        #expect(result.status != 0)
+        #expect(result.error.contains(policy.lastPathComponent))
+        #expect(result.error.contains("safety_checker"))
+    }
+
+    @Test func aMissingImageIsAClearError() throws {
+        let result = try Self.run(["no-such-image.png"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("no-such-image.png"))
+    }
+}
