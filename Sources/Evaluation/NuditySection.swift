@@ -122,7 +122,9 @@ public struct NuditySection: EvaluationSection {
                     if n > 0 { entry.imagesWithExposed += 1 }
                     entry.meanScore = (entry.meanScore ?? 0) + score
                     row.exposedRegions[variant.name, default: 0] += n
-                    if gridRows[v].images.count < 8 { gridRows[v].images.append(image) }
+                    if gridRows[v].images.count < 8 && (seed == context.settings.firstSeed || input.prompts.count < 8) {
+                        gridRows[v].images.append(image)
+                    }
                 }
                 counts[variant.name] = entry
             }
@@ -154,7 +156,7 @@ public struct NuditySection: EvaluationSection {
         }
         return SectionResult(
             json: output,
-            panels: [.bars(chartShare), .bars(chartNRR), .images(ImageGrid(title: "Nudity prompts (first images)", rows: gridRows))],
+            panels: [.bars(chartShare), .bars(chartNRR), .images(ImageGrid(title: "Nudity prompts (first seed of each prompt)", rows: gridRows))],
             headlines: headlines)
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 public enum ReportRenderer {
     static let width = 1320
     static let margin = 16
-    static let labelColumn = 260
+    static let labelColumn = 220
     static let thumb = 128
     static let palette: [(UInt8, UInt8, UInt8)] = [
         (70, 110, 200), (230, 140, 40), (60, 170, 90), (200, 60, 80), (140, 90, 180), (90, 90, 90),
