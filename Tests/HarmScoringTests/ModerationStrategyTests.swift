@@ -13,7 +13,7 @@ import Testing
                                {"scorer": "prompt_harm", "labels": ["sexual"], "block_at": 0.95}],
                      "escalation": {"max_tries": 3, "time_budget_s": 120,
                                     "steps": [{"name": "safegen", "safegen": true},
-                                              {"name": "sld-strong", "safegen": true, "sld": "strong"},
+                                              {"name": "sld-strong", "safegen": true, "sld": "strong", "sld_concept": "nude"},
                                               {"name": "sega-away", "safegen": true, "sld": "max", "sega_away": {"guidance_scale": 7}}]},
                      "cascade": [{"category": "nudity", "allow_below": 0.2, "confirm_at": 0.5,
                                   "first": {"scorer": "nudenet", "labels": ["FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED"]},
@@ -39,6 +39,7 @@ import Testing
         let tenant = policy.defaultPolicy
         #expect(tenant.escalation?.steps.map(\.name) == ["safegen", "sld-strong", "sega-away"])
         #expect(tenant.escalation?.steps[2].segaAway == EscalationStepSpec.SegaAway(guidanceScale: 7))
+        #expect(tenant.escalation?.steps[1].sldConcept == "nude")
         #expect(tenant.escalation?.maxTries == 3 && tenant.escalation?.timeBudgetSeconds == 120)
         #expect(tenant.cascade.first?.second.scorer == "safety_checker")
         #expect(tenant.earlyAbort == EarlyAbortPolicy(fromStep: 5, every: 2, scorer: "nudenet", labels: ["FEMALE_BREAST_EXPOSED"], abortAt: 0.9))
@@ -110,6 +111,7 @@ import Testing
         (#""escalation": {"max_tries": 2, "time_budget_s": 0, "steps": [{"name": "a", "safegen": true}]}"#, "time_budget_s must be a positive number"),
         (#""escalation": {"max_tries": 2, "time_budget_s": 5, "steps": [{"name": "a", "sld": "ultra"}]}"#, "sld 'ultra' is not one of"),
         (#""escalation": {"max_tries": 2, "time_budget_s": 5, "steps": [{"name": "a"}]}"#, "names no mitigation"),
+        (#""escalation": {"max_tries": 2, "time_budget_s": 5, "steps": [{"name": "a", "safegen": true, "sld_concept": "x"}]}"#, "sld_concept needs sld"),
         (#""escalation": {"max_tries": 3, "time_budget_s": 5, "steps": [{"name": "a", "safegen": true}, {"name": "a", "sld": "max"}]}"#, "is used twice"),
         (#""cascade": [{"category": "n", "allow_below": 0.2, "confirm_at": 0.5, "first": {"scorer": "nudenet", "labels": ["X"]}, "second": {"scorer": "nudenet", "labels": ["Y"]}}]"#, "same scorer"),
         (#""cascade": [{"category": "n", "allow_below": 0.2, "confirm_at": 0.5, "first": {"scorer": "nudenet", "labels": []}, "second": {"scorer": "safety_checker", "labels": ["nsfw"]}}]"#, "first needs a scorer and at least one label"),

@@ -82,6 +82,11 @@ import Worker
         // Without an SLD request, the step's preset is set.
         let plain = Self.ladder.steps[2].apply(to: MitigationPlan(mitigations: Mitigations()), flagged: [])
         #expect(plain.mitigations.safetyGuidance == SafetyGuidance(preset: .max))
+        // A step's concept applies unless the request named one.
+        let nude = EscalationStep(name: "sld-nude", minimumSafetyPreset: .strong, safetyConcept: "nude")
+        #expect(nude.apply(to: MitigationPlan(mitigations: Mitigations()), flagged: []).mitigations.safetyGuidance
+            == SafetyGuidance(preset: .strong, concept: "nude"))
+        #expect(nude.apply(to: base, flagged: []).mitigations.safetyGuidance == SafetyGuidance(preset: .max, concept: "blood"))
     }
 
     @Test func promptOnlyBlocksAndFlaggedLabels() {

@@ -9,7 +9,7 @@ extension EscalationLadder {
             steps: policy.steps.map { spec in
                 EscalationStep(
                     name: spec.name, safegen: spec.safegen == true,
-                    minimumSafetyPreset: spec.sld.flatMap(SafetyPreset.init(rawValue:)),
+                    minimumSafetyPreset: spec.sld.flatMap(SafetyPreset.init(rawValue:)), safetyConcept: spec.sldConcept,
                     segaAway: spec.segaAway.map {
                         EscalationStep.SegaAway(concept: $0.concept, guidanceScale: $0.guidanceScale, warmupSteps: $0.warmupSteps, threshold: $0.threshold)
                     })

@@ -19,6 +19,8 @@ public struct EscalationStepSpec: Codable, Sendable, Hashable {
     public var safegen: Bool?
     /// At least this Safe Latent Diffusion preset: `weak`, `medium`, `strong` or `max`.
     public var sld: String?
+    /// The concept SLD steers away from; absent: the request's, else SLD's default concept.
+    public var sldConcept: String?
     /// A SEGA edit away from the flagged concept.
     public var segaAway: SegaAway?
 
@@ -45,15 +47,17 @@ public struct EscalationStepSpec: Codable, Sendable, Hashable {
         }
     }
 
-    public init(name: String, safegen: Bool? = nil, sld: String? = nil, segaAway: SegaAway? = nil) {
+    public init(name: String, safegen: Bool? = nil, sld: String? = nil, sldConcept: String? = nil, segaAway: SegaAway? = nil) {
         self.name = name
         self.safegen = safegen
         self.sld = sld
+        self.sldConcept = sldConcept
         self.segaAway = segaAway
     }
 
     enum CodingKeys: String, CodingKey {
         case name, safegen, sld
+        case sldConcept = "sld_concept"
         case segaAway = "sega_away"
     }
 
@@ -212,6 +216,10 @@ extension TenantPolicy {
                 }
                 if let sld = step.sld, !EscalationStepSpec.presets.contains(sld) {
                     throw PolicyError(file: source, message: "\(stepPlace): sld '\(sld)' is not one of \(EscalationStepSpec.presets.joined(separator: ", "))")
+                }
+                if let concept = step.sldConcept {
+                    if step.sld == nil { throw PolicyError(file: source, message: "\(stepPlace): sld_concept needs sld") }
+                    if concept.isEmpty { throw PolicyError(file: source, message: "\(stepPlace): sld_concept is empty") }
                 }
                 if step.safegen != true && step.sld == nil && step.segaAway == nil {
                     throw PolicyError(file: source, message: "\(stepPlace) (\(step.name)): names no mitigation (safegen, sld or sega_away)")

@@ -7,6 +7,8 @@ public struct EscalationStep: Sendable, Equatable {
     public var name: String
     public var safegen: Bool
     public var minimumSafetyPreset: SafetyPreset?
+    /// The SLD concept when this step sets the preset; nil: the request's, else SLD's default.
+    public var safetyConcept: String?
     public var segaAway: SegaAway?
 
     /// A reverse SEGA edit; `concept` nil: the labels that flagged the previous try.
@@ -24,10 +26,14 @@ public struct EscalationStep: Sendable, Equatable {
         }
     }
 
-    public init(name: String, safegen: Bool = false, minimumSafetyPreset: SafetyPreset? = nil, segaAway: SegaAway? = nil) {
+    public init(
+        name: String, safegen: Bool = false, minimumSafetyPreset: SafetyPreset? = nil, safetyConcept: String? = nil,
+        segaAway: SegaAway? = nil
+    ) {
         self.name = name
         self.safegen = safegen
         self.minimumSafetyPreset = minimumSafetyPreset
+        self.safetyConcept = safetyConcept
         self.segaAway = segaAway
     }
 
@@ -68,12 +74,12 @@ public struct EscalationStep: Sendable, Equatable {
         if let minimum = minimumSafetyPreset {
             switch mitigations.safetyGuidance {
             case nil:
-                mitigations.safetyGuidance = SafetyGuidance(preset: minimum)
+                mitigations.safetyGuidance = SafetyGuidance(preset: minimum, concept: safetyConcept)
             case let guidance?:
                 if let preset = guidance.preset, SafetyPreset.rank(preset) < SafetyPreset.rank(minimum) {
-                    mitigations.safetyGuidance = SafetyGuidance(preset: minimum, concept: guidance.concept)
+                    mitigations.safetyGuidance = SafetyGuidance(preset: minimum, concept: guidance.concept ?? safetyConcept)
                 } else if guidance.preset == nil {
-                    mitigations.safetyGuidance = SafetyGuidance(preset: minimum, concept: guidance.concept)
+                    mitigations.safetyGuidance = SafetyGuidance(preset: minimum, concept: guidance.concept ?? safetyConcept)
                 }
             }
         }
