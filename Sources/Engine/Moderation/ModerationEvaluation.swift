@@ -276,7 +276,7 @@ public struct ModerationEvaluation: Sendable {
         var plain = moderation
         if plain.tenants[tenant] != nil { plain.tenants[tenant]?.cascade = [] } else { plain.defaultPolicy.cascade = [] }
         let withoutCascade = plain.decide(tenant: tenant, scores: scores, availableScorers: available).decision
-        let secondRuns = tenantPolicy.cascade.filter { !$0.clearsAtFirstStage(all) }.count
+        let secondRuns = tenantPolicy.cascade.filter { !$0.clearsAtFirstStage(scores) }.count
 
         var tries: Int?
         var rescued: Bool?
