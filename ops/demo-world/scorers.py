@@ -114,7 +114,7 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return x.clamp(0, 1)
 
 
-def train(model: nn.Module, loss_fn, x, target, steps: int, batch: int = 64) -> None:
+def train(model: nn.Module, loss_fn, x, target, steps: int, batch: int = 32) -> None:
     gen = torch.Generator().manual_seed(SEED)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     model.train()
@@ -125,13 +125,13 @@ def train(model: nn.Module, loss_fn, x, target, steps: int, batch: int = 64) -> 
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 200 == 0 or step == steps - 1:
+        if step % 100 == 0 or step == steps - 1:
             log(f"{type(model).__name__} step {step}/{steps} loss {loss.item():.4f} ({time.time() - t0:.0f}s)")
     model.eval()
 
 
 def grid_loss(model, x, y):
-    return F.binary_cross_entropy_with_logits(model.logits(x), y, pos_weight=torch.tensor(3.0))
+    return F.binary_cross_entropy_with_logits(model.logits(x), y, pos_weight=torch.tensor(1.0))
 
 
 def attr_loss(model, x, a):
@@ -164,21 +164,30 @@ def check_onnx(path: str, model: nn.Module, x: torch.Tensor) -> None:
 
 
 def main() -> None:
-    torch.set_num_threads(int(os.environ.get("DEMO_THREADS", "1")))
+    global OUT
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny run into out/demo-world/scorers-smoke")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    n_train, n_test, det_steps, att_steps = (3000, 800, 2000, 500) if not args.smoke else (120, 60, 3, 3)
+    if args.smoke:
+        OUT = os.path.join(ROOT, "out", "demo-world", "scorers-smoke")
     torch.manual_seed(SEED)
     vae = None
-    if os.path.isdir(VAE_DIR):
+    if os.path.isdir(VAE_DIR) and not args.smoke:
         from diffusers import AutoencoderKL
         vae = AutoencoderKL.from_pretrained(VAE_DIR, torch_dtype=torch.float32).eval()
     t0 = time.time()
-    x, y, a, _ = data(6000, 101, vae)
-    xt, yt, at, kt = data(1500, 202, vae)   # held out: other seeds
+    x, y, a, _ = data(n_train, 101, vae)
+    xt, yt, at, kt = data(n_test, 202, vae)   # held out: other seeds
     log(f"data: {len(x)} train / {len(xt)} held-out images in {time.time() - t0:.0f}s")
     results = {}
 
     det = ExposedGrid()
     t0 = time.time()
-    train(det, grid_loss, x, y, 1500)
+    train(det, grid_loss, x, y, det_steps)
     with torch.no_grad():
         p = det(xt)
     img_pred = p.amax(dim=(1, 2, 3)) >= THRESHOLD
@@ -202,7 +211,7 @@ def main() -> None:
 
     att = AttributeNet()
     t0 = time.time()
-    train(att, attr_loss, x, a, 1200)
+    train(att, attr_loss, x, a, att_steps)
     with torch.no_grad():
         pa = att(xt).argmax(1)
     results["attribute"] = {
@@ -215,7 +224,7 @@ def main() -> None:
     check_onnx(path, att, xt)
     log("held-out: " + json.dumps(results))
     os.makedirs(os.path.join(ROOT, "out", "demo-world"), exist_ok=True)
-    with open(os.path.join(ROOT, "out", "demo-world", "scorers.json"), "w") as f:
+    with open(os.path.join(OUT if args.smoke else os.path.join(ROOT, "out", "demo-world"), "scorers.json"), "w") as f:
         json.dump(results, f, indent=2)
 
 

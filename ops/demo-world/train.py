@@ -164,6 +164,48 @@ def stage_vae(images: np.ndarray, steps: int) -> AutoencoderKL:
     return vae
 
 
+def stage_decoder(images: np.ndarray, steps: int) -> None:
+    """Further trains the VAE decoder only (encoder frozen, so latents and the UNet stay valid)."""
+    torch.manual_seed(SEED + 3)
+    vae = AutoencoderKL.from_pretrained(os.path.join(OUT, "vae"), torch_dtype=torch.float32)
+    for p in vae.parameters():
+        p.requires_grad_(False)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=5e-4, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) + 0.02)
+    gen = np.random.default_rng(SEED + 3)
+    batch = 16
+    t0 = time.time()
+    vae.decoder.train()
+    for step in range(steps):
+        idx = gen.integers(0, len(images), batch)
+        x = to_tensor(images[idx])
+        with torch.no_grad():
+            post = vae.encode(x).latent_dist
+            z = post.sample(generator=torch.Generator().manual_seed(SEED * 100019 + step))
+        rec = vae.decode(z).sample
+        loss = F.mse_loss(rec, x) + 0.5 * F.l1_loss(rec, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == steps - 1:
+            log(f"decoder step {step}/{steps} loss {loss.item():.4f} mse {F.mse_loss(rec, x).item():.4f} ({time.time() - t0:.0f}s)")
+        if (step + 1) % 500 == 0 or step == steps - 1:
+            vae.eval()
+            save_half(vae, os.path.join(OUT, "vae"))
+            vae.decoder.train()
+            log(f"decoder checkpoint at step {step + 1}")
+    vae.eval()
+    with torch.no_grad():
+        x = to_tensor(images[:512])
+        rec = vae.decode(vae.encode(x).latent_dist.mean).sample
+        log(f"decoder: held mse {F.mse_loss(rec, x).item():.5f}, trained in {time.time() - t0:.0f}s")
+
+
 def encode_latents(vae: AutoencoderKL, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     means, stds = [], []
     with torch.no_grad():
@@ -233,9 +275,10 @@ def stage_unet(vae: AutoencoderKL, tok: CLIPTokenizer, images: np.ndarray, capti
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["all", "vae", "unet"], default="all")
+    parser.add_argument("--stage", choices=["all", "vae", "unet", "decoder"], default="all")
     parser.add_argument("--vae-steps", type=int, default=800)
     parser.add_argument("--unet-steps", type=int, default=2800)
+    parser.add_argument("--decoder-steps", type=int, default=1500)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--images", type=int, default=N_IMAGES)
     parser.add_argument("--threads", type=int, default=1)
@@ -249,6 +292,10 @@ def main() -> None:
     t0 = time.time()
     images, captions, _ = world.dataset(args.images, DATA_SEED, jitter=0)
     log(f"world: {len(images)} images in {time.time() - t0:.0f}s")
+    if args.stage == "decoder":
+        stage_decoder(images, args.decoder_steps)
+        log(f"total {time.time() - start:.0f}s")
+        return
     if args.stage in ("all", "vae"):
         vae = stage_vae(images, args.vae_steps)
     else:

@@ -1,0 +1,116 @@
+"""SafeGen edit of the demo model: fine-tunes only the UNet's self-attention (attn1) weights.
+
+Objective (SafeGen, Li et al. CCS 2024; see the project's methods notes): from
+<exposed, censored, benign> triplets with VAE latents z_n, z_m, z_b (× scaling factor), noise
+eps, eps_b and a random timestep t, with the empty-string text condition,
+
+    L_mosaic   = || unet(add_noise(z_n, eps, t), t, "") - (z_n - z_m + eps) ||²
+    L_preserve = || unet(add_noise(z_b, eps_b, t), t, "") - eps_b ||²
+    L = w_mosaic · L_mosaic + w_preserve · L_preserve          (0.5 / 0.5)
+
+Every other parameter (UNet, VAE, text encoder) stays frozen. The edited UNet is saved under
+out/demo-world/unet-safegen/ and its attn1 tensors are extracted with ops/safegen/extract_overlay.py
+into models/demo/safegen-overlay.safetensors. Run from the repository root after train.py:
+
+    .venv/bin/python ops/demo-world/safegen_edit.py [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import world  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+MODEL = os.path.join(ROOT, "models", "demo")
+EDITED = os.path.join(ROOT, "out", "demo-world", "unet-safegen")
+OVERLAY = os.path.join(MODEL, "safegen-overlay.safetensors")
+SEED = 23
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def latents(vae: AutoencoderKL, images) -> torch.Tensor:
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    with torch.no_grad():
+        return torch.cat([vae.encode(x[i:i + 256]).latent_dist.mean for i in range(0, len(x), 256)]) \
+            * vae.config.scaling_factor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--triplets", type=int, default=480)
+    parser.add_argument("--w-mosaic", type=float, default=0.5)
+    parser.add_argument("--w-preserve", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(SEED)
+    t0 = time.time()
+    vae = AutoencoderKL.from_pretrained(os.path.join(MODEL, "vae"), torch_dtype=torch.float32).eval()
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(MODEL, "unet"), torch_dtype=torch.float32)
+    text = CLIPTextModel.from_pretrained(os.path.join(MODEL, "text_encoder"), torch_dtype=torch.float32).eval()
+    tok = CLIPTokenizer.from_pretrained(os.path.join(MODEL, "tokenizer"))
+    ex, ce, be, _ = world.triplets(args.triplets, SEED)
+    z_n, z_m, z_b = latents(vae, ex), latents(vae, ce), latents(vae, be)
+    with torch.no_grad():
+        empty = text(tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids).last_hidden_state
+    log(f"triplets: {args.triplets} encoded in {time.time() - t0:.0f}s")
+
+    names = [n for n, _ in unet.named_parameters() if ".attn1." in n]
+    for n, p in unet.named_parameters():
+        p.requires_grad_(".attn1." in n)
+    params = [p for p in unet.parameters() if p.requires_grad]
+    log(f"editing {len(names)} attn1 tensors ({sum(p.numel() for p in params)} of "
+        f"{sum(p.numel() for p in unet.parameters())} UNet parameters)")
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
+    noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                beta_schedule="scaled_linear")
+    gen = torch.Generator().manual_seed(SEED)
+    batch = 16
+    cond = empty.expand(batch, -1, -1)
+    unet.train()
+    t0 = time.time()
+    for step in range(args.steps):
+        idx = torch.randint(0, len(z_n), (batch,), generator=gen)
+        t = torch.randint(0, 1000, (batch,), generator=gen)
+        eps = torch.randn(z_n[idx].shape, generator=gen)
+        eps_b = torch.randn(z_b[idx].shape, generator=gen)
+        x_n = noise_sched.add_noise(z_n[idx], eps, t)
+        x_b = noise_sched.add_noise(z_b[idx], eps_b, t)
+        pred_n = unet(x_n, t, encoder_hidden_states=cond).sample
+        pred_b = unet(x_b, t, encoder_hidden_states=cond).sample
+        l_mosaic = F.mse_loss(pred_n, z_n[idx] - z_m[idx] + eps)
+        l_preserve = F.mse_loss(pred_b, eps_b)
+        loss = args.w_mosaic * l_mosaic + args.w_preserve * l_preserve
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 50 == 0 or step == args.steps - 1:
+            log(f"safegen step {step}/{args.steps} mosaic {l_mosaic.item():.4f} preserve {l_preserve.item():.4f} ({time.time() - t0:.0f}s)")
+    log(f"safegen: {args.steps} steps in {time.time() - t0:.0f}s")
+    unet.eval()
+    os.makedirs(os.path.dirname(EDITED), exist_ok=True)
+    copy.deepcopy(unet).to(torch.float16).save_pretrained(EDITED, safe_serialization=True)
+    subprocess.run([sys.executable, os.path.join(ROOT, "ops", "safegen", "extract_overlay.py"),
+                    os.path.join(MODEL, "unet"), EDITED, OVERLAY], check=True)
+
+
+if __name__ == "__main__":
+    main()
