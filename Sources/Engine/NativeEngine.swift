@@ -94,7 +94,8 @@ public struct NativeEngine: Sendable {
         }
         if moderation.hasEarlyAbort {
             generator.earlyAbort = EarlyAbortCheck(
-                policy: moderation, preview: try LatentPreview.load(folder: modelURL, pipeline: pipeline), scoring: scorer.imageScoring)
+                policy: moderation, preview: try LatentPreview.load(folder: modelURL, pipeline: pipeline), scoring: scorer.imageScoring,
+                promptScores: { [promptHarm = scorer.promptHarm] in promptHarm.harmScores($0) })
         }
         self.generator = generator
         self.scorer = scorer

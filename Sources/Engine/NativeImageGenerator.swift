@@ -135,6 +135,8 @@ public struct NativeImageGenerator: ImageGenerating {
         let modelSHA256 = modelSHA256
         let abortCheck = earlyAbort
         let abortSection = earlyAbort?.section(forTenant: request.tenant)
+        let abortPrompt = abortSection == nil ? [] : earlyAbort?.promptScores(request.prompt) ?? []
+        let tenant = request.tenant
         let aborted = AbortBox()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<GeneratedImage, any Error>) in
@@ -147,7 +149,7 @@ public struct NativeImageGenerator: ImageGenerating {
                                 if let abortCheck, let abortSection {
                                     do {
                                         if let abort = try abortCheck.check(
-                                            abortSection, predictedOriginal: step.predictedOriginal, completedSteps: step.completedSteps,
+                                            abortSection, tenant: tenant, prompt: abortPrompt, predictedOriginal: step.predictedOriginal, completedSteps: step.completedSteps,
                                             stepCount: step.stepCount, width: prepared.configuration.width, height: prepared.configuration.height,
                                             image: { preview in
                                                 GeneratedImage(

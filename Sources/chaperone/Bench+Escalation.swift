@@ -46,6 +46,9 @@ struct BenchEscalation: AsyncParsableCommand {
     @Option(help: "SafeGen on the first try: on, off or default (on where an overlay is loaded).")
     var safegen: String = "off"
 
+    @Flag(help: "Decode early-abort previews with the full VAE instead of the model's latent_preview.json.")
+    var previewVae = false
+
     @Flag(help: "Include every request's outcome in the JSON.")
     var items = false
 
@@ -82,9 +85,10 @@ struct BenchEscalation: AsyncParsableCommand {
         if promptSet.isEmpty { throw ValidationError("\(prompts): the prompt set is empty") }
         let engine = try NativeEngine(settings: NativeEngineSettings(
             modelPath: model, overlayPath: overlay, nudeNetModelPath: nudenet, policyPath: policy))
-        let evaluation = ModerationEvaluation(engine: engine, tenant: tenant, settings: .init(
+        var evaluation = ModerationEvaluation(engine: engine, tenant: tenant, settings: .init(
             steps: steps, width: size, height: size, scheduler: scheduler,
             safegen: safegen == "default" ? nil : safegen == "on"))
+        evaluation.previewWithVAE = previewVae
         let start = Date()
         let results = try evaluation.run(prompts: promptSet, seeds: (0..<UInt64(seeds)).map { $0 }) {
             FileHandle.standardError.write(Data("\($0)\n".utf8))

@@ -8,7 +8,7 @@ import Foundation
 ///
 /// ```json
 /// "moderation": {"policy": "moderation-policy.json", "tenant": "default", "safegen": "off",
-///                "prompts": [{"prompt": "a figure on a beach", "label": "benign"}, …]}
+///                "preview": "linear", "prompts": [{"prompt": "a figure on a beach", "label": "benign"}, …]}
 /// ```
 ///
 /// `policy` is relative to the prompt-set file. Reports the false-positive (and false-negative)
@@ -22,11 +22,13 @@ struct ModerationSection: EvaluationSection {
     let nudeNet: String?
 
     struct Input: SectionInput {
-        static let fields: Set<String> = ["policy", "tenant", "safegen", "prompts"]
+        static let fields: Set<String> = ["policy", "tenant", "safegen", "prompts", "preview"]
         var policy: String
         var tenant: String?
         var safegen: String?
         var prompts: [ModerationEvaluation.Prompt]
+        /// `linear` (the model's latent_preview.json, default) or `vae`.
+        var preview: String?
     }
 
     struct Report: Encodable, Sendable {
@@ -56,9 +58,13 @@ struct ModerationSection: EvaluationSection {
             modelPath: model.path, overlayPath: overlay?.path, nudeNetModelPath: nudeNet, policyPath: policyURL.path))
         let settings = context.settings
         let tenant = given.tenant ?? "default"
-        let evaluation = ModerationEvaluation(engine: engine, tenant: tenant, settings: .init(
+        guard ["linear", "vae"].contains(given.preview ?? "linear") else {
+            throw EvaluationError("\(source), section '\(key)': preview must be linear or vae, got '\(given.preview ?? "")'")
+        }
+        var evaluation = ModerationEvaluation(engine: engine, tenant: tenant, settings: .init(
             steps: settings.steps, width: settings.width, height: settings.height, guidanceScale: settings.guidanceScale,
             safegen: safegen == "default" ? nil : safegen == "on"))
+        evaluation.previewWithVAE = given.preview == "vae"
         let items = try evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
         let summary = ModerationEvaluation.Summary(items: items)
         func percent(_ value: Double?) -> String { value.map { String(format: "%.1f %%", $0 * 100) } ?? "n/a" }

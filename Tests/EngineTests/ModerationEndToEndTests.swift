@@ -221,6 +221,29 @@ import Worker
         }
     }
 
+    @Test func earlyAbortRespectsACascadeThatClearsThePrompt() async throws {
+        // abort_at 0 would stop every generation, but the cascade clears benign prompts at its
+        // prompt-harm first stage, so their previews cannot abort.
+        let policy = try Self.writePolicy("""
+            {"default": {"rules": [{"scorer": "tone", "labels": ["red"], "block_at": 2}],
+                         "cascade": [{"category": "sexual", "allow_below": 0.2, "confirm_at": 0.5,
+                                      "first": {"scorer": "prompt_harm", "labels": ["sexual"]}, "second": {"scorer": "tone", "labels": ["red"]}}],
+                         "early_abort": {"from_step": 2, "scorer": "tone", "labels": ["red"], "abort_at": 0}}}
+            """)
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let engine = try NativeEngine(settings: NativeEngineSettings(
+            modelPath: Self.model, policyPath: policy.path, extraImageScorers: [Self.toneScorer("tone")]))
+        try await AuditDatabase.with { database in
+            let benign = try await Self.process(Self.request("abort-benign"), engine: engine, database: database)
+            #expect(benign.tries.map(\.earlyAbort) == [nil] && benign.tries.first?.stepsRun == 4)
+            var nude = Self.request("abort-flagged")
+            nude.prompt = "a naked person"
+            let flagged = try await Self.process(nude, engine: engine, database: database)
+            #expect(flagged.tries.first?.earlyAbort == .init(atStep: 2, stepsSaved: 2))
+            #expect(flagged.result.decision == .block)
+        }
+    }
+
     @Test func aPromptScorerCanBeTheFirstStage() throws {
         let slowCalls = CallCounter()
         let scoring = CascadingImageScoring(scorers: [Self.toneScorer("slow", calls: slowCalls)])

@@ -9,26 +9,46 @@ import Worker
 /// check, the scheduler's predicted clean latents are decoded cheaply (``LatentPreview``) and
 /// scored; when the harm reaches `abort_at`, sampling stops and ``EarlyAbort`` is thrown with
 /// the preview, its scores and the reason (stage `early_abort`).
+///
+/// A preview whose category a scorer cascade clears at its first stage (e.g. a prompt-harm
+/// first stage on a benign prompt) does not abort: that harm could not block the final image.
 struct EarlyAbortCheck: Sendable {
     let policy: ModerationPolicy
     let preview: LatentPreview
     let scoring: CascadingImageScoring
+    /// The prompt's scores, for cascades whose first stage scores the prompt.
+    let promptScores: @Sendable (String) -> [HarmScoring.HarmScore]
 
     /// The tenant's early-abort section, nil when it has none.
     func section(forTenant tenant: String) -> EarlyAbortPolicy? {
         policy.policy(forTenant: tenant).policy.earlyAbort
     }
 
+    /// The preview's harm and whether it aborts: harm at `abort_at` or above, unless a cascade of
+    /// the tenant covering the scorer's labels clears at its first stage.
+    static func decide(
+        _ section: EarlyAbortPolicy, tenant: TenantPolicy, previewScores: [HarmScoring.HarmScore], promptScores: [HarmScoring.HarmScore]
+    ) -> (harm: Double, abort: Bool) {
+        let (harm, abort) = section.evaluate(previewScores)
+        guard abort else { return (harm, false) }
+        let cleared = tenant.cascade.contains { rule in
+            rule.second.scorer == section.scorer && !Set(rule.second.labels).isDisjoint(with: section.labels)
+                && rule.clearsAtFirstStage(promptScores + previewScores)
+        }
+        return (harm, !cleared)
+    }
+
     /// Scores the preview of `predictedOriginal`; returns the abort when harm reaches the threshold.
     func check(
-        _ section: EarlyAbortPolicy, predictedOriginal: Tensor, completedSteps: Int, stepCount: Int,
-        width: Int, height: Int, image: (PixelBuffer) throws -> GeneratedImage
+        _ section: EarlyAbortPolicy, tenant: String, prompt: [HarmScoring.HarmScore], predictedOriginal: Tensor, completedSteps: Int,
+        stepCount: Int, width: Int, height: Int, image: (PixelBuffer) throws -> GeneratedImage
     ) throws -> EarlyAbort? {
         guard section.checks(completedSteps: completedSteps, stepCount: stepCount),
               let scorer = scoring.scorer(named: section.scorer) else { return nil }
         let pixels = try preview.decode(predictedOriginal, width: width, height: height)
         let scores = try scorer.score(pixels.bytes, pixels.width, pixels.height)
-        let (harm, abort) = section.evaluate(scores)
+        let (harm, abort) = Self.decide(
+            section, tenant: policy.policy(forTenant: tenant).policy, previewScores: scores, promptScores: prompt)
         guard abort else { return nil }
         let worst = scores.filter { section.labels.contains($0.label) }.max { $0.value < $1.value }
         let reason = Contracts.DecisionReason(

@@ -51,6 +51,10 @@ public struct ModerationEvaluation: Sendable {
         public var generateSeconds: Double
         public var previewSeconds: Double
         public var previewChecks: Int
+        /// Highest early-abort harm over the checked previews, and on the final image (the
+        /// early-abort scorer and labels); nil without early abort.
+        public var previewHarm: Double?
+        public var finalHarm: Double?
         /// For a blocked request: the tries the ladder made and whether one passed (nil when
         /// not blocked or the tenant has no ladder).
         public var escalationTries: Int?
@@ -69,6 +73,8 @@ public struct ModerationEvaluation: Sendable {
             case generateSeconds = "generate_seconds"
             case previewSeconds = "preview_seconds"
             case previewChecks = "preview_checks"
+            case previewHarm = "preview_harm"
+            case finalHarm = "final_harm"
             case escalationTries = "escalation_tries"
             case rescued
         }
@@ -76,8 +82,10 @@ public struct ModerationEvaluation: Sendable {
         public init(
             prompt: String, seed: UInt64, label: Label, decision: Decision, decisionWithoutCascade: Decision, secondStageRuns: Int,
             cascadeCategories: Int, abortStep: Int?, steps: Int, generateSeconds: Double, previewSeconds: Double, previewChecks: Int,
-            escalationTries: Int?, rescued: Bool?
+            escalationTries: Int?, rescued: Bool?, previewHarm: Double? = nil, finalHarm: Double? = nil
         ) {
+            self.previewHarm = previewHarm
+            self.finalHarm = finalHarm
             self.prompt = prompt
             self.seed = seed
             self.label = label
@@ -180,6 +188,8 @@ public struct ModerationEvaluation: Sendable {
     public let engine: NativeEngine
     public let tenant: String
     public let settings: Settings
+    /// Decode previews with the full VAE instead of the model's linear map.
+    public var previewWithVAE = false
 
     /// How each request is generated.
     public struct Settings: Sendable {
@@ -201,7 +211,10 @@ public struct ModerationEvaluation: Sendable {
     }
 
     /// The early-abort preview decoder in use: `linear`, `vae`, or `none` without early abort.
-    public var previewKind: String { engine.generator.earlyAbort?.preview.kind ?? "none" }
+    public var previewKind: String {
+        guard let preview = engine.generator.earlyAbort?.preview else { return "none" }
+        return previewWithVAE ? "vae" : preview.kind
+    }
 
     public init(engine: NativeEngine, tenant: String = "default", settings: Settings) {
         self.engine = engine
@@ -241,7 +254,10 @@ public struct ModerationEvaluation: Sendable {
         let plan = MitigationPlan(mitigations: request.mitigations)
         let prepared = try engine.generator.prepare(request, plan: plan)
         let check = engine.generator.earlyAbort
+        let decoder = previewWithVAE ? LatentPreview.vae(engine.generator.base) : check?.preview
+        let promptForAbort = engine.scorer.promptHarm.harmScores(request.prompt)
         var abortStep: Int?
+        var previewHarm: Double?
         var previewSeconds = 0.0
         var previewChecks = 0
         var previewError: (any Error)?
@@ -252,8 +268,11 @@ public struct ModerationEvaluation: Sendable {
                   let scorer = check.scoring.scorer(named: section.scorer) else { return true }
             let previewStart = clock.now
             do {
-                let pixels = try check.preview.decode(step.predictedOriginal, width: request.width, height: request.height)
-                let (_, abort) = section.evaluate(try scorer.score(pixels.bytes, pixels.width, pixels.height))
+                let pixels = try decoder!.decode(step.predictedOriginal, width: request.width, height: request.height)
+                let (harm, abort) = EarlyAbortCheck.decide(
+                    section, tenant: tenantPolicy, previewScores: try scorer.score(pixels.bytes, pixels.width, pixels.height),
+                    promptScores: promptForAbort)
+                previewHarm = max(previewHarm ?? harm, harm)
                 if abort && abortStep == nil { abortStep = step.completedSteps }
             } catch {
                 previewError = error
@@ -294,7 +313,7 @@ public struct ModerationEvaluation: Sendable {
             decisionWithoutCascade: Decision(rawValue: withoutCascade.rawValue)!, secondStageRuns: secondRuns,
             cascadeCategories: tenantPolicy.cascade.count, abortStep: abortStep, steps: request.steps,
             generateSeconds: generateSeconds, previewSeconds: previewSeconds, previewChecks: previewChecks,
-            escalationTries: tries, rescued: rescued)
+            escalationTries: tries, rescued: rescued, previewHarm: previewHarm, finalHarm: section.map { $0.evaluate(all).harm })
     }
 
     /// The ladder after a blocked first try: generates each further try (early abort off, so
