@@ -134,8 +134,8 @@ public struct NativeImageGenerator: ImageGenerating {
         let cancelled = CancellationFlag()
         let modelSHA256 = modelSHA256
         let abortCheck = earlyAbort
-        let abortSection = earlyAbort?.section(forTenant: request.tenant)
-        let abortPrompt = abortSection == nil ? [] : earlyAbort?.promptScores(request.prompt) ?? []
+        let abortPrompt = earlyAbort?.section(forTenant: request.tenant) == nil ? [] : earlyAbort?.promptScores(request.prompt) ?? []
+        let abortSection = earlyAbort?.section(forTenant: request.tenant, promptScores: abortPrompt)
         let tenant = request.tenant
         let aborted = AbortBox()
         return try await withTaskCancellationHandler {

@@ -38,6 +38,23 @@ struct EarlyAbortCheck: Sendable {
         return (harm, !cleared)
     }
 
+    /// Whether no preview of this request needs checking: a cascade covering the early-abort
+    /// scorer's labels has a prompt scorer as its first stage, and the prompt clears it.
+    static func promptClears(_ section: EarlyAbortPolicy, tenant: TenantPolicy, promptScores: [HarmScoring.HarmScore]) -> Bool {
+        tenant.cascade.contains { rule in
+            rule.second.scorer == section.scorer && !Set(rule.second.labels).isDisjoint(with: section.labels)
+                && promptScores.contains { $0.scorer == rule.first.scorer } && rule.clearsAtFirstStage(promptScores)
+        }
+    }
+
+    /// The tenant's early-abort section for a request with these prompt scores; nil when the
+    /// tenant has none or the prompt clears it (``promptClears(_:tenant:promptScores:)``).
+    func section(forTenant tenant: String, promptScores: [HarmScoring.HarmScore]) -> EarlyAbortPolicy? {
+        let policy = policy.policy(forTenant: tenant).policy
+        guard let section = policy.earlyAbort, !Self.promptClears(section, tenant: policy, promptScores: promptScores) else { return nil }
+        return section
+    }
+
     /// Scores the preview of `predictedOriginal`; returns the abort when harm reaches the threshold.
     func check(
         _ section: EarlyAbortPolicy, tenant: String, prompt: [HarmScoring.HarmScore], predictedOriginal: Tensor, completedSteps: Int,

@@ -250,12 +250,14 @@ public struct ModerationEvaluation: Sendable {
         let request = request(prompt.prompt, seed: seed)
         let moderation = engine.policy.policy
         let tenantPolicy = moderation.policy(forTenant: tenant).policy
-        let section = tenantPolicy.earlyAbort
+        let promptForAbort = engine.scorer.promptHarm.harmScores(request.prompt)
+        let section = tenantPolicy.earlyAbort.flatMap {
+            EarlyAbortCheck.promptClears($0, tenant: tenantPolicy, promptScores: promptForAbort) ? nil : $0
+        }
         let plan = MitigationPlan(mitigations: request.mitigations)
         let prepared = try engine.generator.prepare(request, plan: plan)
         let check = engine.generator.earlyAbort
         let decoder = previewWithVAE ? LatentPreview.vae(engine.generator.base) : check?.preview
-        let promptForAbort = engine.scorer.promptHarm.harmScores(request.prompt)
         var abortStep: Int?
         var previewHarm: Double?
         var previewSeconds = 0.0
@@ -313,7 +315,7 @@ public struct ModerationEvaluation: Sendable {
             decisionWithoutCascade: Decision(rawValue: withoutCascade.rawValue)!, secondStageRuns: secondRuns,
             cascadeCategories: tenantPolicy.cascade.count, abortStep: abortStep, steps: request.steps,
             generateSeconds: generateSeconds, previewSeconds: previewSeconds, previewChecks: previewChecks,
-            escalationTries: tries, rescued: rescued, previewHarm: previewHarm, finalHarm: section.map { $0.evaluate(all).harm })
+            escalationTries: tries, rescued: rescued, previewHarm: previewHarm, finalHarm: tenantPolicy.earlyAbort.map { $0.evaluate(all).harm })
     }
 
     /// The ladder after a blocked first try: generates each further try (early abort off, so
