@@ -2,6 +2,7 @@ import AuditStore
 import Contracts
 import Foundation
 import Kafka
+import Synchronization
 import Testing
 import Worker
 #if canImport(FoundationNetworking)
@@ -377,9 +378,26 @@ final class FaultRun {
     /// Stops the workers (SIGTERM, then SIGKILL), closes the clients, drops a fresh database.
     func finish() async {
         for worker in workers { _ = await worker.terminate(timeout: .seconds(15)) }
-        try? await watcher.close()
-        try? await producer.close(timeout: .seconds(5))
+        // Closing a consumer blocks until it left its group; never let that hang a test.
+        let (watcher, producer) = (self.watcher, self.producer)
+        await Self.bounded(.seconds(10)) { try? await watcher.close() }
+        await Self.bounded(.seconds(10)) { try? await producer.close(timeout: .seconds(5)) }
         await freshDatabase?.drop()
+        withExtendedLifetime(cluster) {}
+    }
+
+    /// Runs `body` in a task and waits for it at most `limit` (the task is left running after).
+    static func bounded(_ limit: Duration, _ body: @escaping @Sendable () async -> Void) async {
+        final class Flag: Sendable { let done = Atomic(false) }
+        let flag = Flag()
+        Task {
+            await body()
+            flag.done.store(true, ordering: .releasing)
+        }
+        let deadline = ContinuousClock.now + limit
+        while !flag.done.load(ordering: .acquiring), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 }
 

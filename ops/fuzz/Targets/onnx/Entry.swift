@@ -1,6 +1,9 @@
 // libFuzzer entry: ops/fuzz/run onnx
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    OnnxReaderFuzz.run(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
+@_cdecl("fuzz_onnx_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+        OnnxReaderFuzz.run(bytes)
+        return 0
+    }
 }

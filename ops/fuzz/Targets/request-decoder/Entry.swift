@@ -1,6 +1,9 @@
 // libFuzzer entry: ops/fuzz/run request-decoder
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    RequestDecoderFuzz.run(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
+@_cdecl("fuzz_request_decoder_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+        RequestDecoderFuzz.run(bytes)
+        return 0
+    }
 }

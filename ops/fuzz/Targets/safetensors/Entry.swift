@@ -1,6 +1,9 @@
 // libFuzzer entry: ops/fuzz/run safetensors
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    SafeTensorsFuzz.run(Array(UnsafeBufferPointer(start: data, count: size)))
-    return 0
+@_cdecl("fuzz_safetensors_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+        SafeTensorsFuzz.run(bytes)
+        return 0
+    }
 }

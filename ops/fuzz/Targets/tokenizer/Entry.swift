@@ -11,8 +11,11 @@ let fixtureTokenizer: CLIPTokenizer = {
     }
 }()
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    TokenizerFuzz.run(Array(UnsafeBufferPointer(start: data, count: size)), tokenizer: fixtureTokenizer)
-    return 0
+@_cdecl("fuzz_tokenizer_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runLibFuzzer(argc, argv) { data, size in
+        let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
+        TokenizerFuzz.run(bytes, tokenizer: fixtureTokenizer)
+        return 0
+    }
 }
