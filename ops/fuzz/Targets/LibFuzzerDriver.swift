@@ -1,23 +1,20 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 // SwiftPM links an executable with `main` aliased to `<module>_main`; each fuzz target defines
-// that function and hands over to libFuzzer's driver (linked in by `-sanitize=fuzzer`), found by
-// name so no C declaration is needed.
+// that function and hands over to libFuzzer's driver, linked in by `-sanitize=fuzzer`.
 
 typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-private typealias RunDriver = @convention(c) (
-    UnsafeMutablePointer<CInt>, UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>, FuzzCallback
+
+/// libFuzzer's command-line driver, `int LLVMFuzzerRunDriver(int *argc, char ***argv,
+/// int (*callback)(const uint8_t *data, size_t size))`. Pointer and integer arguments only, so
+/// the Swift and C calling conventions agree on this platform.
+@_silgen_name("LLVMFuzzerRunDriver")
+private func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: FuzzCallback
 ) -> CInt
 
 /// Runs libFuzzer's command-line driver with `callback` as the fuzz target.
 func runLibFuzzer(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, _ callback: FuzzCallback) -> CInt {
-    guard let symbol = dlsym(nil, "LLVMFuzzerRunDriver") else {
-        fatalError("LLVMFuzzerRunDriver not found: build with -sanitize=fuzzer (ops/fuzz/run)")
-    }
-    let driver = unsafeBitCast(symbol, to: RunDriver.self)
     var count = argc
     var vector = argv
-    return driver(&count, &vector, callback)
+    return LLVMFuzzerRunDriver(&count, &vector, callback)
 }
