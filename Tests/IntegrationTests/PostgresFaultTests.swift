@@ -195,12 +195,17 @@ struct ThrowawayPostgres {
         environment["CHAPERONE_POSTGRES_DIR"] = folder.path
         environment["CHAPERONE_POSTGRES_PORT"] = "\(port)"
         process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
+        // A file, not a pipe: the server started in the background keeps the descriptors open.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("chaperone-pg-\(UInt32.random(in: 0...UInt32.max)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
         try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         guard process.terminationStatus == 0 else {
             throw IntegrationError("ops/lib/postgres.sh \(command) failed (\(process.terminationStatus)): \(text)")
         }
