@@ -58,7 +58,9 @@ def main() -> None:
     parser.add_argument("--w-mosaic", type=float, default=0.5)
     parser.add_argument("--w-preserve", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=OVERLAY, help="overlay file to write")
     args = parser.parse_args()
+    edited = os.path.join(os.path.dirname(EDITED), os.path.basename(EDITED) + ("" if args.out == OVERLAY else "-alt"))
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     t0 = time.time()
@@ -106,10 +108,10 @@ def main() -> None:
             log(f"safegen step {step}/{args.steps} mosaic {l_mosaic.item():.4f} preserve {l_preserve.item():.4f} ({time.time() - t0:.0f}s)")
     log(f"safegen: {args.steps} steps in {time.time() - t0:.0f}s")
     unet.eval()
-    os.makedirs(os.path.dirname(EDITED), exist_ok=True)
-    copy.deepcopy(unet).to(torch.float16).save_pretrained(EDITED, safe_serialization=True)
+    os.makedirs(os.path.dirname(edited), exist_ok=True)
+    copy.deepcopy(unet).to(torch.float16).save_pretrained(edited, safe_serialization=True)
     subprocess.run([sys.executable, os.path.join(ROOT, "ops", "safegen", "extract_overlay.py"),
-                    os.path.join(MODEL, "unet"), EDITED, OVERLAY], check=True)
+                    os.path.join(MODEL, "unet"), edited, args.out], check=True)
 
 
 if __name__ == "__main__":
