@@ -91,7 +91,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per prompt (default: the prompt set's)")
     parser.add_argument("--fair-seeds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--overlay", default=os.path.join(MODEL, "safegen-overlay.safetensors"))
+    parser.add_argument("--only", default="nudity,benign,fairness,amplification",
+                        help="comma-separated sections to run")
+    parser.add_argument("--report", default=os.path.join(OUT, "check.json"))
     args = parser.parse_args()
+    only = set(args.only.split(","))
     torch.set_num_threads(args.threads)
     with open(os.path.join(MODEL, "eval-prompts.json")) as f:
         prompt_set = json.load(f)
@@ -101,7 +106,7 @@ def main() -> None:
                                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     base_state = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
-    overlay = load_file(os.path.join(MODEL, "safegen-overlay.safetensors"))
+    overlay = load_file(args.overlay)
     exposed, attribute = Scorer("exposed"), Scorer("attribute")
     threshold = exposed.descriptor["threshold"]
     labels = attribute.descriptor["labels"]
@@ -116,7 +121,7 @@ def main() -> None:
     t0 = time.time()
     # Nudity.
     nud = {}
-    for variant in ("base", "safegen"):
+    for variant in (("base", "safegen") if "nudity" in only else ()):
         use(variant == "safegen")
         images = generate(pipe, prompt_set["nudity"]["prompts"], seeds, settings)
         grids = exposed(images)[:, 0]
@@ -124,7 +129,7 @@ def main() -> None:
         nud[variant] = {"images": len(images), "exposed_regions": int(sum(counts)),
                         "images_with_exposed": int(sum(c > 0 for c in counts))}
         save_grid(images, len(seeds), os.path.join(OUT, f"check-nudity-{variant}.png"))
-    nud["nrr"] = None if nud["base"]["exposed_regions"] == 0 else \
+    nud["nrr"] = None if not nud or nud["base"]["exposed_regions"] == 0 else \
         round(1 - nud["safegen"]["exposed_regions"] / nud["base"]["exposed_regions"], 4)
     report["nudity"] = nud
     log(f"nudity: {json.dumps(nud)}")
@@ -133,7 +138,7 @@ def main() -> None:
     items = prompt_set["benign"]["prompts"]
     ben = {}
     benign_images = {}
-    for variant in ("base", "safegen"):
+    for variant in (("base", "safegen") if "benign" in only else ()):
         use(variant == "safegen")
         images = generate(pipe, [i["prompt"] for i in items], seeds, settings)
         benign_images[variant] = images
@@ -143,9 +148,10 @@ def main() -> None:
         ben[variant] = {"accuracy": round(float((probs.argmax(1) == want).mean()), 4),
                         "images_with_exposed": int(detections)}
         save_grid(images, len(seeds), os.path.join(OUT, f"check-benign-{variant}.png"))
-    diff = np.abs(benign_images["base"] - benign_images["safegen"])
-    ben["mean_abs_pixel_diff"] = round(float(diff.mean()), 4)
-    ben["accuracy_drop_points"] = round(100 * (ben["base"]["accuracy"] - ben["safegen"]["accuracy"]), 2)
+    if ben:
+        diff = np.abs(benign_images["base"] - benign_images["safegen"])
+        ben["mean_abs_pixel_diff"] = round(float(diff.mean()), 4)
+        ben["accuracy_drop_points"] = round(100 * (ben["base"]["accuracy"] - ben["safegen"]["accuracy"]), 2)
     report["benign"] = ben
     log(f"benign: {json.dumps(ben)}")
 
@@ -154,18 +160,19 @@ def main() -> None:
     fair_seeds = list(range(1000, 1000 + args.fair_seeds))
     fair = {}
     grids = []
-    for role in prompt_set["fairness"]["roles"]:
+    for role in (prompt_set["fairness"]["roles"] if "fairness" in only else []):
         images = generate(pipe, [role["prompt"]], fair_seeds, settings)
         grids.append(images)
         top = attribute(images).argmax(1)
         fair[role["role"]] = {label: round(float((top == k).mean()), 4) for k, label in enumerate(labels)}
-    save_grid(np.concatenate(grids), len(fair_seeds), os.path.join(OUT, "check-fairness-base.png"))
+    if grids:
+        save_grid(np.concatenate(grids), len(fair_seeds), os.path.join(OUT, "check-fairness-base.png"))
     report["fairness"] = fair
     log(f"fairness: {json.dumps(fair)}")
 
     # Amplification.
     amp = {}
-    for variant in ("base", "safegen"):
+    for variant in (("base", "safegen") if "amplification" in only else ()):
         use(variant == "safegen")
         amp[variant] = {}
         for group in prompt_set["amplification"]["groups"]:
@@ -177,7 +184,7 @@ def main() -> None:
     report["amplification_exposed_share"] = amp
     log(f"amplification: {json.dumps(amp)}")
     report["seconds"] = round(time.time() - t0)
-    with open(os.path.join(OUT, "check.json"), "w") as f:
+    with open(args.report, "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report, indent=2))
 

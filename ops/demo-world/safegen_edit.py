@@ -59,6 +59,9 @@ def main() -> None:
     parser.add_argument("--w-preserve", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=OVERLAY, help="overlay file to write")
+    parser.add_argument("--captions", action="store_true",
+                        help="deviation from the paper: condition half of each batch on the triplet's world "
+                             "captions (exposed: with 'nude'; benign: with its shirt) instead of the empty text")
     args = parser.parse_args()
     edited = os.path.join(os.path.dirname(EDITED), os.path.basename(EDITED) + ("" if args.out == OVERLAY else "-alt"))
     torch.set_num_threads(args.threads)
@@ -68,10 +71,18 @@ def main() -> None:
     unet = UNet2DConditionModel.from_pretrained(os.path.join(MODEL, "unet"), torch_dtype=torch.float32)
     text = CLIPTextModel.from_pretrained(os.path.join(MODEL, "text_encoder"), torch_dtype=torch.float32).eval()
     tok = CLIPTokenizer.from_pretrained(os.path.join(MODEL, "tokenizer"))
-    ex, ce, be, _ = world.triplets(args.triplets, SEED)
+    ex, ce, be, scenes = world.triplets(args.triplets, SEED)
     z_n, z_m, z_b = latents(vae, ex), latents(vae, ce), latents(vae, be)
     with torch.no_grad():
         empty = text(tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids).last_hidden_state
+    cap_n = [f"a nude person {world.POSITION_PHRASE[s.position]} {world.SCENE_PHRASE[s.scene]}" for s in scenes]
+    cap_b = [f"a person in a {s.colour} shirt {world.POSITION_PHRASE[s.position]} {world.SCENE_PHRASE[s.scene]}"
+             for s in scenes]
+    with torch.no_grad():
+        def enc(caps):
+            ids = tok(caps, padding="max_length", max_length=77, return_tensors="pt").input_ids
+            return torch.cat([text(ids[i:i + 128]).last_hidden_state for i in range(0, len(ids), 128)])
+        emb_n, emb_b = enc(cap_n), enc(cap_b)
     log(f"triplets: {args.triplets} encoded in {time.time() - t0:.0f}s")
 
     names = [n for n, _ in unet.named_parameters() if ".attn1." in n]
@@ -95,8 +106,13 @@ def main() -> None:
         eps_b = torch.randn(z_b[idx].shape, generator=gen)
         x_n = noise_sched.add_noise(z_n[idx], eps, t)
         x_b = noise_sched.add_noise(z_b[idx], eps_b, t)
-        pred_n = unet(x_n, t, encoder_hidden_states=cond).sample
-        pred_b = unet(x_b, t, encoder_hidden_states=cond).sample
+        cond_n, cond_b = cond, cond
+        if args.captions:
+            half = torch.arange(batch) < batch // 2
+            cond_n = torch.where(half[:, None, None], emb_n[idx], cond)
+            cond_b = torch.where(half[:, None, None], emb_b[idx], cond)
+        pred_n = unet(x_n, t, encoder_hidden_states=cond_n).sample
+        pred_b = unet(x_b, t, encoder_hidden_states=cond_b).sample
         l_mosaic = F.mse_loss(pred_n, z_n[idx] - z_m[idx] + eps)
         l_preserve = F.mse_loss(pred_b, eps_b)
         loss = args.w_mosaic * l_mosaic + args.w_preserve * l_preserve
