@@ -18,8 +18,9 @@ extension FaultTests {
                 StagePlan(stages: ["consumed:2", "generating:2", "recorded:2"], transactional: false),
                 StagePlan(stages: ["published:2", "committed:2", "generating:3"], transactional: false),
             ]
-            guard longFaults else { return plans + [StagePlan(stages: ["recorded:1", "committed:1", "consumed:3"], transactional: true)] }
-            return plans + plans.map { StagePlan(stages: $0.stages.map { $0.hasPrefix("published") ? "recorded:3" : $0 }, transactional: true) }
+            // The transactional variants (same stages; `published` is not separate there) only when long.
+            guard longFaults else { return plans }
+            return plans + [StagePlan(stages: ["recorded:1", "committed:1", "consumed:3"], transactional: true)] + plans.map { StagePlan(stages: $0.stages.map { $0.hasPrefix("published") ? "recorded:3" : $0 }, transactional: true) }
         }()
 
         /// Each worker kills itself (SIGKILL) at its stage; the test restarts it without the fault
@@ -65,7 +66,7 @@ extension FaultTests {
             options.environment["CHAPERONE_SHUTDOWN_MAX_SECONDS"] = "\(maxShutdownSeconds)"
             let run = try await FaultRun(options)
             do {
-                try await run.produceValid(8, prefix: "term")
+                try await run.produceValid(5, prefix: "term")
                 #expect(try await run.watch(until: { $0.messages.count >= 1 }, timeout: .seconds(60)), "work flows")
                 try await run.watch(for: .seconds(1))  // both workers are mid-request now
                 let start = ContinuousClock.now
@@ -97,7 +98,7 @@ extension FaultTests {
             options.environment["CHAPERONE_SHUTDOWN_MAX_SECONDS"] = "3"
             let run = try await FaultRun(options)
             do {
-                try await run.produceValid(24, prefix: "busy")
+                try await run.produceValid(longFaults ? 24 : 14, prefix: "busy")
                 #expect(try await run.watch(until: { $0.messages.count >= 2 }, timeout: .seconds(60)), "work flows")
                 try run.addWorker()
                 try await run.watch(for: .seconds(3))
