@@ -60,6 +60,7 @@ import Worker
         try await producer.send(topic: topics.requests, key: "short-1", value: Self.request("short-1", steps: 4))
         try await producer.send(topic: topics.requests, key: nil, value: Array("{oops".utf8))
         let strict = try WorkerProcess(binary: binary, id: "strict", environment: environment(maxSteps: 10), logFolder: logs)
+        defer { strict.kill9() }
         try await waitForRows(["long-1", "short-1", "kafka:rp.requests:0:2"], worker: strict)
         #expect(try await audit.decision(requestID: "long-1")?.decision == .rejected)
         _ = await strict.terminate(timeout: .seconds(20))
