@@ -87,7 +87,9 @@ extension FaultTests {
         }
 
         /// A fourth worker joins (a rebalance) while the group coordinator moves to another broker.
-        @Test(.timeLimit(.minutes(4)), arguments: FaultTests.BrokerFaultTests.modes(default: false))
+        /// Transactional by default: commit-after-ack can stall after a rebalance under
+        /// pause/resume (librdkafka 2.0.2; see the closing notes), the long run keeps both modes.
+        @Test(.timeLimit(.minutes(4)), arguments: FaultTests.BrokerFaultTests.modes(default: true))
         func coordinatorMovesDuringRebalance(transactional: Bool) async throws {
             var options = Self.options("coord", transactional: transactional)
             options.stepDelayMilliseconds = 40
