@@ -119,7 +119,8 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
-    /// Resumes every assigned partition and forgets all pauses.
+    /// Resumes every assigned partition and forgets all pauses. Partitions assigned later,
+    /// also ones revoked while paused, are resumed when they are assigned.
     public func resumeAll() async throws {
         let client = try open("resumeAll")
         try await executor.run {

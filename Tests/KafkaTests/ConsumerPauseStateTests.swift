@@ -18,6 +18,18 @@ struct ConsumerPauseStateTests {
         #expect(!state.isPaused(p1))
     }
 
+    @Test("after an assignment every partition not meant to be paused is resumed")
+    func resumeAfterAssigning() {
+        var state = ConsumerPauseState()
+        #expect(state.partitionsToResume(afterAssigning: [p0, p1]) == [p0, p1])
+        state.pauseAll()
+        #expect(state.partitionsToResume(afterAssigning: [p0, p1]).isEmpty)
+        state.resumeAll()
+        state.pause([p1])
+        #expect(state.partitionsToResume(afterAssigning: [p0, p1, p2]) == [p0, p2])
+        #expect(state.partitionsToPause(afterAssigning: [p0, p1, p2]) == [p1])
+    }
+
     @Test("single pauses are re-applied to the same partitions only")
     func singlePauses() {
         var state = ConsumerPauseState()

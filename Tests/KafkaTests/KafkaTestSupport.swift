@@ -11,7 +11,8 @@ struct MockClusterTests {}
 /// Shared set-up for tests against librdkafka's mock cluster.
 enum KafkaTestSupport {
     /// Quiet logging: librdkafka warnings only. Set CHAPERONE_KAFKA_TEST_DEBUG=1 for librdkafka
-    /// consumer-group debug logs when a group test misbehaves.
+    /// consumer-group debug logs when a group test misbehaves (or to a list of librdkafka debug
+    /// contexts, such as `cgrp,consumer,topic`, for those).
     static let logger: Logger = {
         var logger = Logger(label: "chaperone.kafka.tests", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"] != nil ? .debug : .warning
@@ -37,7 +38,7 @@ enum KafkaTestSupport {
     /// A consumer tuned for quick group operations on the mock cluster.
     static func consumer(
         _ cluster: MockCluster, group: String, topics: [String],
-        isolation: KafkaConsumerConfiguration.IsolationLevel = .readCommitted,
+        isolation: KafkaConsumerConfiguration.IsolationLevel = .readCommitted, logger: Logger = logger,
         configure: (inout KafkaConsumerConfiguration) -> Void = { _ in }
     ) throws -> KafkaConsumer {
         var configuration = KafkaConsumerConfiguration(bootstrapServers: cluster.bootstrapServers, groupID: group, topics: topics)
@@ -46,7 +47,9 @@ enum KafkaTestSupport {
         configuration.heartbeatInterval = .milliseconds(300)
         configuration.maxPollInterval = .seconds(6)
         configuration.additionalProperties = ["fetch.wait.max.ms": "50"]
-        if ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"] != nil { configuration.additionalProperties["debug"] = "cgrp,consumer" }
+        if let debug = ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"] {
+            configuration.additionalProperties["debug"] = debug == "1" ? "cgrp,consumer" : debug
+        }
         configure(&configuration)
         return try KafkaConsumer(configuration: configuration, logger: logger)
     }

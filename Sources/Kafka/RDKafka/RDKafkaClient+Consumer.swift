@@ -21,11 +21,21 @@ let rdKafkaRebalanceCallback: @convention(c) (
                 failure = KafkaError(rdKafkaCode: code, context: "rebalance: assign")
             }
         }
-        let toPause = context.consumerState.withLock { $0.pause.partitionsToPause(afterAssigning: partitions) }
-        if !toPause.isEmpty {
-            let pauseList = RDKafkaTopicPartitionList.make(toPause)
-            rd_kafka_pause_partitions(handle, pauseList)
-            rd_kafka_topic_partition_list_destroy(pauseList)
+        // librdkafka keeps an application pause across revocation and reassignment, so set
+        // every assigned partition's pause to the application's intent now, both ways (a resume
+        // of a partition that is not paused changes nothing).
+        let (toPause, toResume) = context.consumerState.withLock {
+            ($0.pause.partitionsToPause(afterAssigning: partitions), $0.pause.partitionsToResume(afterAssigning: partitions))
+        }
+        for (subset, pause) in [(toPause, true), (toResume, false)] where !subset.isEmpty {
+            let list = RDKafkaTopicPartitionList.make(subset)
+            let code = pause ? rd_kafka_pause_partitions(handle, list) : rd_kafka_resume_partitions(handle, list)
+            rd_kafka_topic_partition_list_destroy(list)
+            if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+                context.logger.warning("\(pause ? "pause" : "resume") after assignment failed", metadata: [
+                    "kafka.partitions": "\(subset)", "rdkafka.error": "\(String(cString: rd_kafka_err2name(code)))",
+                ])
+            }
         }
         event = failure.map { .error($0) } ?? .partitionsAssigned(partitions)
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
