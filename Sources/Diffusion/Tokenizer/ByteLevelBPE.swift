@@ -52,34 +52,107 @@ struct ByteLevelBPE: Sendable {
     }
 
     /// Token ids of one pre-tokenized piece.
+    ///
+    /// The result is the textbook loop's (merge every occurrence of the lowest-ranked adjacent
+    /// pair, left to right, until no pair has a rank), computed in O(n log n) rather than O(n²):
+    /// the symbols form a linked list and a heap holds the candidate pairs by (rank, position),
+    /// so one long word in a prompt cannot keep the worker busy for minutes.
     func encode(_ piece: String) -> [Int] {
         let bytes = Array(piece.utf8)
         guard !bytes.isEmpty else { return [] }
-        var word = bytes.dropLast().map { byteID[Int($0)] }
-        word.append(byteEndID[Int(bytes.last!)])
-        while word.count > 1 {
-            var best: (rank: Int32, id: Int32, left: Int32, right: Int32)?
-            for i in 0..<(word.count - 1) {
-                if let merge = merges[key(word[i], word[i + 1])], merge.rank < (best?.rank ?? .max) {
-                    best = (merge.rank, merge.id, word[i], word[i + 1])
-                }
-            }
-            guard let best else { break }
-            var merged: [Int32] = []
-            merged.reserveCapacity(word.count)
-            var i = 0
-            while i < word.count {
-                if i + 1 < word.count, word[i] == best.left, word[i + 1] == best.right {
-                    merged.append(best.id)
-                    i += 2
-                } else {
-                    merged.append(word[i])
-                    i += 1
-                }
-            }
-            word = merged
+        let n = bytes.count
+        var symbol = bytes.dropLast().map { byteID[Int($0)] }
+        symbol.append(byteEndID[Int(bytes.last!)])
+        // Linked list over the positions; `n` marks the end, -1 the start.
+        var next = Array(1...n)
+        var previous = Array(-1..<(n - 1))
+        var alive = [Bool](repeating: true, count: n)
+        // The pass in which a position took part in a merge (the textbook loop reads each pass
+        // from the word as it was before the pass, so a merged symbol waits for the next pass).
+        var mergedInPass = [Int](repeating: 0, count: n)
+        var heap = MinHeap()
+
+        func rank(at i: Int) -> Int32? {
+            guard i >= 0, alive[i], next[i] < n else { return nil }
+            return merges[key(symbol[i], symbol[next[i]])]?.rank
         }
-        return word.map(Int.init)
+        func push(_ i: Int) {
+            if let rank = rank(at: i) { heap.push(UInt64(UInt32(rank)) << 32 | UInt64(UInt32(i))) }
+        }
+        for i in 0..<(n - 1) { push(i) }
+
+        var pass = 0
+        var batch: [Int] = []
+        while let top = heap.pop() {
+            let best = Int32(truncatingIfNeeded: top >> 32)
+            // Entries go stale when a neighbour merges; a pair's rank names the pair (one rank
+            // per merge), so an entry whose position still holds a pair of its rank is current.
+            guard rank(at: Int(top & 0xFFFF_FFFF)) == best else { continue }
+            batch.removeAll(keepingCapacity: true)
+            batch.append(Int(top & 0xFFFF_FFFF))
+            while let peek = heap.peek(), Int32(truncatingIfNeeded: peek >> 32) == best {
+                _ = heap.pop()
+                if rank(at: Int(peek & 0xFFFF_FFFF)) == best { batch.append(Int(peek & 0xFFFF_FFFF)) }
+            }
+            let merged = merges[key(symbol[batch[0]], symbol[next[batch[0]]])]!.id
+            pass += 1
+            // Left to right (the heap orders equal ranks by position), never reusing a symbol
+            // merged in this pass: the textbook loop's scan.
+            for i in batch where alive[i] && mergedInPass[i] != pass {
+                let j = next[i]
+                guard j < n, mergedInPass[j] != pass else { continue }
+                symbol[i] = merged
+                mergedInPass[i] = pass
+                alive[j] = false
+                next[i] = next[j]
+                if next[j] < n { previous[next[j]] = i }
+                push(previous[i])
+                push(i)
+            }
+        }
+        var ids: [Int] = []
+        var i = 0
+        while i < n {
+            ids.append(Int(symbol[i]))
+            i = next[i]
+        }
+        return ids
+    }
+
+    /// A binary min-heap of `rank << 32 | position` keys.
+    private struct MinHeap {
+        private var items: [UInt64] = []
+
+        func peek() -> UInt64? { items.first }
+
+        mutating func push(_ item: UInt64) {
+            items.append(item)
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child] < items[parent] else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func pop() -> UInt64? {
+            guard let first = items.first else { return nil }
+            let last = items.removeLast()
+            guard !items.isEmpty else { return first }
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < items.count, items[left] < items[smallest] { smallest = left }
+                if right < items.count, items[right] < items[smallest] { smallest = right }
+                guard smallest != parent else { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+            return first
+        }
     }
 
     @inline(__always)
