@@ -45,12 +45,40 @@ public struct AuditRepository: Sendable {
             """
         let select = Self.selectRecord(requestID: r.requestID)
         return try await withContext("insert decision") {
-            try await connection.withSession(retryOnConnectionLoss: true) { session in
-                if try session.query(insert).affectedRows == 1 { return .inserted(r) }
-                // The conflicting row is committed (ON CONFLICT waits for it), so it is visible now.
-                let row = try session.query(select).single("stored decision for a duplicate request_id")
-                return .alreadyPresent(try Self.record(from: row))
+            do {
+                return try await connection.withSession(retryOnConnectionLoss: true) { session in
+                    if try session.query(insert).affectedRows == 1 { return .inserted(r) }
+                    // The conflicting row is committed (ON CONFLICT waits for it), so it is visible now.
+                    let row = try session.query(select).single("stored decision for a duplicate request_id")
+                    return .alreadyPresent(try Self.record(from: row))
+                }
+            } catch let error as AuditStoreError where error.sqlState == Self.readOnlyState {
+                // A session that began while the database was read-only stays read-only: the
+                // retry gets a new one, which is writable once the database is again.
+                await connection.reset()
+                throw error
             }
+        }
+    }
+
+    /// SQLSTATE `read_only_sql_transaction`.
+    static let readOnlyState = "25006"
+
+    /// Checks that the database answers and takes writes, cheaply (one `SELECT` of a session
+    /// setting, no table touched): for readiness probes while no request is written.
+    ///
+    /// Throws `connectionFailed`/`connectionLost` when the server cannot be reached, and
+    /// `queryFailed` with SQLSTATE 25006 when the session is read-only (the database's
+    /// `default_transaction_read_only`, a standby); the session is then dropped so the next
+    /// probe sees the database's current setting.
+    public func probe() async throws {
+        let readOnly: String? = try await withContext("probe") {
+            try await connection.query("SELECT current_setting('transaction_read_only') AS read_only", retryOnConnectionLoss: true)
+                .single("probe").text("read_only")
+        }
+        if readOnly == "on" {
+            await connection.reset()
+            throw AuditStoreError(.queryFailed, "probe: the database is read-only", sqlState: Self.readOnlyState)
         }
     }
 

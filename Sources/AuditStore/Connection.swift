@@ -73,6 +73,18 @@ public final class Connection: @unchecked Sendable {
         try await onQueue { session in session.connection.backendPID }
     }
 
+    /// Drops the current session; the next call opens a new one. For a session whose settings
+    /// went stale, such as one that began while the database was read-only
+    /// (`default_transaction_read_only` applies to sessions that start after it changed).
+    public func reset() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.handle = nil
+                continuation.resume()
+            }
+        }
+    }
+
     /// Closes the connection; later calls throw `misuse`.
     public func close() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

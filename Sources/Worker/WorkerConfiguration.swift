@@ -28,6 +28,10 @@ public struct WorkerConfiguration: Sendable {
     public var migrate: Bool
     /// Key `database.migrations`: folder of `NNN_name.sql`. Default: `schemas/migrations`.
     public var migrationsDirectory: String
+    /// Key `database.probe_interval_ms`: while no request is in hand, the worker checks the
+    /// audit database this often (one cheap query) and reports not ready on `/ready` while the
+    /// check fails or gets no answer within the interval. 0 turns the check off. Default: 5000.
+    public var databaseProbeInterval: Duration
     /// Keys `http.host` and `http.port` of /metrics, /health and /ready; port 0 disables it.
     /// Default: 127.0.0.1:9464.
     public var httpHost: String
@@ -51,7 +55,8 @@ public struct WorkerConfiguration: Sendable {
     public var policyPath: String?
     /// Key `model.prompt_lexicon`: prompt-harm lexicon JSON. Default: the embedded lexicon.
     public var promptLexiconPath: String?
-    /// Key `model.fairness_families`: Fair Diffusion attribute families JSON. Default: gender.
+    /// Key `model.fairness_families`: Fair Diffusion attribute families JSON. Default: the model
+    /// folder's `fairness-families.json` when it has one, else the embedded gender family.
     public var fairnessFamiliesPath: String?
     /// Key `model.prompt_embedding`: prompt harm also by text-embedding similarity with the
     /// model's CLIP text encoder: `off` (default), `standard` (embedded I2P category
@@ -114,6 +119,7 @@ public struct WorkerConfiguration: Sendable {
         databaseURL = config.string(forKey: "database.url", isSecret: true)
         migrate = config.bool(forKey: "database.migrate", default: true)
         migrationsDirectory = config.string(forKey: "database.migrations", default: "schemas/migrations")
+        databaseProbeInterval = .milliseconds(config.int(forKey: "database.probe_interval_ms", default: 5_000))
         httpHost = config.string(forKey: "http.host", default: "127.0.0.1")
         httpPort = config.int(forKey: "http.port", default: 9464)
         let defaults = RequestLimits()
@@ -165,6 +171,9 @@ public struct WorkerConfiguration: Sendable {
     public func validate() throws {
         guard ["text", "json"].contains(logFormat) else {
             throw WorkerError(.invalidConfiguration, "log.format '\(logFormat)' must be text or json")
+        }
+        guard databaseProbeInterval >= .zero else {
+            throw WorkerError(.invalidConfiguration, "database.probe_interval_ms must be 0 (off) or more")
         }
         guard (0...65535).contains(httpPort) else {
             throw WorkerError(.invalidConfiguration, "http.port \(httpPort) must be 0 to 65535")

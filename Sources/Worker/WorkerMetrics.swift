@@ -6,6 +6,7 @@ import Metrics
 /// - `chaperone_stage_duration_seconds{stage}`: decode, generate, score, audit_insert, publish, commit
 /// - `chaperone_dlq_total`, `chaperone_audit_write_errors_total`,
 ///   `chaperone_redeliveries_republished_total`, `chaperone_handed_back_total`
+/// - `chaperone_idle_probe_failures_total{dependency}`: failed readiness checks while idle
 public struct WorkerMetrics: Sendable {
     public enum Stage: String, Sendable, CaseIterable {
         case decode, generate, score
@@ -32,6 +33,10 @@ public struct WorkerMetrics: Sendable {
     public func auditWriteFailed() { auditWriteErrors.increment() }
     public func redeliveryRepublished() { republished.increment() }
     public func requestHandedBack() { handedBack.increment() }
+
+    public func idleProbeFailed(dependency: String) {
+        Counter(label: "chaperone_idle_probe_failures_total", dimensions: [("dependency", dependency)]).increment()
+    }
 }
 
 extension Timer {

@@ -77,7 +77,14 @@ public enum WorkerRuntime {
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
                                        censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher)),
             health: health, logger: logger)
-        let worker = WorkerService(consumer: KafkaRequestConsumer(consumer: consumer), processor: processor, health: health, logger: logger)
+        // Readiness follows the audit database while idle too (the request path marks it while busy).
+        let probe = configuration.databaseProbeInterval > .zero
+            ? IdleProbe(dependency: "audit", interval: configuration.databaseProbeInterval, timeout: max(configuration.databaseProbeInterval, .seconds(1))) {
+                try await repository.probe()
+            }
+            : nil
+        let worker = WorkerService(
+            consumer: KafkaRequestConsumer(consumer: consumer), processor: processor, health: health, logger: logger, idleProbe: probe)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.httpPort != 0 {

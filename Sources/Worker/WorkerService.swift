@@ -6,7 +6,8 @@ import Synchronization
 /// The request loop: polls the requests topic, works one request at a time with its
 /// partitions paused (still polling, so the worker stays in its group), hands work back on
 /// revocation, and on graceful shutdown finishes the current request (or hands it back when
-/// the shutdown deadline cancels it), then closes the consumer.
+/// the shutdown deadline cancels it), then closes the consumer. While no request is in hand it
+/// runs its ``IdleProbe`` (if any), so readiness follows the audit database even when idle.
 public final class WorkerService: Service {
     private let consumer: any RequestConsuming
     private let processor: RequestProcessor
@@ -15,14 +16,18 @@ public final class WorkerService: Service {
     private let pollTimeout: Duration
     private let pauseDelay: Duration
     private let maxBacklog: Int
+    private let idleProbe: IdleProbe?
+    private let metrics: WorkerMetrics
 
     /// - Parameters:
     ///   - pollTimeout: longest wait of one poll. Default: 100 ms.
     ///   - pauseDelay: how long a request runs before the partitions are paused. Default: 2 s.
     ///   - maxBacklog: messages kept while busy before pausing. Default: 32.
+    ///   - idleProbe: a dependency check run while no request is in hand. Default: none.
     public init(
         consumer: any RequestConsuming, processor: RequestProcessor, health: WorkerHealth, logger: Logger,
-        pollTimeout: Duration = .milliseconds(100), pauseDelay: Duration = .seconds(2), maxBacklog: Int = 32
+        pollTimeout: Duration = .milliseconds(100), pauseDelay: Duration = .seconds(2), maxBacklog: Int = 32,
+        idleProbe: IdleProbe? = nil, metrics: WorkerMetrics = WorkerMetrics()
     ) {
         self.consumer = consumer
         self.processor = processor
@@ -31,6 +36,8 @@ public final class WorkerService: Service {
         self.pollTimeout = pollTimeout
         self.pauseDelay = pauseDelay
         self.maxBacklog = maxBacklog
+        self.idleProbe = idleProbe
+        self.metrics = metrics
     }
 
     public func run() async throws {
@@ -68,6 +75,30 @@ public final class WorkerService: Service {
         var isDone: Bool { finished.isSet }
     }
 
+    /// One run of the idle probe: nil when the check passed, else the reason it failed.
+    private final class ProbeRun: Sendable {
+        let task: Task<String?, Never>
+        let started = ContinuousClock.now
+        private let finished: Flag
+        let timedOut = Flag()
+
+        init(_ probe: IdleProbe) {
+            let finished = Flag()
+            self.finished = finished
+            task = Task {
+                defer { finished.set() }
+                do {
+                    try await probe.check()
+                    return nil
+                } catch {
+                    return RequestProcessor.safeReason(error)
+                }
+            }
+        }
+
+        var isDone: Bool { finished.isSet }
+    }
+
     private func loop(shutdown: Flag) async throws {
         var flow = ConsumerFlow(maxBacklog: maxBacklog)
         var current: Current?
@@ -88,6 +119,48 @@ public final class WorkerService: Service {
             } catch {
                 health.markUnavailable("broker-consumer", reason: RequestProcessor.safeReason(error))
                 logger.warning("\(wanted ? "pause" : "resume") failed; retrying after the next poll", metadata: ["error": "\(error)"])
+            }
+        }
+
+        // The idle probe runs beside the loop (a check may block on a connect), one at a time,
+        // `interval` after the previous one ended or the last request finished.
+        var probeRun: ProbeRun?
+        var nextProbe = ContinuousClock.now + (idleProbe?.interval ?? .zero)
+        var probeFailing = false
+        defer { probeRun?.task.cancel() }
+        func tickProbe() async {
+            guard let probe = idleProbe else { return }
+            let now = ContinuousClock.now
+            if let run = probeRun {
+                if run.isDone {
+                    let failure = await run.task.value
+                    probeRun = nil
+                    nextProbe = now + probe.interval
+                    if let failure {
+                        metrics.idleProbeFailed(dependency: probe.dependency)
+                        health.markUnavailable(probe.dependency, reason: failure)
+                        if !probeFailing {
+                            logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(failure)"])
+                        }
+                        probeFailing = true
+                    } else {
+                        health.markAvailable(probe.dependency)
+                        if probeFailing { logger.notice("\(probe.dependency) available again: ready") }
+                        probeFailing = false
+                    }
+                } else if !run.timedOut.isSet, now - run.started >= probe.timeout {
+                    run.timedOut.set()
+                    metrics.idleProbeFailed(dependency: probe.dependency)
+                    health.markUnavailable(probe.dependency, reason: "no answer to the readiness check within \(probe.timeout)")
+                    if !probeFailing { logger.warning("\(probe.dependency) does not answer while idle: not ready") }
+                    probeFailing = true
+                }
+                return
+            }
+            if current != nil {
+                nextProbe = now + probe.interval
+            } else if now >= nextProbe {
+                probeRun = ProbeRun(probe)
             }
         }
 
@@ -123,6 +196,7 @@ public final class WorkerService: Service {
                 if let current { _ = await current.task.value }
                 break polling
             }
+            await tickProbe()
             if let running = current, running.isDone {
                 _ = await running.task.value
                 current = nil
