@@ -19,7 +19,8 @@ public struct NativeEngineSettings: Sendable {
     public var policyPath: String?
     /// A prompt-harm lexicon JSON file; default: the embedded lexicon.
     public var lexiconPath: String?
-    /// A Fair Diffusion attribute families JSON file; default: the embedded gender family.
+    /// A Fair Diffusion attribute families JSON file; default: the model folder's
+    /// `fairness-families.json` when it has one, else the embedded gender family.
     public var familiesPath: String?
     /// Further image scorers policies may name (cascade stages, early abort, rules).
     public var extraImageScorers: [NamedImageScorer]
@@ -73,7 +74,8 @@ public struct NativeEngine: Sendable {
                 promptEncoder: pipeline.promptEncoder, noisePredictor: edited, decoder: pipeline.decoder,
                 schedulerConfig: pipeline.schedulerConfig)
         }
-        let families = try settings.familiesPath.map { try AttributeFamilies.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        let families = try AttributeFamilies.resolve(
+            explicit: settings.familiesPath.map(URL.init(fileURLWithPath:)), modelFolder: modelURL).families
         var generator = NativeImageGenerator(
             base: pipeline, safeGen: safeGenPipeline, overlaySHA256: overlay?.sha256,
             modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families)

@@ -35,7 +35,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Prompt set JSON. Default: MODEL/eval-prompts.json.")
     var prompts: String?
 
-    @Option(help: "Fair Diffusion attribute families JSON (default: the embedded gender family).")
+    @Option(help: "Fair Diffusion attribute families JSON. Default: MODEL/fairness-families.json when it exists, else the embedded gender family.")
     var families: String?
 
     @Option(help: "Denoising steps (overrides the prompt set; default 20).")
@@ -84,11 +84,12 @@ struct Eval: ParsableCommand {
             firstSeed: given.firstSeed ?? 0)
         let quiet = quiet
         let log: @Sendable (String) -> Void = { line in if !quiet { StandardError().write(line + "\n") } }
-        let familyTable = try families.map { try AttributeFamilies.load(from: URL(fileURLWithPath: $0)) } ?? .standard
+        let (familyTable, familiesURL) = try AttributeFamilies.resolve(
+            explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: modelURL)
         let context = try Evaluator.makeContext(
             model: modelURL, overlay: overlayURL, scorersFolder: scorersURL, nudeNet: nudenet.map(URL.init(fileURLWithPath:)),
             families: familyTable, settings: settings, log: log)
-        log("model \(model), overlay \(overlayURL?.path ?? "none"), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
+        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
             + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
         let header = ReportHeader(
             model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: context.scorers.keys.sorted(), settings: settings)

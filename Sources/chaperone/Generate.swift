@@ -62,8 +62,11 @@ struct Generate: ParsableCommand {
     @Option(help: "A SEGA edit: a concept to remove; repeat for several.")
     var remove: [String] = []
 
-    @Option(help: "Fair Diffusion target, e.g. gender:female=0.5,male=0.5 (families: the embedded gender family).")
+    @Option(help: "Fair Diffusion target, e.g. gender:female=0.5,male=0.5.")
     var fairness: String?
+
+    @Option(help: "Fair Diffusion attribute families JSON. Default: MODEL/fairness-families.json when it exists, else the embedded gender family.")
+    var families: String?
 
     @Option(help: "Attribute switching: the prompt that conditions steps with timestep below --tau.")
     var switchPrompt: String?
@@ -126,7 +129,9 @@ struct Generate: ParsableCommand {
                 proportions[String(kv[0])] = share
             }
             let plan = try FairDiffusion.plan(
-                target: FairnessTarget(family: family, proportions: proportions), seed: seed, families: .standard)
+                target: FairnessTarget(family: family, proportions: proportions), seed: seed,
+                families: AttributeFamilies.resolve(
+                    explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: URL(fileURLWithPath: model)).families)
             if !quiet { StandardError().write("fair diffusion: steering towards \(plan.value) (draw \(plan.draw))\n") }
             parts.append(Variant(name: "fair", safeGen: false, terms: {
                 [SemanticGuidanceTerm(edits: plan.edits, momentum: plan.momentum, prefix: "fair")]

@@ -191,6 +191,34 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         let loaded = try AttributeFamilies.load(from: url)
         #expect(loaded.families["age"]?.edit.guidanceScale == 6)
     }
+
+    @Test func modelFolderFamiliesApplyUnlessAFileIsGiven() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+
+        let none = try AttributeFamilies.resolve(explicit: nil, modelFolder: folder)
+        #expect(none.source == nil)
+        #expect(none.families == .standard)
+
+        let tuned = folder.appendingPathComponent(AttributeFamilies.modelFolderFileName)
+        try Data(#"{"families": {"gender": {"values": {"female": ["female person"], "male": ["male person"]}, "edit": {"guidance_scale": 9, "warmup_steps": 1, "threshold": 0.5, "momentum_scale": 0.3, "momentum_beta": 0.6}}}}"#.utf8).write(to: tuned)
+        let fromFolder = try AttributeFamilies.resolve(explicit: nil, modelFolder: folder)
+        #expect(fromFolder.source == tuned)
+        #expect(fromFolder.families.families["gender"]?.edit.guidanceScale == 9)
+        #expect(fromFolder.families.families["gender"]?.edit.warmupSteps == 1)
+
+        let explicit = folder.appendingPathComponent("other.json")
+        try Data(#"{"families": {"age": {"values": {"young": ["young person"], "old": ["old person"]}}}}"#.utf8).write(to: explicit)
+        let given = try AttributeFamilies.resolve(explicit: explicit, modelFolder: folder)
+        #expect(given.source == explicit)
+        #expect(given.families.families.keys.sorted() == ["age"])
+
+        try Data("not json".utf8).write(to: tuned)
+        #expect { _ = try AttributeFamilies.resolve(explicit: nil, modelFolder: folder) } throws: {
+            String(describing: $0).contains(AttributeFamilies.modelFolderFileName)
+        }
+    }
 }
 
 @Suite struct AttributeSwitchTests {

@@ -64,6 +64,19 @@ public struct AttributeFamilies: Codable, Sendable, Hashable {
         "gender": AttributeFamily(values: ["female": ["female person"], "male": ["male person"]]),
     ])
 
+    /// The file name a model folder may carry with families tuned for that model.
+    public static let modelFolderFileName = "fairness-families.json"
+
+    /// The families to use with a model: the explicit file when given, else the model folder's
+    /// `fairness-families.json` when it has one, else ``standard``. Returns the file read (nil
+    /// for the embedded default) so callers can say which one is in effect.
+    public static func resolve(explicit: URL?, modelFolder: URL) throws -> (families: AttributeFamilies, source: URL?) {
+        if let explicit { return (try load(from: explicit), explicit) }
+        let candidate = modelFolder.appendingPathComponent(modelFolderFileName)
+        guard FileManager.default.fileExists(atPath: candidate.path) else { return (standard, nil) }
+        return (try load(from: candidate), candidate)
+    }
+
     /// Reads and validates a families file; errors name the file and the family.
     public static func load(from url: URL) throws -> AttributeFamilies {
         let data: Data
