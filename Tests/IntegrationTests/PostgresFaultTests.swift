@@ -1,6 +1,9 @@
 import AuditStore
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension FaultTests {
     /// PostgreSQL faults with real test workers: the server stopped and restarted (a separate
@@ -136,41 +139,153 @@ extension FaultTests {
             await run.finish()
         }
 
-        /// The PostgreSQL server (a separate throwaway cluster) stops mid-run and starts again.
-        /// Only with `CHAPERONE_PG_RESTART_FAULTS=1`: starting the throwaway cluster from the test
-        /// process still hangs on this machine (the start script does not return to `Process`).
-        @Test(.timeLimit(.minutes(5)), .enabled(if: ProcessInfo.processInfo.environment["CHAPERONE_PG_RESTART_FAULTS"] == "1"))
+        /// The PostgreSQL server (a separate throwaway cluster) stops mid-run and starts again,
+        /// twice. First outage: every worker reports not ready, nothing is published, and the
+        /// running workers recover in place once the server is back (ready, everything delivered).
+        /// Second outage: the workers are killed while the server is down, and no committed offset
+        /// passes a request without an audit row. At the end every request has exactly one row
+        /// and at least one identical published copy.
+        @Test(.timeLimit(.minutes(3)))
         func serverStoppedAndRestarted() async throws {
+            let started = ContinuousClock.now
             let server = try ThrowawayPostgres()
-            defer { server.destroy() }
-            try server.run("start")
-            var options = FaultRun.Options(name: "pgstop")
-            options.databaseURL = server.url
-            options.statusPorts = true
-            let run = try await FaultRun(options)
             do {
-                let first = try await run.produceValid(9, prefix: "before")
-                #expect(try await run.watch(until: { $0.delivered(first) == first.count }, timeout: .seconds(90)), "work flows before the fault")
-                try server.run("stop")
-                let during = try await run.produceValid(30, prefix: "stopped")
-                var notReady = 0
-                for index in run.workers.indices {
-                    if let status = try await run.waitForReady(index, code: 503, timeout: .seconds(5)), status.code == 503 { notReady += 1 }
-                }
-                #expect(notReady == run.workers.count, "every worker with work reports not ready while PostgreSQL is down")
-                #expect(run.delivered(during) == 0, "nothing is published while PostgreSQL is down")
-                let log = run.workers[0].logTail
-                #expect(log.contains("audit unavailable, retrying"), "the worker retries: \(log.suffix(600))")
-                for worker in run.workers { worker.kill9() }
-                try server.run("start")
-                let covered = try await run.checkNoCommitPastMissingAuditRow(try await run.committedOffsets())
-                #expect(covered >= first.count)
-                for index in run.workers.indices { try run.restart(index) }
-                try await run.waitForAll()
-                let report = try await run.verify()
-                print("PostgreSQL stopped and restarted: \(report)")
+                try await server.run("start")
+                var options = FaultRun.Options(name: "pgstop")
+                options.databaseURL = server.url
+                options.statusPorts = true
+                options.environment["CHAPERONE_DATABASE_PROBE_INTERVAL_MS"] = "500"
+                let run = try await FaultRun(options)
+                do {
+                    try await Self.stopAndRestart(server, run)
+                } catch { Issue.record(error) }
+                await run.finish()
             } catch { Issue.record(error) }
-            await run.finish()
+            await server.destroy()
+            print("PostgreSQL stopped and restarted: \(ContinuousClock.now - started) in all")
+        }
+
+        static func stopAndRestart(_ server: ThrowawayPostgres, _ run: FaultRun) async throws {
+            let first = try await run.produceValid(9, prefix: "before")
+            #expect(try await run.watch(until: { $0.delivered(first) == first.count }, timeout: .seconds(60)), "work flows before the fault")
+
+            // First outage: the workers keep running and recover in place.
+            try await server.run("stop")
+            let during = try await run.produceValid(24, prefix: "stopped")
+            for index in run.workers.indices {
+                let status = try await run.waitForReady(index, code: 503, timeout: .seconds(5))
+                #expect(status?.code == 503, "worker \(index) is not ready while PostgreSQL is down: \(String(describing: status))")
+                #expect(status?.body.contains("audit") == true, "\(String(describing: status))")
+            }
+            // The idle check may turn them not ready first; the requests then reach their inserts.
+            let retrying = try await run.watch(until: { $0.workers.contains { $0.logTail.contains("audit unavailable, retrying") } }, timeout: .seconds(20))
+            #expect(retrying, "the workers retry their inserts: \(run.logTails.suffix(1200))")
+            #expect(run.delivered(during) == 0, "nothing is published while PostgreSQL is down")
+            try await server.run("start")
+            #expect(try await run.waitForAll(timeout: .seconds(60)), "the running workers finish everything once PostgreSQL is back")
+            for index in run.workers.indices {
+                let status = try await run.waitForReady(index, code: 200, timeout: .seconds(10))
+                #expect(status?.code == 200, "worker \(index) is ready again: \(String(describing: status))")
+            }
+
+            // Second outage: the workers die while the server is down.
+            try await server.run("stop")
+            let late = try await run.produceValid(12, prefix: "killed")
+            let notReady = try await run.waitForAnyReady(code: 503, timeout: .seconds(5))
+            #expect(notReady?.code == 503, "\(String(describing: notReady))")
+            try await run.watch(for: .seconds(1))
+            #expect(run.delivered(late) == 0, "nothing is published while PostgreSQL is down")
+            for worker in run.workers { worker.kill9() }
+            try await server.run("start")
+            let committed = try await run.committedOffsets()
+            let covered = try await run.checkNoCommitPastMissingAuditRow(committed)
+            #expect(covered >= first.count + during.count, "the offsets of the delivered requests were committed (\(covered))")
+            let audit = try await AuditRepository.connect(url: run.databaseURL)
+            let rows = try await audit.count()
+            await audit.connection.close()
+            #expect(rows < run.expected.count, "some requests had no audit row when the offsets were read (\(rows) of \(run.expected.count))")
+            for index in run.workers.indices { try run.restart(index) }
+            #expect(try await run.waitForAll(timeout: .seconds(60)))
+            let report = try await run.verify()
+            #expect(report.requests == first.count + during.count + late.count)
+            print("PostgreSQL stopped and restarted: \(report); committed offsets cover \(covered) requests")
+        }
+
+        /// A worker with no request to work follows the database all the same (its idle check):
+        /// the server stopped turns `/ready` to 503 within a few seconds and back to 200 once it
+        /// runs again; so does the database turned read-only and writable again, and a request
+        /// that arrives while it is read-only is delivered, by the same process, once it is not.
+        @Test(.timeLimit(.minutes(2)))
+        func idleWorkerFollowsTheDatabase() async throws {
+            let started = ContinuousClock.now
+            let server = try ThrowawayPostgres()
+            do {
+                try await server.run("start")
+                var options = FaultRun.Options(name: "pgidle")
+                options.databaseURL = server.url
+                options.statusPorts = true
+                options.workers = 1
+                options.environment["CHAPERONE_DATABASE_PROBE_INTERVAL_MS"] = "500"
+                let run = try await FaultRun(options)
+                do {
+                    try await Self.idleChecks(server, run)
+                } catch { Issue.record(error) }
+                await run.finish()
+            } catch { Issue.record(error) }
+            await server.destroy()
+            print("idle worker follows the database: \(ContinuousClock.now - started) in all")
+        }
+
+        /// Polls `/ready` of worker 0 until it answers `code`; returns the answer and how long after `start` it came.
+        static func timeUntilReady(
+            _ run: FaultRun, code: Int, since start: ContinuousClock.Instant, timeout: Duration
+        ) async throws -> (status: (code: Int, body: String)?, after: Duration) {
+            let status = try await run.waitForReady(0, code: code, timeout: timeout)
+            return (status, ContinuousClock.now - start)
+        }
+
+        static func idleChecks(_ server: ThrowawayPostgres, _ run: FaultRun) async throws {
+            let up = try await run.waitForReady(0, code: 200, timeout: .seconds(60))
+            #expect(up?.code == 200, "the worker starts ready: \(String(describing: up))")
+
+            var faultAt = ContinuousClock.now
+            try await server.run("stop")
+            let down = try await timeUntilReady(run, code: 503, since: faultAt, timeout: .seconds(10))
+            #expect(down.status?.code == 503 && down.after < .seconds(4), "an idle worker is not ready within 4 s of the server being stopped: \(String(describing: down))")
+            #expect(down.status?.body.hasPrefix("audit: ") == true, "\(String(describing: down.status))")
+            let metrics = await run.status(0, "/metrics")?.body ?? ""
+            let failures = metrics.split(separator: "\n").first { $0.hasPrefix("chaperone_idle_probe_failures_total{dependency=\"audit\"}") }
+            let count = failures.flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+            #expect(count >= 1, "failed checks are counted: \(failures ?? "no such metric")")
+            faultAt = ContinuousClock.now
+            try await server.run("start")
+            let back = try await timeUntilReady(run, code: 200, since: faultAt, timeout: .seconds(10))
+            #expect(back.status?.code == 200 && back.after < .seconds(4), "ready within 4 s of the server starting: \(String(describing: back))")
+            let log = run.workers[0].logTail
+            #expect(log.contains("audit unavailable while idle: not ready") && log.contains("audit available again: ready"), "\(log.suffix(800))")
+
+            // Read-only (the full-disk stand-in), noticed by the idle check once the sessions start again.
+            let name = databaseName(server.url)
+            let adminURL = try IntegrationEnvironment.url(server.url, database: "postgres")
+            let admin = try await Connection.connect(url: adminURL)
+            try await admin.query("ALTER DATABASE \(identifier: name) SET default_transaction_read_only = on")
+            faultAt = ContinuousClock.now
+            let killed = try await terminateSessions(of: name, adminURL: adminURL)
+            #expect(killed >= 1, "the worker's session was terminated")
+            let readOnly = try await timeUntilReady(run, code: 503, since: faultAt, timeout: .seconds(10))
+            #expect(readOnly.status?.code == 503 && readOnly.after < .seconds(4), "\(String(describing: readOnly))")
+            #expect(readOnly.status?.body.contains("read-only") == true, "\(String(describing: readOnly.status))")
+            let during = try await run.produceValid(3, prefix: "readonly")
+            try await run.watch(for: .seconds(2))
+            #expect(run.delivered(during) == 0, "nothing is published while the database is read-only")
+            try await admin.query("ALTER DATABASE \(identifier: name) RESET default_transaction_read_only")
+            await admin.close()
+            #expect(try await run.waitForAll(timeout: .seconds(30)), "the same worker delivers them once the database is writable")
+            let writable = try await run.waitForReady(0, code: 200, timeout: .seconds(10))
+            #expect(writable?.code == 200, "\(String(describing: writable))")
+            #expect(run.workers[0].isRunning, "no restart was needed")
+            let report = try await run.verify()
+            print("idle worker: not ready \(down.after) after the stop began, ready \(back.after) after the start began, not ready \(readOnly.after) after read-only; \(report)")
         }
     }
 }
@@ -188,16 +303,22 @@ struct ThrowawayPostgres {
 
     var url: String { "postgresql://postgres@127.0.0.1:\(port)/chaperone" }
 
-    /// Runs `ops/lib/postgres.sh <command>` for this cluster; throws with its output on failure.
-    func run(_ command: String) throws {
+    /// Runs `ops/lib/postgres.sh <command>` for this cluster; throws with its output on failure
+    /// or when it takes longer than `timeout` (then it is killed).
+    ///
+    /// The script runs through a shell that first closes every descriptor it inherited above
+    /// stderr. Foundation's `Process` learns that a child ended when the child's end of a socket
+    /// pair it hands down is closed; the server that `start` leaves running would inherit that
+    /// end and hold it for its whole life, and waiting for the script would never return.
+    func run(_ command: String, timeout: Duration = .seconds(90)) async throws {
+        let script = IntegrationEnvironment.repositoryRoot.appendingPathComponent("ops/lib/postgres.sh").path
         let process = Process()
-        process.executableURL = IntegrationEnvironment.repositoryRoot.appendingPathComponent("ops/lib/postgres.sh")
-        process.arguments = [command]
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = ["-c", Self.closeInheritedDescriptorsAndRun, script, command]
         var environment = ProcessInfo.processInfo.environment
         environment["CHAPERONE_POSTGRES_DIR"] = folder.path
         environment["CHAPERONE_POSTGRES_PORT"] = "\(port)"
         process.environment = environment
-        // A file, not a pipe: the server started in the background keeps the descriptors open.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("chaperone-pg-\(UInt32.random(in: 0...UInt32.max)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -206,15 +327,29 @@ struct ThrowawayPostgres {
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        process.waitUntilExit()
-        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let text = { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+        if process.isRunning {
+            _ = kill(process.processIdentifier, SIGKILL)
+            throw IntegrationError("ops/lib/postgres.sh \(command) did not finish within \(timeout): \(text())")
+        }
         guard process.terminationStatus == 0 else {
-            throw IntegrationError("ops/lib/postgres.sh \(command) failed (\(process.terminationStatus)): \(text)")
+            throw IntegrationError("ops/lib/postgres.sh \(command) failed (\(process.terminationStatus)): \(text())")
         }
     }
 
-    func destroy() {
-        try? run("destroy")
+    /// `bash -c` program: close descriptors 3 and up, then run `$0 "$@"`.
+    static let closeInheritedDescriptorsAndRun = """
+        for fd in /proc/self/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done 2>/dev/null
+        exec "$0" "$@"
+        """
+
+    /// Stops the cluster and deletes its folder.
+    func destroy() async {
+        try? await run("destroy")
         try? FileManager.default.removeItem(at: folder)
         try? FileManager.default.removeItem(atPath: folder.path + ".lock")
     }
