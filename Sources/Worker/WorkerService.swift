@@ -137,13 +137,15 @@ public final class WorkerService: Service {
                     probeRun = nil
                     nextProbe = now + probe.interval
                     if let failure {
-                        metrics.idleProbeFailed(dependency: probe.dependency)
+                        if !run.timedOut.isSet { metrics.idleProbeFailed(dependency: probe.dependency) }
                         health.markUnavailable(probe.dependency, reason: failure)
                         if !probeFailing {
                             logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(failure)"])
                         }
                         probeFailing = true
-                    } else {
+                    } else if current == nil {
+                        // (A request started meanwhile marks the dependency itself: a pass from
+                        // before its first call must not hide that call's failure.)
                         health.markAvailable(probe.dependency)
                         if probeFailing { logger.notice("\(probe.dependency) available again: ready") }
                         probeFailing = false
