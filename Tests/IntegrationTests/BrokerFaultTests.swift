@@ -115,16 +115,16 @@ extension FaultTests {
         func pausedWorkerThroughRebalance(transactional: Bool) async throws {
             var options = Self.options("pausereb", transactional: transactional, brokers: 1)
             options.workers = 1
-            options.steps = 4
-            options.stepDelayMilliseconds = 700  // 2.8 s per request: past the worker's 2 s pause delay
+            options.steps = 8
+            options.stepDelayMilliseconds = 1000  // 8 s per request: the revocation comes mid-request, past the 2 s pause delay
             let run = try await FaultRun(options)
             do {
-                let first = try await run.produceValid(6, prefix: "before")
+                let first = try await run.produceValid(4, prefix: "before")
                 #expect(try await run.watch(until: { $0.delivered(first) >= 1 }, timeout: .seconds(60)), "work flows before the rebalance")
                 try await run.watch(for: .milliseconds(2500))  // the next request runs past the pause delay
                 try run.addWorker()
                 try await run.watch(for: .seconds(4))
-                try await run.produceValid(12, prefix: "after")
+                try await run.produceValid(8, prefix: "after")
                 try await run.waitForAll(timeout: .seconds(150))
                 let report = try await run.verify()
                 print("paused worker through a rebalance (transactional: \(transactional)): \(report)")
