@@ -4,7 +4,8 @@ import Testing
 extension FaultTests {
     /// Process faults with real test workers: kill -9 at each stage of a request
     /// (`CHAPERONE_TEST_KILL_AT` in the test worker), SIGTERM during a request, and rebalances
-    /// while workers are busy. The invariant holds after each.
+    /// while workers are busy. The invariant holds after each. The SIGTERM and rebalance tests run
+    /// in the worker's default mode (commit after ack); `CHAPERONE_LONG_FAULTS=1` adds transactional.
     @Suite struct ProcessFaultTests {
         /// Kill stages, one per worker slot, and the commit mode they run in.
         struct StagePlan: CustomTestStringConvertible, Sendable {
@@ -56,18 +57,16 @@ extension FaultTests {
 
         /// SIGTERM while a worker is generating: it finishes the request within the shutdown time
         /// and exits 0; with a shutdown time shorter than the request it hands the request back at
-        /// the deadline (uncommitted) and another worker delivers it.
-        @Test(.timeLimit(.minutes(4)), arguments: [10, 1])
-        func sigtermDuringARequest(maxShutdownSeconds: Int) async throws {
-            var options = FaultRun.Options(name: "term\(maxShutdownSeconds)")
+        /// the deadline (uncommitted) and another worker delivers it. The survivor takes over the
+        /// stopped worker's partitions in a rebalance while it is busy (so paused).
+        @Test(.timeLimit(.minutes(4)), arguments: [10, 1], FaultTests.BrokerFaultTests.modes(default: false))
+        func sigtermDuringARequest(maxShutdownSeconds: Int, transactional: Bool) async throws {
+            var options = FaultRun.Options(name: "term\(maxShutdownSeconds)\(transactional ? "tx" : "")")
             options.workers = 2
+            options.transactional = transactional
             options.steps = 8
             options.stepDelayMilliseconds = 400  // 3.2 s per request
             options.environment["CHAPERONE_SHUTDOWN_MAX_SECONDS"] = "\(maxShutdownSeconds)"
-            // Transactional: in commit-after-ack mode the survivor can stall after the rebalance
-            // (partitions paused at assignment never fetch again after resume; see the report of
-            // rebalancesWhileBusy with CHAPERONE_LONG_FAULTS=1).
-            options.transactional = true
             let run = try await FaultRun(options)
             do {
                 try await run.produceValid(8, prefix: "term")
@@ -85,14 +84,16 @@ extension FaultTests {
                 }
                 try await run.waitForAll()
                 let report = try await run.verify()
-                print("SIGTERM during a request (shutdown.max_seconds=\(maxShutdownSeconds), stopped in \(took)): \(report)")
+                print("SIGTERM during a request (shutdown.max_seconds=\(maxShutdownSeconds), transactional: \(transactional), stopped in \(took)): \(report)")
             } catch { Issue.record(error) }
             await run.finish()
         }
 
         /// Long requests (the worker pauses its partitions while generating) and the group
-        /// rebalances under them: two workers join, one leaves by SIGTERM, one is killed.
-        @Test(.timeLimit(.minutes(4)), arguments: longFaults ? [false, true] : [true])
+        /// rebalances under them: two workers join, one leaves by SIGTERM, one is killed. Partitions
+        /// paused and revoked come back paused from librdkafka; the worker sets their pause again
+        /// after each assignment, so commit-after-ack keeps fetching after the rebalances.
+        @Test(.timeLimit(.minutes(4)), arguments: FaultTests.BrokerFaultTests.modes(default: false))
         func rebalancesWhileBusy(transactional: Bool) async throws {
             var options = FaultRun.Options(name: "busy\(transactional ? "tx" : "")")
             options.workers = 2
