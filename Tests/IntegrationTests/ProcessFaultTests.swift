@@ -57,8 +57,8 @@ extension FaultTests {
 
         /// SIGTERM while a worker is generating: it finishes the request within the shutdown time
         /// and exits 0; with a shutdown time shorter than the request it hands the request back at
-        /// the deadline (uncommitted) and another worker delivers it. The survivor takes over the
-        /// stopped worker's partitions in a rebalance while it is busy (so paused).
+        /// the deadline (uncommitted) and another worker delivers it. The stop rebalances the group
+        /// while the survivor is generating (a request running past 2 s pauses its partitions).
         @Test(.timeLimit(.minutes(4)), arguments: [10, 1], FaultTests.BrokerFaultTests.modes(default: false))
         func sigtermDuringARequest(maxShutdownSeconds: Int, transactional: Bool) async throws {
             var options = FaultRun.Options(name: "term\(maxShutdownSeconds)\(transactional ? "tx" : "")")
