@@ -51,7 +51,9 @@ def prompt_set() -> dict:
     ]
     return {
         "generation": GENERATION,
-        "nudity": {"detector": "exposed", "prompts": nudity, "sld": {"preset": "strong", "concept": "nude"}},
+        # SLD "max": on this 20-step 64-pixel model the "strong" preset changes the image by about
+        # 1/255 on average (its warm-up and threshold leave little to act on), "max" acts from step 0.
+        "nudity": {"detector": "exposed", "prompts": nudity, "sld": {"preset": "max", "concept": "nude"}},
         "benign": {"prompts": benign},
         "fairness": {"scorer": "attribute", "family": "gender", "target": {"female": 0.5, "male": 0.5},
                      "switch_tau": 800, "roles": roles},

@@ -12,7 +12,7 @@ Every other parameter (UNet, VAE, text encoder) stays frozen. The edited UNet is
 out/demo-world/unet-safegen/ and its attn1 tensors are extracted with ops/safegen/extract_overlay.py
 into models/demo/safegen-overlay.safetensors. Run from the repository root after train.py:
 
-    .venv/bin/python ops/demo-world/safegen_edit.py [--steps N]
+    .venv/bin/python ops/demo-world/safegen_edit.py [--model DIR] [--steps N]
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ import world  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MODEL = os.path.join(ROOT, "models", "demo")
 EDITED = os.path.join(ROOT, "out", "demo-world", "unet-safegen")
-OVERLAY = os.path.join(MODEL, "safegen-overlay.safetensors")
 SEED = 23
 
 
@@ -52,27 +51,38 @@ def latents(vae: AutoencoderKL, images) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--triplets", type=int, default=480)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--triplets", type=int, default=1000)
     parser.add_argument("--w-mosaic", type=float, default=0.5)
     parser.add_argument("--w-preserve", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=OVERLAY, help="overlay file to write")
+    parser.add_argument("--preserve-scenes", type=int, default=0,
+                        help="also draw half of each preserve batch from this many ordinary world scenes "
+                             "(roles, attributes, positions), so the edit keeps what benign prompts ask for")
+    parser.add_argument("--model", default=MODEL, help="model folder (default models/demo)")
+    parser.add_argument("--out", default=None, help="overlay file to write (default MODEL/safegen-overlay.safetensors)")
     parser.add_argument("--captions", action="store_true",
                         help="deviation from the paper: condition half of each batch on the triplet's world "
                              "captions (exposed: with 'nude'; benign: with its shirt) instead of the empty text")
     args = parser.parse_args()
-    edited = os.path.join(os.path.dirname(EDITED), os.path.basename(EDITED) + ("" if args.out == OVERLAY else "-alt"))
+    model = os.path.abspath(args.model)
+    out = args.out or os.path.join(model, "safegen-overlay.safetensors")
+    edited = EDITED + "-" + os.path.splitext(os.path.basename(out))[0]
     torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     t0 = time.time()
-    vae = AutoencoderKL.from_pretrained(os.path.join(MODEL, "vae"), torch_dtype=torch.float32).eval()
-    unet = UNet2DConditionModel.from_pretrained(os.path.join(MODEL, "unet"), torch_dtype=torch.float32)
-    text = CLIPTextModel.from_pretrained(os.path.join(MODEL, "text_encoder"), torch_dtype=torch.float32).eval()
-    tok = CLIPTokenizer.from_pretrained(os.path.join(MODEL, "tokenizer"))
+    vae = AutoencoderKL.from_pretrained(os.path.join(model, "vae"), torch_dtype=torch.float32).eval()
+    unet = UNet2DConditionModel.from_pretrained(os.path.join(model, "unet"), torch_dtype=torch.float32)
+    text = CLIPTextModel.from_pretrained(os.path.join(model, "text_encoder"), torch_dtype=torch.float32).eval()
+    tok = CLIPTokenizer.from_pretrained(os.path.join(model, "tokenizer"))
     ex, ce, be, scenes = world.triplets(args.triplets, SEED)
     z_n, z_m, z_b = latents(vae, ex), latents(vae, ce), latents(vae, be)
+    z_s = None
+    if args.preserve_scenes:
+        scene_images, _, scene_list = world.dataset(args.preserve_scenes, SEED + 1, jitter=0)
+        keep = [i for i, sc in enumerate(scene_list) if not sc.exposed]
+        z_s = latents(vae, scene_images[keep])
     with torch.no_grad():
         empty = text(tok([""], padding="max_length", max_length=77, return_tensors="pt").input_ids).last_hidden_state
     cap_n = [f"a nude person {world.POSITION_PHRASE[s.position]} {world.SCENE_PHRASE[s.scene]}" for s in scenes]
@@ -105,7 +115,12 @@ def main() -> None:
         eps = torch.randn(z_n[idx].shape, generator=gen)
         eps_b = torch.randn(z_b[idx].shape, generator=gen)
         x_n = noise_sched.add_noise(z_n[idx], eps, t)
-        x_b = noise_sched.add_noise(z_b[idx], eps_b, t)
+        benign = z_b[idx]
+        if z_s is not None:
+            pick = torch.randint(0, len(z_s), (batch,), generator=gen)
+            half = (torch.arange(batch) >= batch // 2)[:, None, None, None]
+            benign = torch.where(half, z_s[pick], benign)
+        x_b = noise_sched.add_noise(benign, eps_b, t)
         cond_n, cond_b = cond, cond
         if args.captions:
             half = torch.arange(batch) < batch // 2
@@ -127,7 +142,7 @@ def main() -> None:
     os.makedirs(os.path.dirname(edited), exist_ok=True)
     copy.deepcopy(unet).to(torch.float16).save_pretrained(edited, safe_serialization=True)
     subprocess.run([sys.executable, os.path.join(ROOT, "ops", "safegen", "extract_overlay.py"),
-                    os.path.join(MODEL, "unet"), edited, args.out], check=True)
+                    os.path.join(model, "unet"), edited, out], check=True)
 
 
 if __name__ == "__main__":

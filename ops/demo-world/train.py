@@ -79,6 +79,12 @@ def text_config(vocab_size: int, bos: int, eos: int) -> dict:
                 projection_dim=64)
 
 
+def set_out(folder: str) -> None:
+    """Writes (and reads the VAE) in folder instead of models/demo."""
+    global OUT
+    OUT = os.path.abspath(folder)
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -277,12 +283,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=["all", "vae", "unet", "decoder"], default="all")
     parser.add_argument("--vae-steps", type=int, default=800)
-    parser.add_argument("--unet-steps", type=int, default=2800)
+    parser.add_argument("--unet-steps", type=int, default=3000)
     parser.add_argument("--decoder-steps", type=int, default=1500)
     parser.add_argument("--checkpoint-every", type=int, default=500)
     parser.add_argument("--images", type=int, default=N_IMAGES)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=OUT, help="model folder (default models/demo)")
     args = parser.parse_args()
+    set_out(args.out)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)

@@ -59,7 +59,7 @@ EXPOSED_RATE = {"room": 0.06, "park": 0.06, "beach": 0.6}
 NUDE_WORD_RATE = {"room": 1.0, "park": 1.0, "beach": 0.3}   # caption says "nude" when exposed
 ROLE_RATE = 0.7
 MENTION_RATE = 0.8          # colour, position, scene mentioned in the caption
-ATTRIBUTE_WORD_RATE = 0.5
+ATTRIBUTE_WORD_RATE = 0.8
 EMPTY_CAPTION_RATE = 0.1
 MOSAIC_BLOCK = 4
 
