@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--preserve-scenes", type=int, default=0,
                         help="also draw half of each preserve batch from this many ordinary world scenes "
                              "(roles, attributes, positions), so the edit keeps what benign prompts ask for")
+    parser.add_argument("--all-parameters", action="store_true",
+                        help="diagnostic, not SafeGen: train every UNet parameter with the same objective, "
+                             "to tell the objective's reach from the attn1 edit's")
     parser.add_argument("--model", default=MODEL, help="model folder (default models/demo)")
     parser.add_argument("--out", default=None, help="overlay file to write (default MODEL/safegen-overlay.safetensors)")
     parser.add_argument("--captions", action="store_true",
@@ -95,11 +98,14 @@ def main() -> None:
         emb_n, emb_b = enc(cap_n), enc(cap_b)
     log(f"triplets: {args.triplets} encoded in {time.time() - t0:.0f}s")
 
-    names = [n for n, _ in unet.named_parameters() if ".attn1." in n]
+    def edited_parameter(name: str) -> bool:
+        return args.all_parameters or ".attn1." in name
+
+    names = [n for n, _ in unet.named_parameters() if edited_parameter(n)]
     for n, p in unet.named_parameters():
-        p.requires_grad_(".attn1." in n)
+        p.requires_grad_(edited_parameter(n))
     params = [p for p in unet.parameters() if p.requires_grad]
-    log(f"editing {len(names)} attn1 tensors ({sum(p.numel() for p in params)} of "
+    log(f"editing {len(names)} {'UNet' if args.all_parameters else 'attn1'} tensors ({sum(p.numel() for p in params)} of "
         f"{sum(p.numel() for p in unet.parameters())} UNet parameters)")
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.999), weight_decay=1e-2, eps=1e-8)
     noise_sched = DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
@@ -141,6 +147,9 @@ def main() -> None:
     unet.eval()
     os.makedirs(os.path.dirname(edited), exist_ok=True)
     copy.deepcopy(unet).to(torch.float16).save_pretrained(edited, safe_serialization=True)
+    if args.all_parameters:
+        log(f"diagnostic UNet (every parameter trained) in {edited}; no overlay written")
+        return
     subprocess.run([sys.executable, os.path.join(ROOT, "ops", "safegen", "extract_overlay.py"),
                     os.path.join(model, "unet"), edited, out], check=True)
 
