@@ -108,7 +108,17 @@ def write_model_index() -> None:
     with open(os.path.join(OUT, "model_index.json"), "w") as f:
         json.dump(index, f, indent=2, sort_keys=True)
         f.write("\n")
-    PNDMScheduler(**SCHEDULER_CONFIG).save_pretrained(os.path.join(OUT, "scheduler"))
+    folder = os.path.join(OUT, "scheduler")
+    PNDMScheduler(**SCHEDULER_CONFIG).save_pretrained(folder)
+    # As SD v1.x's own file: DDIM and others built from this config must not clip x0 to [-1, 1]
+    # (PNDM has no such option, so save_pretrained leaves the key out).
+    path = os.path.join(folder, "scheduler_config.json")
+    with open(path) as f:
+        config = json.load(f)
+    config["clip_sample"] = False
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
 
 
 def save_half(model: torch.nn.Module, folder: str) -> None:
