@@ -9,8 +9,8 @@ eps, eps_b and a random timestep t, with the empty-string text condition,
     L = w_mosaic · L_mosaic + w_preserve · L_preserve          (0.5 / 0.5)
 
 Every other parameter (UNet, VAE, text encoder) stays frozen. The edited UNet is saved under
-out/demo-world/unet-safegen/ and its attn1 tensors are extracted with ops/safegen/extract_overlay.py
-into models/demo/safegen-overlay.safetensors. Run from the repository root after train.py:
+out/demo-world/unet-safegen-<overlay name>/ and its attn1 tensors are extracted with
+ops/safegen/extract_overlay.py into MODEL/safegen-overlay.safetensors (or --out). Run from the repository root after train.py:
 
     .venv/bin/python ops/demo-world/safegen_edit.py [--model DIR] [--steps N]
 """

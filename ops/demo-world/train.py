@@ -2,13 +2,14 @@
 
 Stages (each deterministic from fixed seeds):
   1. tokenizer: CLIP-format BPE over the world vocabulary (wordtokenizer.py);
-  2. vae: a small AutoencoderKL (3 levels, downsample factor 4: 64×64×3 ↔ 16×16×4);
+  2. vae: a small AutoencoderKL (4 levels, downsample factor 8: 64×64×3 ↔ 8×8×8), and on
+     request (--stage decoder) a refinement of its decoder alone;
   3. unet: a small UNet2DConditionModel (SD v1.x blocks) and a small CLIPTextModel trained
      jointly, epsilon prediction on SD's scaled-linear schedule, with an EMA of both.
-The result is written in the diffusers layout to models/demo/ (float16 weights), also at every
+The result is written in the diffusers layout to models/demo/ or --out (float16 weights), also at every
 checkpoint, so a partial run is usable. Run from the repository root:
 
-    .venv/bin/python ops/demo-world/train.py [--stage all|vae|unet] [--vae-steps N] [--unet-steps N]
+    .venv/bin/python ops/demo-world/train.py [--stage all|vae|unet|decoder] [--unet-steps N] [--out DIR]
 """
 
 from __future__ import annotations
