@@ -1,3 +1,4 @@
+import Diffusion
 import Foundation
 import Testing
 
@@ -18,7 +19,29 @@ import Testing
     @Test func safeTensorsCorpusReplaysWithoutACrash() throws {
         let inputs = try Self.corpus("safetensors")
         #expect(inputs.count >= 5)
-        for input in inputs { SafeTensorsFuzz.run(input) }
+        for input in inputs { SafeTensorsFuzz.runBoth(input) }
+    }
+
+    /// The recipe builder must reach both sides of validation, and files with float tensors
+    /// that the reader then converts; otherwise the structured half of the fuzzer explores nothing.
+    @Test func structuredRecipesReachValidAndInvalidHeaders() throws {
+        var generator = SplitMix64(seed: 7)
+        var valid = 0, invalid = 0, validWithFloats = 0
+        for _ in 0..<3000 {
+            let recipe = (0..<Int(generator.next() % 96)).map { _ in UInt8(truncatingIfNeeded: generator.next()) }
+            let file = SafeTensorsFuzz.structuredFile(from: recipe)
+            #expect(file == SafeTensorsFuzz.structuredFile(from: recipe), "the builder is not a function of its recipe")
+            if let header = try? file.withUnsafeBytes({ try SafeTensorsHeader(bytes: $0, source: "recipe") }) {
+                valid += 1
+                if header.tensors.contains(where: { $0.dtype.convertsToFloat32 && $0.elementCount > 0 }) { validWithFloats += 1 }
+            } else {
+                invalid += 1
+            }
+            SafeTensorsFuzz.run(file)
+        }
+        #expect(valid >= 300, "only \(valid) of 3000 recipes built a valid file")
+        #expect(invalid >= 300, "only \(invalid) of 3000 recipes built an invalid file")
+        #expect(validWithFloats >= 50, "only \(validWithFloats) valid files hold a non-empty float tensor")
     }
 
     @Test func tokenizerCorpusReplaysWithoutACrash() throws {

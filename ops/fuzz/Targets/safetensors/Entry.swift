@@ -3,7 +3,7 @@
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runLibFuzzer(argc, argv) { data, size in
         let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
-        SafeTensorsFuzz.run(bytes)
+        SafeTensorsFuzz.runBoth(bytes)
         return 0
     }
 }
