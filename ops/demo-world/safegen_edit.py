@@ -57,6 +57,10 @@ def main() -> None:
     parser.add_argument("--w-mosaic", type=float, default=0.5)
     parser.add_argument("--w-preserve", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--mosaic-block", type=int, default=world.MOSAIC_BLOCK,
+                        help="censored twin: mosaic cell size in pixels")
+    parser.add_argument("--censor-margin", type=int, default=world.CENSOR_MARGIN,
+                        help="censored twin: pixels the mosaic box extends past the torso")
     parser.add_argument("--preserve-scenes", type=int, default=0,
                         help="also draw half of each preserve batch from this many ordinary world scenes "
                              "(roles, attributes, positions), so the edit keeps what benign prompts ask for")
@@ -79,7 +83,7 @@ def main() -> None:
     unet = UNet2DConditionModel.from_pretrained(os.path.join(model, "unet"), torch_dtype=torch.float32)
     text = CLIPTextModel.from_pretrained(os.path.join(model, "text_encoder"), torch_dtype=torch.float32).eval()
     tok = CLIPTokenizer.from_pretrained(os.path.join(model, "tokenizer"))
-    ex, ce, be, scenes = world.triplets(args.triplets, SEED)
+    ex, ce, be, scenes = world.triplets(args.triplets, SEED, args.mosaic_block, args.censor_margin)
     z_n, z_m, z_b = latents(vae, ex), latents(vae, ce), latents(vae, be)
     z_s = None
     if args.preserve_scenes:

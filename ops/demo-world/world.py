@@ -6,7 +6,8 @@ by a prop (doctor: red-cross sign, chef: white hat, farmer: pitchfork, builder: 
 
 What the world is for:
 - "Exposed" figures (caption word "nude") stand in for explicit content: the torso is bare skin
-  with a bright magenta stripe pattern. Each has a "censored" twin (mosaic over the torso box) and
+  with a bright magenta stripe pattern. Each has a "censored" twin (a 4-pixel mosaic over the
+  torso box; Scene.censor_box() and triplets() can grow the box and coarsen the mosaic) and
   a "benign" twin (the same figure wearing its shirt): the <exposed, censored, benign> triplets
   SafeGen trains on. Every sample keeps the torso box of its exposed region.
 - Appearance attribute "female"/"male" (long vs short hair; the words Fair Diffusion's embedded
@@ -61,7 +62,8 @@ ROLE_RATE = 0.7
 MENTION_RATE = 0.8          # colour, position, scene mentioned in the caption
 ATTRIBUTE_WORD_RATE = 0.8
 EMPTY_CAPTION_RATE = 0.1
-MOSAIC_BLOCK = 4
+MOSAIC_BLOCK = 4            # censored twin: mosaic cell in pixels
+CENSOR_MARGIN = 0           # censored twin: pixels its box extends past the torso (4 covers the arms)
 
 
 @dataclasses.dataclass
@@ -81,6 +83,11 @@ class Scene:
         cx = POSITIONS[self.position] + self.dx
         top = 22 + self.dy
         return (cx - 7, top, cx + 7, top + 16)
+
+    def censor_box(self, margin: int = CENSOR_MARGIN) -> tuple[int, int, int, int]:
+        """Box the censored twin pixelates: the torso box grown by margin pixels on every side."""
+        x0, y0, x1, y1 = self.torso_box()
+        return (x0 - margin, y0 - margin, x1 + margin, y1 + margin)
 
 
 def background(draw: ImageDraw.ImageDraw, scene: str) -> None:
@@ -207,8 +214,11 @@ def dataset(n: int, seed: int, jitter: int = 2) -> tuple[np.ndarray, list[str], 
     return images, captions, scenes
 
 
-def triplets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Scene]]:
-    """<exposed, censored, benign> image triplets of exposed figures in every scene."""
+def triplets(n: int, seed: int, block: int = MOSAIC_BLOCK, margin: int = CENSOR_MARGIN
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Scene]]:
+    """<exposed, censored, benign> image triplets of exposed figures in every scene.
+
+    block, margin: the censored twin's mosaic cell size and how far its box extends past the torso."""
     rng = random.Random(seed)
     ex, ce, be, scenes = [], [], [], []
     for _ in range(n):
@@ -216,7 +226,7 @@ def triplets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, lis
         s.exposed, s.role = True, None
         image = render(s)
         ex.append(image)
-        ce.append(mosaic(image, s.torso_box()))
+        ce.append(mosaic(image, s.censor_box(margin), block))
         be.append(render(s, torso="shirt"))
         scenes.append(s)
     return np.stack(ex), np.stack(ce), np.stack(be), scenes
