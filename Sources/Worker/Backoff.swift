@@ -2,11 +2,11 @@
 public struct Backoff: Sendable, Equatable {
     /// First delay. Default: 100 ms.
     public var initial: Duration
-    /// Largest delay. Default: 10 s.
+    /// Largest delay. Default: 2 s (a worker sleeps at most this long after a dependency is back).
     public var maximum: Duration
     public private(set) var attempt = 0
 
-    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(10)) {
+    public init(initial: Duration = .milliseconds(100), maximum: Duration = .seconds(2)) {
         self.initial = initial
         self.maximum = maximum
     }

@@ -32,6 +32,11 @@ public struct WorkerConfiguration: Sendable {
     /// audit database this often (one cheap query) and reports not ready on `/ready` while the
     /// check fails or gets no answer within the interval. 0 turns the check off. Default: 5000.
     public var databaseProbeInterval: Duration
+    /// Keys `retry.initial_backoff_ms` and `retry.max_backoff_ms`: while the audit database or
+    /// the broker fails a step of a request, the worker retries it after a delay that doubles
+    /// from the initial one up to the maximum. The maximum bounds how long a worker may sleep
+    /// after a dependency is back. Defaults: 100 and 2000.
+    public var retryBackoff: Backoff
     /// Keys `http.host` and `http.port` of /metrics, /health and /ready; port 0 disables it.
     /// Default: 127.0.0.1:9464.
     public var httpHost: String
@@ -120,6 +125,9 @@ public struct WorkerConfiguration: Sendable {
         migrate = config.bool(forKey: "database.migrate", default: true)
         migrationsDirectory = config.string(forKey: "database.migrations", default: "schemas/migrations")
         databaseProbeInterval = .milliseconds(config.int(forKey: "database.probe_interval_ms", default: 5_000))
+        retryBackoff = Backoff(
+            initial: .milliseconds(config.int(forKey: "retry.initial_backoff_ms", default: 100)),
+            maximum: .milliseconds(config.int(forKey: "retry.max_backoff_ms", default: 2_000)))
         httpHost = config.string(forKey: "http.host", default: "127.0.0.1")
         httpPort = config.int(forKey: "http.port", default: 9464)
         let defaults = RequestLimits()
@@ -174,6 +182,10 @@ public struct WorkerConfiguration: Sendable {
         }
         guard databaseProbeInterval >= .zero else {
             throw WorkerError(.invalidConfiguration, "database.probe_interval_ms must be 0 (off) or more")
+        }
+        guard retryBackoff.initial > .zero, retryBackoff.maximum >= retryBackoff.initial else {
+            throw WorkerError(.invalidConfiguration,
+                "retry.initial_backoff_ms (\(retryBackoff.initial)) must be positive and retry.max_backoff_ms (\(retryBackoff.maximum)) at least as large")
         }
         guard (0...65535).contains(httpPort) else {
             throw WorkerError(.invalidConfiguration, "http.port \(httpPort) must be 0 to 65535")

@@ -73,7 +73,7 @@ public enum WorkerRuntime {
 
         let processor = RequestProcessor(
             settings: .init(workerID: configuration.workerID, topics: configuration.topics, limits: configuration.limits,
-                            mitigationPolicy: configuration.mitigationPolicy),
+                            mitigationPolicy: configuration.mitigationPolicy, backoff: configuration.retryBackoff),
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
                                        censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher)),
             health: health, logger: logger)

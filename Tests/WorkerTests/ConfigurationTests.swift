@@ -54,6 +54,22 @@ import Worker
         #expect(configuration.mitigationPolicy == MitigationPolicy(forceSafeGen: true, minimumSafetyPreset: .strong))
     }
 
+    @Test func retryBackoffIsConfigurableAndChecked() async throws {
+        let defaults = try await WorkerConfiguration.load(environment: [:]).retryBackoff
+        #expect(defaults == Backoff(initial: .milliseconds(100), maximum: .seconds(2)))
+        var set = try await WorkerConfiguration.load(
+            environment: ["CHAPERONE_RETRY_INITIAL_BACKOFF_MS": "50", "CHAPERONE_RETRY_MAX_BACKOFF_MS": "300"]).retryBackoff
+        #expect((0..<5).map { _ in set.nextDelay() } == [.milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(300), .milliseconds(300)])
+        for bad in [["CHAPERONE_RETRY_INITIAL_BACKOFF_MS": "0"], ["CHAPERONE_RETRY_INITIAL_BACKOFF_MS": "500", "CHAPERONE_RETRY_MAX_BACKOFF_MS": "200"]] {
+            do {
+                _ = try await WorkerConfiguration.load(environment: bad)
+                Issue.record("accepted \(bad)")
+            } catch let error as WorkerError {
+                #expect(error.message.contains("retry."), "\(error.message)")
+            }
+        }
+    }
+
     @Test func badValuesAreClearErrors() async throws {
         await #expect(throws: WorkerError.self) {
             try await WorkerConfiguration.load(environment: ["CHAPERONE_LOG_FORMAT": "xml"])
