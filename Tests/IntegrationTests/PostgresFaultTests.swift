@@ -182,7 +182,9 @@ extension FaultTests {
             #expect(retrying, "the workers retry their inserts: \(run.logTails.suffix(1200))")
             #expect(run.delivered(during) == 0, "nothing is published while PostgreSQL is down")
             try await server.run("start")
+            let back = ContinuousClock.now
             #expect(try await run.waitForAll(timeout: .seconds(60)), "the running workers finish everything once PostgreSQL is back")
+            print("PostgreSQL back: the \(during.count) requests held during the outage delivered \(ContinuousClock.now - back) later")
             for index in run.workers.indices {
                 let status = try await run.waitForReady(index, code: 200, timeout: .seconds(10))
                 #expect(status?.code == 200, "worker \(index) is ready again: \(String(describing: status))")
