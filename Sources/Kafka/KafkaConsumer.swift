@@ -74,16 +74,36 @@ public final class KafkaConsumer: Sendable {
         return try await executor.run { try client.pollConsumer(timeoutMilliseconds: milliseconds) }
     }
 
-    /// Commits positions synchronously. Each offset is the next one to consume.
-    public func commit(_ offsets: [KafkaTopicPartitionOffset]) async throws {
+    /// Commits positions and waits for the group coordinator's answer. Each offset is the next
+    /// one to consume.
+    ///
+    /// The wait runs in short slices on the consumer's queue, so `poll` calls from other tasks
+    /// (and the rebalance events they deliver) go on while the coordinator is slow or away.
+    /// - Throws: `KafkaError` with code `timedOut` when no answer came within `timeout` (the
+    ///   offsets may still be committed later; committing them again is harmless), or the
+    ///   broker's error.
+    public func commit(_ offsets: [KafkaTopicPartitionOffset], timeout: Duration = .seconds(10)) async throws {
+        guard !offsets.isEmpty else { return }
         let client = try open("commit")
-        try await executor.run { try client.commit(offsets) }
+        let pending = try await executor.run { try client.startCommit(offsets) }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let slice = min(Self.commitWaitSlice, max(deadline - ContinuousClock.now, .zero)).roundedUpMilliseconds
+            if try await executor.run({ try client.awaitCommit(pending, timeoutMilliseconds: slice) }) { return }
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(code: .timedOut, name: "_TIMED_OUT", reason: "no answer from the group coordinator within \(timeout)", context: "commit \(offsets)", isRetriable: true)
+            }
+            _ = try open("commit")
+        }
     }
 
-    /// Commits the position after `message` (its offset plus one).
-    public func commit(_ message: KafkaConsumerMessage) async throws {
-        try await commit([message.nextOffset])
+    /// Commits the position after `message` (its offset plus one); see `commit(_:timeout:)`.
+    public func commit(_ message: KafkaConsumerMessage, timeout: Duration = .seconds(10)) async throws {
+        try await commit([message.nextOffset], timeout: timeout)
     }
+
+    /// How long one turn of a commit's wait holds the consumer's queue.
+    static let commitWaitSlice: Duration = .milliseconds(20)
 
     /// The group's committed positions for `partitions` (nil offset: nothing committed).
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10)) async throws -> [KafkaTopicPartitionOffset] {

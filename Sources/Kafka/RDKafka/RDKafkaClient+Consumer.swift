@@ -159,16 +159,31 @@ extension RDKafkaClient {
         }
     }
 
-    /// Commits `offsets` synchronously. Blocks.
-    func commit(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) {
-        guard !offsets.isEmpty else { return }
-        let context = "commit \(offsets)"
+    /// Starts committing `offsets`; the answer arrives on the returned commit's own queue
+    /// (`awaitCommit`), so the handle stays free for `poll` meanwhile.
+    func startCommit(_ offsets: [KafkaTopicPartitionOffset]) throws(KafkaError) -> PendingCommit {
         let list = RDKafkaTopicPartitionList.make(offsets)
         defer { rd_kafka_topic_partition_list_destroy(list) }
-        try KafkaError.check(rd_kafka_commit(handle, list, 0), context: context)
-        for (item, err) in RDKafkaTopicPartitionList.read(list) where err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw KafkaError(rdKafkaCode: err, context: "commit \(item)")
+        let pending = PendingCommit(queue: rd_kafka_queue_new(handle), offsets: offsets)
+        try KafkaError.check(rd_kafka_commit_queue(handle, list, pending.queue, nil, nil), context: "commit \(offsets)")
+        return pending
+    }
+
+    /// Waits up to `timeoutMilliseconds` for the answer to `pending`: true once it came and
+    /// said every offset is committed, false when it has not come yet.
+    /// - Throws: the broker's error for the commit or one of its partitions.
+    func awaitCommit(_ pending: PendingCommit, timeoutMilliseconds: Int32) throws(KafkaError) -> Bool {
+        while let event = rd_kafka_queue_poll(pending.queue, timeoutMilliseconds) {
+            defer { rd_kafka_event_destroy(event) }
+            guard rd_kafka_event_type(event) == RD_KAFKA_EVENT_OFFSET_COMMIT else { continue }
+            try KafkaError.check(rd_kafka_event_error(event), context: "commit \(pending.offsets)")
+            for (item, err) in RDKafkaTopicPartitionList.read(rd_kafka_event_topic_partition_list(event))
+            where err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                throw KafkaError(rdKafkaCode: err, context: "commit \(item)")
+            }
+            return true
         }
+        return false
     }
 
     /// The group's committed offsets for `partitions`. Blocks.
@@ -218,4 +233,18 @@ extension RDKafkaClient {
     func closeConsumer() throws(KafkaError) {
         try KafkaError.check(rd_kafka_consumer_close(handle), context: "close consumer")
     }
+}
+
+/// A commit in flight: the private queue its answer arrives on. Destroying it before the
+/// answer came abandons the wait, not the commit.
+final class PendingCommit: @unchecked Sendable {
+    let queue: OpaquePointer
+    let offsets: [KafkaTopicPartitionOffset]
+
+    init(queue: OpaquePointer, offsets: [KafkaTopicPartitionOffset]) {
+        self.queue = queue
+        self.offsets = offsets
+    }
+
+    deinit { rd_kafka_queue_destroy(queue) }
 }

@@ -1,0 +1,71 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Kafka
+
+private typealias Support = KafkaTestSupport
+
+extension MockClusterTests {
+@Suite("Commits while the group coordinator is unreachable")
+struct CommitWhileCoordinatorDownTests {
+    /// A commit waits for its answer in slices, so polls (and with them rebalance events) go on
+    /// meanwhile; when no answer comes within its timeout the commit fails with `timedOut`,
+    /// and a later commit of the same offset succeeds once the coordinator is back.
+    /// (The old synchronous commit held the consumer's queue, so polls waited behind it.)
+    @Test("a commit held by a down coordinator lets polls through and gives up at its timeout")
+    func commitDoesNotBlockPolling() async throws {
+        let topic = "commit-down"
+        let cluster = try Support.cluster(topics: [topic: 1])
+        let producer = try Support.producer(cluster)
+        for index in 0..<3 {
+            try await producer.send(topic: topic, key: "k\(index)", value: Support.bytes("v\(index)"))
+        }
+        try await producer.close()
+        let consumer = try Support.consumer(cluster, group: "commit-down-group", topics: [topic])
+        let read = try await Support.messages(consumer, count: 2)
+        let second = read.messages[1]
+
+        try cluster.setBrokerDown(1)
+        let commitDone = Atomic(false)
+        let pollsBeforeCommitEnded = Atomic(0)
+        async let outcome: (any Error)? = {
+            defer { commitDone.store(true, ordering: .sequentiallyConsistent) }
+            do {
+                try await consumer.commit([second.nextOffset], timeout: .milliseconds(1500))
+                return nil
+            } catch {
+                return error
+            }
+        }()
+        for _ in 0..<5 {
+            _ = try? await consumer.poll(timeout: .milliseconds(50))
+            if !commitDone.load(ordering: .sequentiallyConsistent) { pollsBeforeCommitEnded.add(1, ordering: .sequentiallyConsistent) }
+        }
+        let error = await outcome
+        #expect(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent) == 5,
+                "polls waited behind the commit (\(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent)) of 5 ran while it was pending)")
+        let kafkaError = try #require(error as? KafkaError, "the commit succeeded with its coordinator down: \(String(describing: error))")
+        #expect(kafkaError.code == .timedOut, "\(kafkaError)")
+
+        // Back up well within the session timeout (6 s): the member keeps its place, and the
+        // commit (the abandoned one too) goes through.
+        try cluster.setBrokerUp(1)
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+        var errors: [String] = []
+        let deadline = ContinuousClock.now + .seconds(60)
+        var committed = false
+        while !committed, ContinuousClock.now < deadline {
+            do {
+                try await consumer.commit([second.nextOffset], timeout: .seconds(3))
+                committed = true
+            } catch {
+                errors.append("\((error as? KafkaError)?.name ?? "\(error)")")
+                for _ in 0..<10 { _ = try? await consumer.poll(timeout: .milliseconds(100)) }
+            }
+        }
+        #expect(committed, "no commit succeeded after the coordinator came back: \(errors)")
+        #expect(try await consumer.committed([partition]) == [KafkaTopicPartitionOffset(partition, offset: 2)])
+        try await consumer.close()
+    }
+}
+}
