@@ -15,12 +15,7 @@ struct CommitWhileCoordinatorDownTests {
     @Test("a commit held by a down coordinator lets polls through and gives up at its timeout")
     func commitDoesNotBlockPolling() async throws {
         let topic = "commit-down"
-        let cluster = try Support.cluster(topics: [topic: 1])
-        let producer = try Support.producer(cluster)
-        for index in 0..<3 {
-            try await producer.send(topic: topic, key: "k\(index)", value: Support.bytes("v\(index)"))
-        }
-        try await producer.close()
+        let cluster = try await Support.clusterWithRecords(topic: topic, count: 3)
         let consumer = try Support.consumer(cluster, group: "commit-down-group", topics: [topic])
         let read = try await Support.messages(consumer, count: 2)
         let second = read.messages[1]

@@ -150,12 +150,7 @@ struct KafkaProducerConsumerTests {
     @Test("a new member resumes at the committed offset")
     func committedOffsetsResume() async throws {
         let topic = "resume"
-        let cluster = try Support.cluster(topics: [topic: 1])
-        let producer = try Support.producer(cluster)
-        for index in 0..<10 {
-            try await producer.send(topic: topic, key: "k\(index)", value: Support.bytes("v\(index)"))
-        }
-        try await producer.close()
+        let cluster = try await Support.clusterWithRecords(topic: topic, count: 10)
 
         let first = try Support.consumer(cluster, group: "resume-group", topics: [topic])
         let read = try await Support.messages(first, count: 4)

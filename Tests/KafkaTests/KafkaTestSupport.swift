@@ -35,6 +35,17 @@ enum KafkaTestSupport {
         return try KafkaProducer(configuration: configuration, logger: logger)
     }
 
+    /// A fresh single-partition topic holding `count` records: keys `k0`…, values `v0`….
+    static func clusterWithRecords(topic: String, count: Int) async throws -> MockCluster {
+        let cluster = try cluster(topics: [topic: 1])
+        let producer = try producer(cluster)
+        for index in 0..<count {
+            try await producer.send(topic: topic, key: "k\(index)", value: bytes("v\(index)"))
+        }
+        try await producer.close()
+        return cluster
+    }
+
     /// A consumer tuned for quick group operations on the mock cluster.
     static func consumer(
         _ cluster: MockCluster, group: String, topics: [String],
