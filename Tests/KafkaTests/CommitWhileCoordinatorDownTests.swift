@@ -62,5 +62,34 @@ struct CommitWhileCoordinatorDownTests {
         #expect(try await consumer.committed([partition]) == [KafkaTopicPartitionOffset(partition, offset: 2)])
         try await consumer.close()
     }
+
+    /// Down longer than the session timeout, the member's partition is revoked as lost.
+    /// librdkafka finishes that unassign (and rejoins) only when no commit is in flight, so a
+    /// member that kept committing would never rejoin; the worker stops the request's commit
+    /// retries on the revocation, as this test does, and the member rejoins and commits.
+    @Test("past the session timeout the partition is revoked as lost; without commits in flight the member rejoins")
+    func memberRejoinsAfterLostAssignment() async throws {
+        let topic = "commit-lost"
+        let cluster = try await Support.clusterWithRecords(topic: topic, count: 3)
+        let consumer = try Support.consumer(cluster, group: "commit-lost-group", topics: [topic])
+        let read = try await Support.messages(consumer, count: 2)
+        let second = read.messages[1]
+        let partition = KafkaTopicPartition(topic: topic, partition: 0)
+
+        try cluster.setBrokerDown(1)
+        await #expect(throws: KafkaError.self) { try await consumer.commit([second.nextOffset], timeout: .seconds(1)) }
+        var outage = Support.Observed()
+        try await Support.poll(consumer, into: &outage, for: .seconds(30)) { !$0.revocations.isEmpty }
+        #expect(outage.revocations.first?.partitions == [partition])
+        #expect(outage.revocations.first?.lost == true, "\(outage.events)")
+
+        try cluster.setBrokerUp(1)
+        var rejoined = Support.Observed()
+        try await Support.poll(consumer, into: &rejoined, for: .seconds(60)) { $0.assignments.contains { $0.contains(partition) } }
+        #expect(rejoined.assignments.contains { $0.contains(partition) }, "no new assignment: \(rejoined.events)")
+        try await consumer.commit([second.nextOffset])
+        #expect(try await consumer.committed([partition]) == [KafkaTopicPartitionOffset(partition, offset: 2)])
+        try await consumer.close()
+    }
 }
 }
