@@ -60,6 +60,9 @@ final class RecordingPublisher: ResultPublishing {
     let isTransactional: Bool
     let calls = Mutex<[Call]>([])
     let publishFailuresLeft = Mutex(0)
+    /// While true, every commit fails (a coordinator that is away); attempts are counted.
+    let commitsFail = Mutex(false)
+    let commitAttempts = Mutex(0)
 
     init(transactional: Bool = false) {
         isTransactional = transactional
@@ -76,6 +79,8 @@ final class RecordingPublisher: ResultPublishing {
     }
 
     func commit(_ consumed: SourcePosition) async throws {
+        commitAttempts.withLock { $0 += 1 }
+        if commitsFail.withLock({ $0 }) { throw FakeError.unavailable("group coordinator") }
         calls.withLock { $0.append(.commit(consumed)) }
     }
 

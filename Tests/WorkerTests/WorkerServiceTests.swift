@@ -90,4 +90,31 @@ final class ScriptedConsumer: RequestConsuming {
         #expect(publisher.recorded.isEmpty, "nothing published or committed")
         #expect(consumer.recorded == ["pause", "resume", "close"])
     }
+
+    /// A commit that keeps failing is retried until the partition is revoked; then the retries
+    /// stop (librdkafka rejoins only once no commit is in flight) and the worker moves on: once
+    /// commits work again, the next request is committed and the handed-back one never is.
+    @Test func revocationStopsCommitRetries() async throws {
+        let consumer = ScriptedConsumer()
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        publisher.commitsFail.withLock { $0 = true }
+        consumer.push(.message(message(requestBytes("stuck"), partition: 2, offset: 5)))
+        let worker = service(consumer: consumer, audit: audit, publisher: publisher, generator: CountingGenerator())
+        let next = SourcePosition(topic: "chaperone.requests", partition: 3, offset: 0)
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await worker.run() }
+            try await waitUntil { publisher.commitAttempts.withLock { $0 } >= 3 }
+            consumer.push(.revoked([.init(topic: "chaperone.requests", partition: 2)]))
+            consumer.push(.message(message(requestBytes("next"), partition: 3, offset: 0)))
+            try await waitUntil { audit.all.keys.contains("next") }
+            publisher.commitsFail.withLock { $0 = false }
+            try await waitUntil { publisher.recorded.contains(.commit(next)) }
+            trigger.triggerGracefulShutdown()
+            try await task.value
+        }
+        #expect(Set(audit.all.keys) == ["stuck", "next"], "the stuck request's audit row stays: its next owner finds it")
+        let commits = publisher.recorded.compactMap { if case .commit(let position) = $0 { position } else { nil } }
+        #expect(commits == [next], "only the next request is committed, not the handed-back one: \(commits)")
+    }
 }
