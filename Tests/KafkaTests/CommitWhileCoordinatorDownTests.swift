@@ -8,6 +8,14 @@ private typealias Support = KafkaTestSupport
 extension MockClusterTests {
 @Suite("Commits while the group coordinator is unreachable")
 struct CommitWhileCoordinatorDownTests {
+    /// A topic of three records and a consumer that has read the first two; returns the second.
+    static func consumerPastTwoOfThree(topic: String) async throws -> (MockCluster, KafkaConsumer, KafkaConsumerMessage) {
+        let cluster = try await Support.clusterWithRecords(topic: topic, count: 3)
+        let consumer = try Support.consumer(cluster, group: "\(topic)-group", topics: [topic])
+        let read = try await Support.messages(consumer, count: 2)
+        return (cluster, consumer, read.messages[1])
+    }
+
     /// A commit waits for its answer in slices, so polls (and with them rebalance events) go on
     /// meanwhile; when no answer comes within its timeout the commit fails with `timedOut`,
     /// and a later commit of the same offset succeeds once the coordinator is back.
@@ -15,10 +23,7 @@ struct CommitWhileCoordinatorDownTests {
     @Test("a commit held by a down coordinator lets polls through and gives up at its timeout")
     func commitDoesNotBlockPolling() async throws {
         let topic = "commit-down"
-        let cluster = try await Support.clusterWithRecords(topic: topic, count: 3)
-        let consumer = try Support.consumer(cluster, group: "commit-down-group", topics: [topic])
-        let read = try await Support.messages(consumer, count: 2)
-        let second = read.messages[1]
+        let (cluster, consumer, second) = try await Self.consumerPastTwoOfThree(topic: topic)
 
         try cluster.setBrokerDown(1)
         let commitDone = Atomic(false)
@@ -70,10 +75,7 @@ struct CommitWhileCoordinatorDownTests {
     @Test("past the session timeout the partition is revoked as lost; without commits in flight the member rejoins")
     func memberRejoinsAfterLostAssignment() async throws {
         let topic = "commit-lost"
-        let cluster = try await Support.clusterWithRecords(topic: topic, count: 3)
-        let consumer = try Support.consumer(cluster, group: "commit-lost-group", topics: [topic])
-        let read = try await Support.messages(consumer, count: 2)
-        let second = read.messages[1]
+        let (cluster, consumer, second) = try await Self.consumerPastTwoOfThree(topic: topic)
         let partition = KafkaTopicPartition(topic: topic, partition: 0)
 
         try cluster.setBrokerDown(1)
