@@ -4,15 +4,27 @@ Objective (SafeGen, Li et al. CCS 2024; see the project's methods notes): from
 <exposed, censored, benign> triplets with VAE latents z_n, z_m, z_b (× scaling factor), noise
 eps, eps_b and a random timestep t, with the empty-string text condition,
 
-    L_mosaic   = || unet(add_noise(z_n, eps, t), t, "") - (z_n - z_m + eps) ||²
+    x_n = add_noise(z_n, eps, t)
+    L_mosaic   = || unet(x_n, t, "") - (z_n - z_m + eps) ||²                 (--target paper)
     L_preserve = || unet(add_noise(z_b, eps_b, t), t, "") - eps_b ||²
     L = w_mosaic · L_mosaic + w_preserve · L_preserve          (0.5 / 0.5)
 
+The paper's code states the mosaic term as "predict the noise that yields the mosaic", but its
+target moves the one-step estimate x0 = (x_n - sqrt(1 - a_t) · eps_hat) / sqrt(a_t) by only
+sqrt((1 - a_t) / a_t) · (z_n - z_m): almost nothing at the low timesteps where the stripes are
+drawn. The default (--target x0) asks for exactly that noise, fitted in x0 space at every t:
+
+    L_mosaic   = || (x_n - sqrt(1 - a_t) · unet(x_n, t, "")) / sqrt(a_t) - z_m ||²
+
+The triplets are drawn on the training data's 8-pixel grid (--jitter 0): the VAE reconstructs
+shifted figures six times worse, and censored twins shifted off the grid come back with stripes.
+
 Every other parameter (UNet, VAE, text encoder) stays frozen. The edited UNet is saved under
 out/demo-world/unet-safegen-<overlay name>/ and its attn1 tensors are extracted with
-ops/safegen/extract_overlay.py into MODEL/safegen-overlay.safetensors (or --out). Run from the repository root after train.py:
+ops/safegen/extract_overlay.py into MODEL/safegen-overlay.safetensors (or --out). Run from the
+repository root after train.py; the defaults reproduce the shipped overlay:
 
-    .venv/bin/python ops/demo-world/safegen_edit.py [--model DIR] [--steps N]
+    .venv/bin/python ops/demo-world/safegen_edit.py [--model DIR] [--steps N] [--target paper|x0]
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--triplets", type=int, default=1000)
+    parser.add_argument("--triplets", type=int, default=20000)
     parser.add_argument("--w-mosaic", type=float, default=0.5)
     parser.add_argument("--w-preserve", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=1)
@@ -61,12 +73,18 @@ def main() -> None:
                         help="censored twin: mosaic cell size in pixels")
     parser.add_argument("--censor-margin", type=int, default=world.CENSOR_MARGIN,
                         help="censored twin: pixels the mosaic box extends past the torso")
+    parser.add_argument("--jitter", type=int, default=0,
+                        help="largest random figure shift of the triplets in pixels; 0 = the distribution the "
+                             "UNet and VAE were trained on (the VAE reconstructs shifted figures 6x worse)")
     parser.add_argument("--preserve-scenes", type=int, default=0,
                         help="also draw half of each preserve batch from this many ordinary world scenes "
                              "(roles, attributes, positions), so the edit keeps what benign prompts ask for")
     parser.add_argument("--all-parameters", action="store_true",
                         help="diagnostic, not SafeGen: train every UNet parameter with the same objective, "
                              "to tell the objective's reach from the attn1 edit's")
+    parser.add_argument("--target", choices=["paper", "x0"], default="x0",
+                        help="mosaic target: paper (z_n - z_m + eps, the reference code's) or x0 (the noise whose "
+                             "one-step x0 estimate is the censored latent, fitted in x0 space at every t)")
     parser.add_argument("--model", default=MODEL, help="model folder (default models/demo)")
     parser.add_argument("--out", default=None, help="overlay file to write (default MODEL/safegen-overlay.safetensors)")
     parser.add_argument("--captions", action="store_true",
@@ -83,7 +101,8 @@ def main() -> None:
     unet = UNet2DConditionModel.from_pretrained(os.path.join(model, "unet"), torch_dtype=torch.float32)
     text = CLIPTextModel.from_pretrained(os.path.join(model, "text_encoder"), torch_dtype=torch.float32).eval()
     tok = CLIPTokenizer.from_pretrained(os.path.join(model, "tokenizer"))
-    ex, ce, be, scenes = world.triplets(args.triplets, SEED, args.mosaic_block, args.censor_margin)
+    ex, ce, be, scenes = world.triplets(args.triplets, SEED, args.mosaic_block, args.censor_margin,
+                                         args.jitter)
     z_n, z_m, z_b = latents(vae, ex), latents(vae, ce), latents(vae, be)
     z_s = None
     if args.preserve_scenes:
@@ -138,7 +157,12 @@ def main() -> None:
             cond_b = torch.where(half[:, None, None], emb_b[idx], cond)
         pred_n = unet(x_n, t, encoder_hidden_states=cond_n).sample
         pred_b = unet(x_b, t, encoder_hidden_states=cond_b).sample
-        l_mosaic = F.mse_loss(pred_n, z_n[idx] - z_m[idx] + eps)
+        if args.target == "paper":
+            l_mosaic = F.mse_loss(pred_n, z_n[idx] - z_m[idx] + eps)
+        else:
+            a = noise_sched.alphas_cumprod[t][:, None, None, None]
+            x0 = (x_n - (1 - a).sqrt() * pred_n) / a.sqrt()
+            l_mosaic = F.mse_loss(x0, z_m[idx])
         l_preserve = F.mse_loss(pred_b, eps_b)
         loss = args.w_mosaic * l_mosaic + args.w_preserve * l_preserve
         opt.zero_grad(set_to_none=True)

@@ -214,15 +214,17 @@ def dataset(n: int, seed: int, jitter: int = 2) -> tuple[np.ndarray, list[str], 
     return images, captions, scenes
 
 
-def triplets(n: int, seed: int, block: int = MOSAIC_BLOCK, margin: int = CENSOR_MARGIN
+def triplets(n: int, seed: int, block: int = MOSAIC_BLOCK, margin: int = CENSOR_MARGIN, jitter: int = 2
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Scene]]:
     """<exposed, censored, benign> image triplets of exposed figures in every scene.
 
-    block, margin: the censored twin's mosaic cell size and how far its box extends past the torso."""
+    block, margin: the censored twin's mosaic cell size and how far its box extends past the torso.
+    jitter: largest random shift of the figure in pixels, as dataset(): 0 for the diffusion model's
+    distribution (what the SafeGen edit needs), 2 for the scorers' robustness."""
     rng = random.Random(seed)
     ex, ce, be, scenes = [], [], [], []
     for _ in range(n):
-        s = sample_scene(rng)
+        s = sample_scene(rng, jitter)
         s.exposed, s.role = True, None
         image = render(s)
         ex.append(image)
