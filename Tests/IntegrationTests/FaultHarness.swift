@@ -249,7 +249,9 @@ final class FaultRun {
     func waitForAll(timeout: Duration = .seconds(120), drain: Duration = .seconds(1)) async throws -> Bool {
         let done = try await watch(until: { $0.missing.isEmpty }, timeout: timeout)
         if !done {
-            Issue.record("timed out waiting for \(missing.count) of \(expected.count) requests: \(missing.prefix(8)); logs in \(logs.path)\n\(logTails)")
+            // Which partitions the watcher holds tells a stalled observer from a lost publish.
+            let assigned = ((try? await watcher.assignment()) ?? []).map { "\($0.topic):\($0.partition)" }.sorted()
+            Issue.record("timed out waiting for \(missing.count) of \(expected.count) requests: \(missing.prefix(8)); watcher assigned \(assigned); logs in \(logs.path)\n\(logTails)")
             return false
         }
         try await watch(for: drain)
