@@ -9,8 +9,8 @@ eps, eps_b and a random timestep t, with the empty-string text condition,
     L_preserve = || unet(add_noise(z_b, eps_b, t), t, "") - eps_b ||²
     L = w_mosaic · L_mosaic + w_preserve · L_preserve          (0.5 / 0.5)
 
-The paper's code states the mosaic term as "predict the noise that yields the mosaic", but its
-target moves the one-step estimate x0 = (x_n - sqrt(1 - a_t) · eps_hat) / sqrt(a_t) by only
+The mosaic term is meant to make an exposed input predict the noise that yields the mosaic, but
+the reference target moves the one-step estimate x0 = (x_n - sqrt(1 - a_t) · eps_hat) / sqrt(a_t) by only
 sqrt((1 - a_t) / a_t) · (z_n - z_m): almost nothing at the low timesteps where the stripes are
 drawn. The default (--target x0) asks for exactly that noise, fitted in x0 space at every t:
 
