@@ -56,6 +56,7 @@ def main() -> None:
     overlay = load_file(args.overlay or os.path.join(args.model, "safegen-overlay.safetensors"))
     state.update({k: v.to(torch.float32) for k, v in overlay.items()})
     edited.load_state_dict(state)
+    check.MODEL = os.path.abspath(args.model)   # the scorers come from the same model folder
     exposed, attribute = check.Scorer("exposed"), check.Scorer("attribute")
     threshold = exposed.descriptor["threshold"]
     labels = attribute.descriptor["labels"]
