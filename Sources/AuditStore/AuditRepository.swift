@@ -31,14 +31,14 @@ public struct AuditRepository: Sendable {
                 request_id, request_id_synthetic, tenant, decided_at, decision, reasons, prompt, negative_prompt,
                 mitigations, scores, image_sha256, model_sha256, overlay_sha256, worker_id,
                 source_topic, source_partition, source_offset, published_topic, published_payload, raw_request,
-                attributes, tries
+                attributes, tries, request_sha256
             ) VALUES (
                 \(r.requestID), \(r.requestIDIsSynthetic), \(r.tenant), \(r.decidedAt), \(r.decision.rawValue),
                 \(r.reasonsJSON)::jsonb, \(r.prompt), \(r.negativePrompt), \(r.mitigationsJSON)::jsonb,
                 \(r.scoresJSON)::jsonb, \(r.imageSHA256), \(r.modelSHA256), \(r.overlaySHA256), \(r.workerID),
                 \(r.source.topic), \(r.source.partition), \(r.source.offset), \(r.publishedTopic),
                 \(SQLBytes(r.publishedPayload)), \(r.rawRequest.map(SQLBytes.init)), \(r.attributesJSON)::jsonb,
-                \(r.triesJSON)::jsonb
+                \(r.triesJSON)::jsonb, \(r.requestSHA256)
             )
             ON CONFLICT (request_id) DO NOTHING
             RETURNING request_id
@@ -172,7 +172,7 @@ public struct AuditRepository: Sendable {
         SELECT request_id, request_id_synthetic, tenant, decided_at, decision, reasons, prompt, negative_prompt,
                mitigations, scores, image_sha256, model_sha256, overlay_sha256, worker_id,
                source_topic, source_partition, source_offset, published_topic, published_payload, raw_request,
-               attributes, tries
+               attributes, tries, request_sha256
         FROM decisions WHERE request_id = \(requestID)
         """
     }
@@ -200,7 +200,8 @@ public struct AuditRepository: Sendable {
             publishedPayload: try row.decode("published_payload", as: SQLBytes.self).bytes,
             rawRequest: try row.decodeIfPresent("raw_request", as: SQLBytes.self)?.bytes,
             attributesJSON: try row.decodeIfPresent("attributes"),
-            triesJSON: try row.decodeIfPresent("tries"))
+            triesJSON: try row.decodeIfPresent("tries"),
+            requestSHA256: try row.decodeIfPresent("request_sha256"))
     }
 
     static func decision(_ row: SQLRow) throws -> DecisionRecord.Decision {
@@ -211,7 +212,7 @@ public struct AuditRepository: Sendable {
         return decision
     }
 
-    private func validateText(_ value: String, field: String) throws {
+    func validateText(_ value: String, field: String) throws {
         if let nul = value.utf8.firstIndex(of: 0) {
             let offset = value.utf8.distance(from: value.utf8.startIndex, to: nul)
             throw AuditStoreError(.invalidValue, "'\(field)' contains a NUL byte at UTF-8 byte offset \(offset)")
@@ -219,7 +220,7 @@ public struct AuditRepository: Sendable {
     }
 
     /// Prefixes the operation to errors from `body`, so messages say what was being done.
-    private func withContext<Value>(_ operation: String, _ body: () async throws -> Value) async throws -> Value {
+    func withContext<Value>(_ operation: String, _ body: () async throws -> Value) async throws -> Value {
         do {
             return try await body()
         } catch var error as AuditStoreError {

@@ -66,6 +66,19 @@ public struct AuditStoreError: Error, Sendable, CustomStringConvertible, CustomD
         return state.hasPrefix("08") || Self.retriableStates.contains(state)
     }
 
+    /// True when the database refuses the values of this statement, so the same values fail
+    /// every time: data exceptions (SQLSTATE class 22, such as 22P05 for `\u0000` in jsonb),
+    /// integrity violations other than a duplicate key (class 23: check, not-null, foreign key),
+    /// program limits (class 54, such as an index row too large) and values refused before
+    /// sending (`invalidValue`). Deployment faults (missing tables, privileges, a read-only
+    /// database) are not: they fail every statement alike and are fixed by an operator.
+    public var isPermanentForData: Bool {
+        if code == .invalidValue { return true }
+        guard let state = sqlState, !isRetriable else { return false }
+        if state == "23505" { return false }
+        return state.hasPrefix("22") || state.hasPrefix("23") || state.hasPrefix("54")
+    }
+
     static let retriableStates: Set<String> = [
         "40001",  // serialization_failure
         "40P01",  // deadlock_detected

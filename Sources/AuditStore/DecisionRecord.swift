@@ -56,6 +56,9 @@ public struct DecisionRecord: Sendable, Hashable {
     public var attributesJSON: String?
     /// JSON array of the request's tries (escalation and early abort), nil when not recorded.
     public var triesJSON: String?
+    /// Lowercase hex SHA-256 of the message value as consumed: tells a redelivery (same bytes)
+    /// from another message reusing the request id. Nil on rows written before migration 004.
+    public var requestSHA256: String?
 
     public init(
         requestID: String, requestIDIsSynthetic: Bool = false, tenant: String?, decidedAt: SQLTimestamp,
@@ -63,7 +66,7 @@ public struct DecisionRecord: Sendable, Hashable {
         mitigationsJSON: String?, scoresJSON: String?, imageSHA256: String?, modelSHA256: String?,
         overlaySHA256: String?, workerID: String, source: SourcePosition, publishedTopic: String,
         publishedPayload: [UInt8], rawRequest: [UInt8]?, attributesJSON: String? = nil,
-        triesJSON: String? = nil
+        triesJSON: String? = nil, requestSHA256: String? = nil
     ) {
         self.requestID = requestID
         self.requestIDIsSynthetic = requestIDIsSynthetic
@@ -85,6 +88,7 @@ public struct DecisionRecord: Sendable, Hashable {
         self.rawRequest = rawRequest
         self.attributesJSON = attributesJSON
         self.triesJSON = triesJSON
+        self.requestSHA256 = requestSHA256
     }
 
     /// The deterministic id of a message whose request_id cannot be read:
@@ -102,7 +106,7 @@ public struct DecisionRecord: Sendable, Hashable {
             ("negative_prompt", negativePrompt), ("mitigations", mitigationsJSON), ("scores", scoresJSON),
             ("image_sha256", imageSHA256), ("model_sha256", modelSHA256), ("overlay_sha256", overlaySHA256),
             ("worker_id", workerID), ("source_topic", source.topic), ("published_topic", publishedTopic),
-            ("attributes", attributesJSON), ("tries", triesJSON),
+            ("attributes", attributesJSON), ("tries", triesJSON), ("request_sha256", requestSHA256),
         ]
         for (name, value) in fields {
             guard let value, let nul = value.utf8.firstIndex(of: 0) else { continue }

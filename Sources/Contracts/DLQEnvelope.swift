@@ -29,6 +29,27 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
     public var workerID: String
     /// RFC 3339 UTC time of the rejection.
     public var rejectedAt: String
+    /// For `duplicate_request_id`: the request that holds the id (its audit id and position).
+    public var firstRequest: FirstRequest?
+    /// For `poison`: how many deliveries of this message had started processing.
+    public var attempts: Int?
+
+    /// The request that first took a `request_id`, named by a `duplicate_request_id` rejection.
+    /// Its tenant and content are not repeated (the duplicate may come from another tenant).
+    public struct FirstRequest: Codable, Sendable, Equatable {
+        public var auditID: String
+        public var source: SourcePosition
+
+        public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
+            case auditID = "audit_id"
+            case source
+        }
+
+        public init(auditID: String, source: SourcePosition) {
+            self.auditID = auditID
+            self.source = source
+        }
+    }
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case requestID = "request_id"
@@ -43,6 +64,8 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
         case source
         case workerID = "worker_id"
         case rejectedAt = "rejected_at"
+        case firstRequest = "first_request"
+        case attempts
     }
 
     public init(
@@ -67,9 +90,10 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
 
     /// Sets `originalValue` from the original bytes, cutting them to ``maximumOriginalBytes``
     /// (with ``originalTruncated``, ``originalSize`` and ``originalSHA256`` of the whole) when longer.
-    public mutating func setOriginal(_ bytes: [UInt8]) {
-        if bytes.count > Self.maximumOriginalBytes {
-            originalValue = Data(bytes.prefix(Self.maximumOriginalBytes)).base64EncodedString()
+    /// `maximumBytes` lowers the cut for a producer with a smaller message size.
+    public mutating func setOriginal(_ bytes: [UInt8], maximumBytes: Int = maximumOriginalBytes) {
+        if bytes.count > maximumBytes {
+            originalValue = Data(bytes.prefix(maximumBytes)).base64EncodedString()
             originalTruncated = true
             originalSize = bytes.count
             originalSHA256 = SHA256.hex(bytes)

@@ -11,9 +11,12 @@ public struct ModerationResult: Codable, Sendable, Equatable {
     /// Every score the scorers produced, prompt and image.
     public var scores: [HarmScore]
     /// Base64 PNG that is published: the generated image when allowed, the censored image when
-    /// censored; absent when blocked.
+    /// censored; absent when blocked, and when ``imageRef`` names it instead.
     public var image: String?
-    /// SHA-256 (hex) of the PNG bytes in `image`; absent when blocked.
+    /// Where the published PNG is when it is not inline (claim check): `file:<path>` or
+    /// `postgresql:images/<sha256>`. Absent when the image is inline or blocked.
+    public var imageRef: String?
+    /// SHA-256 (hex) of the published PNG (inline or behind `imageRef`); absent when blocked.
     public var imageSHA256: String?
     /// SHA-256 (hex) of the PNG the generator produced, published or not; equals the audit row.
     public var generatedImageSHA256: String
@@ -37,6 +40,7 @@ public struct ModerationResult: Codable, Sendable, Equatable {
         case reasons
         case scores
         case image
+        case imageRef = "image_ref"
         case imageSHA256 = "image_sha256"
         case generatedImageSHA256 = "generated_image_sha256"
         case modelSHA256 = "model_sha256"
@@ -52,7 +56,7 @@ public struct ModerationResult: Codable, Sendable, Equatable {
         requestID: String, tenant: String, decision: Decision, reasons: [DecisionReason], scores: [HarmScore],
         image: String?, imageSHA256: String?, generatedImageSHA256: String, modelSHA256: String,
         overlaySHA256: String?, mitigations: AppliedMitigations, workerID: String, decidedAt: String,
-        timings: StageTimings, escalation: EscalationSummary? = nil
+        timings: StageTimings, escalation: EscalationSummary? = nil, imageRef: String? = nil
     ) {
         self.requestID = requestID
         self.tenant = tenant
@@ -69,6 +73,7 @@ public struct ModerationResult: Codable, Sendable, Equatable {
         self.decidedAt = decidedAt
         self.timings = timings
         self.escalation = escalation
+        self.imageRef = imageRef
     }
 }
 

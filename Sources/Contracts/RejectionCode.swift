@@ -45,6 +45,19 @@ public enum RejectionCode: String, Codable, Sendable, CaseIterable {
     /// The request was valid but generating or scoring it failed repeatedly (e.g. a numeric
     /// failure for this prompt); the worker gives up on it instead of blocking its partition.
     case generationFailed = "generation_failed"
+    /// Another message already holds this `request_id` with different bytes (another prompt, or
+    /// another tenant): the first request keeps the id and its answer; this one is recorded under
+    /// the synthetic id of its position and named against the first in its DLQ envelope.
+    case duplicateRequestID = "duplicate_request_id"
+    /// The message was delivered `limits.max_attempts` times without its processing ever ending
+    /// (the worker crashed or was killed on it): it is quarantined without being tried again.
+    case poison = "poison"
+    /// The audit database refuses to store what this message produced (a data error such as
+    /// text PostgreSQL cannot hold); the rejection is stored with the offending text replaced.
+    case unstorable = "unstorable"
+    /// The result cannot be published: it is larger than the producer's message size limit and
+    /// no image store could take the image, or the broker refuses the message for good.
+    case unpublishable = "unpublishable"
 }
 
 /// A request the worker will not process, with its code and a message that names the field

@@ -322,7 +322,10 @@ public struct RequestValidator: Sendable {
             if let index = key.intValue {
                 text += "[\(index)]"
             } else {
-                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+                // Keys come from the message: quoted without control characters and cut short,
+                // so a rejection's message is always storable and readable.
+                let name = shortened(key.stringValue)
+                text += text.isEmpty ? name : ".\(name)"
             }
         }
         return text

@@ -48,13 +48,15 @@ public struct AuditRow: Sendable, Equatable {
     /// JSON array of ``ModerationTry``: every try of a request whose tenant escalates or aborts
     /// early; nil otherwise.
     public var triesJSON: String?
+    /// SHA-256 (hex) of the message value as consumed: the idempotency key's content check.
+    public var requestSHA256: String?
 
     public init(
         requestID: String, tenant: String?, decision: String, reasonsJSON: String, prompt: String?,
         negativePrompt: String?, mitigationsJSON: String, scoresJSON: String, imageSHA256: String?,
         modelSHA256: String?, overlaySHA256: String?, workerID: String, source: SourcePosition,
         publishedTopic: String, publishedKey: String, payload: [UInt8], rawRequest: [UInt8]?,
-        attributesJSON: String? = nil, triesJSON: String? = nil
+        attributesJSON: String? = nil, triesJSON: String? = nil, requestSHA256: String? = nil
     ) {
         self.requestID = requestID
         self.tenant = tenant
@@ -75,12 +77,14 @@ public struct AuditRow: Sendable, Equatable {
         self.rawRequest = rawRequest
         self.attributesJSON = attributesJSON
         self.triesJSON = triesJSON
+        self.requestSHA256 = requestSHA256
     }
 
     /// What is kept of this entry once stored.
     public var stored: StoredDecision {
         StoredDecision(requestID: requestID, decision: decision, imageSHA256: imageSHA256,
-                       publishedTopic: publishedTopic, publishedKey: publishedKey, payload: payload)
+                       publishedTopic: publishedTopic, publishedKey: publishedKey, payload: payload,
+                       requestSHA256: requestSHA256, source: source)
     }
 }
 
@@ -92,14 +96,29 @@ public struct StoredDecision: Sendable, Equatable {
     public var publishedTopic: String
     public var publishedKey: String
     public var payload: [UInt8]
+    /// SHA-256 of the message the row was written for; nil for rows older than the column.
+    public var requestSHA256: String?
+    /// Where that message was read from; nil when unknown.
+    public var source: SourcePosition?
 
-    public init(requestID: String, decision: String, imageSHA256: String?, publishedTopic: String, publishedKey: String, payload: [UInt8]) {
+    public init(
+        requestID: String, decision: String, imageSHA256: String?, publishedTopic: String, publishedKey: String, payload: [UInt8],
+        requestSHA256: String? = nil, source: SourcePosition? = nil
+    ) {
         self.requestID = requestID
         self.decision = decision
         self.imageSHA256 = imageSHA256
         self.publishedTopic = publishedTopic
         self.publishedKey = publishedKey
         self.payload = payload
+        self.requestSHA256 = requestSHA256
+        self.source = source
+    }
+
+    /// Whether this row answers the message with SHA-256 `requestSHA256`: true for the same
+    /// bytes (a redelivery), and for rows written before the hash was kept.
+    public func answers(requestSHA256 other: String) -> Bool {
+        requestSHA256 == nil || requestSHA256 == other
     }
 }
 
@@ -117,10 +136,17 @@ public enum AuditInsertOutcome: Sendable, Equatable {
     }
 }
 
-/// The audit log as the worker uses it: insert-or-return-existing and lookup.
+/// The audit log as the worker uses it: insert-or-return-existing and lookup, and the durable
+/// count of processing starts per input position behind poison quarantine.
 public protocol AuditLog: Sendable {
     func find(requestID: String) async throws -> StoredDecision?
     func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome
+    /// Counts a start of processing the message at `source`; returns the count including it.
+    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int
+    /// Takes back one start (the message was handed back, not crashed on).
+    func retractProcessingStart(_ source: SourcePosition) async throws
+    /// Forgets the starts once the message's audit row is written.
+    func clearProcessingStarts(_ source: SourcePosition) async throws
 }
 
 /// Publishes results and dead letters, and commits consumed offsets.

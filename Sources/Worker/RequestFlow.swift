@@ -15,12 +15,22 @@ import Contracts
 ///   boundary and never commits: the next owner of the partition receives the message again,
 ///   finds the audit row if there is one, and republishes the identical bytes.
 ///
-/// A failed action is simply retried by the driver (with backoff); the state does not move, so
-/// nothing is ever committed past a request without an audit row.
+/// The audit row found for a request id must answer the same message: its `request_sha256`
+/// equals the SHA-256 of the message in hand. A row for other bytes under the same id (another
+/// prompt, another tenant) is never republished: the flow asks for a `duplicate_request_id`
+/// rejection instead (``Action/rejectDuplicate(of:)``), recorded under the synthetic id of this
+/// message's position.
+///
+/// A transient failure is retried by the driver (with backoff); the state does not move, so
+/// nothing is ever committed past a request without an audit row. A failure that is permanent
+/// for the message makes the driver start a new flow with the message's rejection.
 public struct RequestFlow: Sendable, Equatable {
     /// What the driver must do next.
     public enum Action: Sendable, Equatable {
         case lookUp(requestID: String)
+        /// Another message holds the request id: record this one as a `duplicate_request_id`
+        /// rejection (a new flow) naming `first`.
+        case rejectDuplicate(of: StoredDecision)
         case generate(GenerationRequest)
         case record(AuditRow)
         case publish(StoredDecision)
@@ -52,6 +62,7 @@ public struct RequestFlow: Sendable, Equatable {
     /// Where the request is.
     public enum State: Sendable, Equatable {
         case lookingUp(GenerationRequest)
+        case duplicate(of: StoredDecision)
         case generating(GenerationRequest)
         case recording(AuditRow)
         case publishing(StoredDecision, republished: Bool)
@@ -68,10 +79,13 @@ public struct RequestFlow: Sendable, Equatable {
     public private(set) var state: State
     public let source: SourcePosition
     public let transactional: Bool
+    /// SHA-256 of the message value; nil skips the duplicate check (rows are then trusted).
+    public let requestSHA256: String?
 
-    public init(_ input: Input, source: SourcePosition, transactional: Bool) {
+    public init(_ input: Input, source: SourcePosition, transactional: Bool, requestSHA256: String? = nil) {
         self.source = source
         self.transactional = transactional
+        self.requestSHA256 = requestSHA256
         switch input {
         case .valid(let request): state = .lookingUp(request)
         case .rejected(let entry): state = .recording(entry)
@@ -82,6 +96,7 @@ public struct RequestFlow: Sendable, Equatable {
     public var action: Action {
         switch state {
         case .lookingUp(let request): .lookUp(requestID: request.requestID)
+        case .duplicate(let first): .rejectDuplicate(of: first)
         case .generating(let request): .generate(request)
         case .recording(let entry): .record(entry)
         case .publishing(let stored, _): transactional ? .publishAndCommit(stored, source) : .publish(stored)
@@ -101,7 +116,7 @@ public struct RequestFlow: Sendable, Equatable {
             state = .done(.handedBack(reason: reason))
         case (.lookingUp(let request), .lookedUp(let found)):
             if let found {
-                state = .publishing(found, republished: true)
+                state = answers(found) ? .publishing(found, republished: true) : .duplicate(of: found)
             } else {
                 state = .generating(request)
             }
@@ -110,7 +125,8 @@ public struct RequestFlow: Sendable, Equatable {
         case (.recording, .recorded(let outcome)):
             switch outcome {
             case .inserted(let stored): state = .publishing(stored, republished: false)
-            case .existing(let stored): state = .publishing(stored, republished: true)
+            case .existing(let stored) where answers(stored): state = .publishing(stored, republished: true)
+            case .existing(let stored): state = .duplicate(of: stored)
             }
         case (.publishing(let stored, let republished), .published) where !transactional:
             state = .committing(stored, republished: republished)
@@ -122,5 +138,15 @@ public struct RequestFlow: Sendable, Equatable {
             break
         }
         return action
+    }
+
+    /// Whether `stored` answers this message: same bytes, a row without the hash, or the row
+    /// of this very position (its synthetic id; a position holds one message).
+    private func answers(_ stored: StoredDecision) -> Bool {
+        guard let requestSHA256 else { return true }
+        if stored.requestID == DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset) {
+            return true
+        }
+        return stored.answers(requestSHA256: requestSHA256)
     }
 }

@@ -4,10 +4,14 @@ import Logging
 
 /// Runs one request through ``RequestFlow`` against the real (or test) dependencies.
 ///
-/// Failures of the audit log or the broker are retried with ``Backoff`` until they succeed,
-/// the request is handed back (task cancellation), or — for generation only — the attempts
-/// are used up, which turns the request into a `generation_failed` rejection. While retrying,
-/// ``WorkerHealth`` reports the dependency as unavailable, so `/ready` says not ready.
+/// Every message ends, whatever its bytes: delivered with its audit row, or handed back on
+/// revocation or shutdown. Failures are classified (``FailureKind``): a transient one (the
+/// database or broker unreachable) is retried with ``Backoff`` while ``WorkerHealth`` reports
+/// the dependency unavailable; a permanent one for this message ends it as `rejected`, with a
+/// reason code and a DLQ envelope, through an audit row made storable (``AuditRow/storable()``)
+/// and, should even that be refused, a minimal row of worker-made text. Generation failures
+/// are tried `maxGenerationAttempts` times in process; a message whose processing started
+/// `maxAttempts` times without ending (the worker died on it) is quarantined as `poison`.
 public final class RequestProcessor: Sendable {
     public struct Settings: Sendable {
         public var workerID: String
@@ -17,10 +21,18 @@ public final class RequestProcessor: Sendable {
         /// Attempts at generating and scoring one request before it is dead-lettered. Default: 3.
         public var maxGenerationAttempts: Int
         public var backoff: Backoff
+        /// Deliveries of one message that may start processing; the start that reaches this
+        /// count quarantines the message as `poison` instead (`limits.max_attempts`). Default: 3.
+        public var maxAttempts: Int
+        /// The producer's message size limit (`kafka.message_max_bytes`). Default: 1,000,000.
+        public var messageMaxBytes: Int
+        /// When result images go to the image store (when one is configured).
+        public var imageStorePolicy: ImageStorePolicy
 
         public init(
             workerID: String, topics: WorkerTopics = WorkerTopics(), limits: RequestLimits = RequestLimits(),
-            mitigationPolicy: MitigationPolicy = MitigationPolicy(), maxGenerationAttempts: Int = 3, backoff: Backoff = Backoff()
+            mitigationPolicy: MitigationPolicy = MitigationPolicy(), maxGenerationAttempts: Int = 3, backoff: Backoff = Backoff(),
+            maxAttempts: Int = 3, messageMaxBytes: Int = 1_000_000, imageStorePolicy: ImageStorePolicy = .whenTooLarge
         ) {
             self.workerID = workerID
             self.topics = topics
@@ -28,8 +40,14 @@ public final class RequestProcessor: Sendable {
             self.mitigationPolicy = mitigationPolicy
             self.maxGenerationAttempts = maxGenerationAttempts
             self.backoff = backoff
+            self.maxAttempts = maxAttempts
+            self.messageMaxBytes = messageMaxBytes
+            self.imageStorePolicy = imageStorePolicy
         }
     }
+
+    /// Bytes kept free in every published message for the key, headers and record framing.
+    static let messageOverheadBytes = 2048
 
     /// The parts that do the work.
     public struct Components: Sendable {
@@ -39,10 +57,13 @@ public final class RequestProcessor: Sendable {
         public var censor: any ImageCensoring
         public var audit: any AuditLog
         public var publisher: any ResultPublishing
+        /// Where result images go when not inline; nil keeps every image inline (a result that
+        /// does not fit is then rejected as `unpublishable`).
+        public var imageStore: (any ImageStoring)?
 
         public init(
             generator: any ImageGenerating, scorer: any RequestScoring, policy: any DecisionPolicy,
-            censor: any ImageCensoring, audit: any AuditLog, publisher: any ResultPublishing
+            censor: any ImageCensoring, audit: any AuditLog, publisher: any ResultPublishing, imageStore: (any ImageStoring)? = nil
         ) {
             self.generator = generator
             self.scorer = scorer
@@ -50,6 +71,7 @@ public final class RequestProcessor: Sendable {
             self.censor = censor
             self.audit = audit
             self.publisher = publisher
+            self.imageStore = imageStore
         }
     }
 
@@ -70,93 +92,204 @@ public final class RequestProcessor: Sendable {
         self.validator = RequestValidator(limits: settings.limits)
     }
 
+    /// How far the message in hand got toward its end, for the fallbacks of permanent failures.
+    private enum Fallback {
+        /// The row as produced.
+        case none
+        /// The rejection, with request text made storable.
+        case storable
+        /// A minimal rejection of worker-made text under the synthetic id.
+        case minimal
+    }
+
     /// Processes `message` to the end (delivered and committed) or until handed back by task
     /// cancellation. Never throws: every failure is retried or turned into a rejection.
     public func process(_ message: IncomingMessage) async -> RequestFlow.Outcome {
         let clock = ContinuousClock()
-        let decodeStart = clock.now
-        let decoded = validator.decode(message.value)
-        let decodeTime = clock.now - decodeStart
-        metrics.stage(.decode, decodeTime)
+        let requestSHA256 = SHA256.hex(message.value)
+        let transactional = components.publisher.isTransactional
+        health.requestStarted(at: message.source)
+        metrics.inFlight(since: Date().timeIntervalSince1970)
+        defer {
+            health.requestEnded()
+            metrics.inFlight(since: nil)
+        }
 
-        let tenant = (try? decoded.get())?.tenant ?? "unknown"
+        // Poison quarantine: count this start durably before anything that may crash.
+        guard let starts = await retryTransient("audit", { try await self.components.audit.recordProcessingStart(message.source, workerID: self.settings.workerID) }) else {
+            record(.handedBack(reason: "cancelled before the message was started"), tenant: "unknown")
+            return .handedBack(reason: "cancelled before the message was started")
+        }
+        var started = (try? starts.get()) ?? 0
+
+        let decodeStart = clock.now
+        var decodeTime = Duration.zero
+        var tenant = "unknown"
         var flow: RequestFlow
-        switch decoded {
-        case .success(let request):
-            flow = RequestFlow(.valid(request), source: message.source, transactional: components.publisher.isTransactional)
-        case .failure(let rejection):
-            logger.info("request rejected", metadata: [
-                "reason": "\(rejection.code.rawValue)", "request_id": "\(rejection.requestID ?? "-")",
-                "source": "\(message.source.topic):\(message.source.partition):\(message.source.offset)",
+        if case .success(let count) = starts, count >= settings.maxAttempts {
+            logger.error("poison message quarantined", metadata: [
+                "source": "\(Self.describe(message.source))", "attempts": "\(count)",
             ])
-            flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
-                               transactional: components.publisher.isTransactional)
+            metrics.poisonQuarantined()
+            let rejection = RequestRejection(
+                .poison, "processing of this message started \(count) times and never ended (limits.max_attempts is \(settings.maxAttempts)); it is not tried again")
+            var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: syntheticID(message))
+            entry.payload = envelopePayload(rejection, message: message, auditID: entry.requestID) { $0.attempts = count }
+            flow = RequestFlow(.rejected(entry), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
+        } else {
+            let decoded = validator.decode(message.value)
+            decodeTime = clock.now - decodeStart
+            metrics.stage(.decode, decodeTime)
+            switch decoded {
+            case .success(let request):
+                tenant = request.tenant
+                flow = RequestFlow(.valid(request), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
+            case .failure(let rejection):
+                logger.info("request rejected", metadata: [
+                    "reason": "\(rejection.code.rawValue)", "request_id": "\(rejection.requestID ?? "-")",
+                    "source": "\(Self.describe(message.source))",
+                ])
+                flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
+                                   transactional: transactional, requestSHA256: requestSHA256)
+            }
         }
 
         var generationAttempts = 0
+        var fallback = Fallback.none
+        var unpublishableSent = false
         while true {
             if Task.isCancelled, !isFinished(flow) {
                 flow.handle(.handBack(reason: "partition revoked or shutdown"))
             }
             switch flow.action {
             case .finish(let outcome):
+                if case .handedBack = outcome, started > 0 {
+                    // Not a crash: take the start back so a healthy message is never quarantined.
+                    try? await components.audit.retractProcessingStart(message.source)
+                }
                 record(outcome, tenant: tenant)
                 return outcome
             case .lookUp(let requestID):
-                guard let found = await retrying("audit", { try await self.components.audit.find(requestID: requestID) }) else {
+                switch await retryTransient("audit", { try await self.components.audit.find(requestID: requestID) }) {
+                case nil:
                     flow.handle(.handBack(reason: "cancelled while looking up the audit row"))
-                    continue
+                case .success(let found)?:
+                    flow.handle(.lookedUp(found))
+                case .failure(let permanent)?:
+                    flow = rejectedFlow(for: permanent, message: message, requestSHA256: requestSHA256, tenant: nil)
                 }
-                flow.handle(.lookedUp(found))
+            case .rejectDuplicate(let first):
+                logger.warning("request id reused by a different message", metadata: [
+                    "request_id": "\(first.requestID)", "source": "\(Self.describe(message.source))",
+                ])
+                metrics.duplicateRequestID()
+                let rejection = RequestRejection(
+                    .duplicateRequestID,
+                    "request_id '\(first.requestID)' already belongs to another message\(first.source.map { " (read from \(Self.describe($0)))" } ?? ""); "
+                        + "this message has different bytes and is recorded under its position",
+                    requestID: first.requestID)
+                let auditID = syntheticID(message)
+                var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: auditID)
+                entry.payload = envelopePayload(rejection, message: message, auditID: auditID) { envelope in
+                    envelope.firstRequest = DLQEnvelope.FirstRequest(
+                        auditID: first.requestID, source: first.source ?? SourcePosition(topic: "unknown", partition: 0, offset: 0))
+                }
+                flow = RequestFlow(.rejected(entry), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
             case .generate(let request):
                 generationAttempts += 1
                 do {
-                    let entry = try await produce(request, message: message, decodeTime: decodeTime)
+                    var entry = try await produce(request, message: message, decodeTime: decodeTime)
+                    entry.requestSHA256 = requestSHA256
                     flow.handle(.produced(entry))
                 } catch is CancellationError {
                     flow.handle(.handBack(reason: "cancelled while generating"))
                 } catch {
                     if Task.isCancelled { continue }
+                    if case .permanent = FailureKind.of(error) {
+                        logger.error("request cannot be completed", metadata: ["request_id": "\(request.requestID)", "error": "\(error)"])
+                        flow = rejectedFlow(for: error, message: message, requestSHA256: requestSHA256, tenant: request.tenant, request: request)
+                        continue
+                    }
                     logger.error("generation failed", metadata: [
                         "request_id": "\(request.requestID)", "attempt": "\(generationAttempts)", "error": "\(error)",
                     ])
                     if generationAttempts >= settings.maxGenerationAttempts {
                         let rejection = RequestRejection(
-                            .generationFailed, "generation or scoring failed \(generationAttempts) times: \(error)",
+                            .generationFailed, "generation or scoring failed \(generationAttempts) times: \(Self.safeReason(error))",
                             requestID: request.requestID)
                         flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: request.tenant, request: request)),
-                                           source: message.source, transactional: components.publisher.isTransactional)
+                                           source: message.source, transactional: transactional, requestSHA256: requestSHA256)
                     }
                 }
             case .record(let entry):
                 let start = clock.now
-                guard let outcome = await retrying("audit", { try await self.components.audit.insert(entry) }, onError: { self.metrics.auditWriteFailed() }) else {
+                switch await retryTransient("audit", { try await self.components.audit.insert(entry) }, onError: { self.metrics.auditWriteFailed() }) {
+                case nil:
                     continue
+                case .success(let outcome)?:
+                    metrics.stage(.auditInsert, clock.now - start)
+                    if started > 0 {
+                        // The row now answers every redelivery: the start count has done its job.
+                        try? await components.audit.clearProcessingStarts(message.source)
+                        started = 0
+                    }
+                    flow.handle(.recorded(outcome))
+                case .failure(let error)?:
+                    metrics.unstorable()
+                    guard let next = storableFallback(after: error, entry: entry, message: message, fallback: &fallback) else {
+                        // Even worker-made text was refused: the schema itself is wrong. Retry as
+                        // a deployment fault (not ready) rather than lose the message.
+                        await pauseAfterRefusal("audit", error)
+                        continue
+                    }
+                    flow = RequestFlow(.rejected(next), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
                 }
-                metrics.stage(.auditInsert, clock.now - start)
-                flow.handle(.recorded(outcome))
             case .publish(let stored):
                 let start = clock.now
-                guard await retrying("broker", {
+                switch await retryTransient("broker", {
                     try await self.components.publisher.publish(topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.payload)
-                }) != nil else { continue }
-                metrics.stage(.publish, clock.now - start)
-                flow.handle(.published)
+                }) {
+                case nil: continue
+                case .success?:
+                    metrics.stage(.publish, clock.now - start)
+                    flow.handle(.published)
+                case .failure(let error)?:
+                    if unpublishableSent { await pauseAfterRefusal("broker", error); continue }
+                    unpublishableSent = true
+                    flow = unpublishableFlow(stored, error: error, message: message, requestSHA256: requestSHA256)
+                }
             case .commit(let position):
                 let start = clock.now
-                guard await retrying("broker", { try await self.components.publisher.commit(position) }) != nil else { continue }
+                guard case .success? = await retryTransient("broker", { try await self.components.publisher.commit(position) }) else { continue }
                 metrics.stage(.commit, clock.now - start)
                 flow.handle(.committed)
             case .publishAndCommit(let stored, let position):
                 let start = clock.now
-                guard await retrying("broker", {
+                switch await retryTransient("broker", {
                     try await self.components.publisher.publishAndCommit(
                         topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.payload, offset: position)
-                }) != nil else { continue }
-                metrics.stage(.publish, clock.now - start)
-                flow.handle(.committed)
+                }) {
+                case nil: continue
+                case .success?:
+                    metrics.stage(.publish, clock.now - start)
+                    flow.handle(.committed)
+                case .failure(let error)?:
+                    if unpublishableSent { await pauseAfterRefusal("broker", error); continue }
+                    unpublishableSent = true
+                    flow = unpublishableFlow(stored, error: error, message: message, requestSHA256: requestSHA256)
+                }
             }
         }
+    }
+
+    /// After a refusal no fallback is left for: the deployment is wrong (the dead-letter topic
+    /// refuses an envelope, the schema a minimal row). Reported as unavailable and retried.
+    private func pauseAfterRefusal(_ dependency: String, _ error: any Error) async {
+        logger.critical("\(dependency) refuses even the fallback for this message; retrying", metadata: ["error": "\(error)"])
+        health.markUnavailable(dependency, reason: Self.safeReason(error))
+        var backoff = settings.backoff
+        for _ in 0..<6 { _ = backoff.nextDelay() }
+        try? await Task.sleep(for: backoff.nextDelay())
     }
 
     private func isFinished(_ flow: RequestFlow) -> Bool {
@@ -179,20 +312,28 @@ public final class RequestProcessor: Sendable {
         }
     }
 
-    /// Runs `operation` until it succeeds, marking `dependency` unavailable meanwhile.
-    /// Returns nil only when the task is cancelled.
-    private func retrying<T: Sendable>(
+    /// Runs `operation` until it succeeds or fails permanently for this message, retrying
+    /// transient failures with backoff and marking `dependency` unavailable meanwhile. Returns
+    /// nil only when the task is cancelled.
+    fileprivate func retryTransient<T: Sendable>(
         _ dependency: String, _ operation: @Sendable () async throws -> T, onError: () -> Void = {}
-    ) async -> T? {
+    ) async -> Result<T, any Error>? {
         var backoff = settings.backoff
         while !Task.isCancelled {
             do {
                 let value = try await operation()
                 health.markAvailable(dependency)
-                return value
+                return .success(value)
             } catch {
                 onError()
+                if case .permanent = FailureKind.of(error) {
+                    // The dependency answered; it refuses this message's data.
+                    health.markAvailable(dependency)
+                    logger.warning("\(dependency) refuses this message for good", metadata: ["error": "\(error)"])
+                    return .failure(error)
+                }
                 health.markUnavailable(dependency, reason: Self.safeReason(error))
+                health.noteProgress()  // waiting on a dependency is not a stall of the worker
                 let delay = backoff.nextDelay()
                 logger.warning("\(dependency) unavailable, retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                 do { try await Task.sleep(for: delay) } catch { return nil }
@@ -206,7 +347,118 @@ public final class RequestProcessor: Sendable {
         String(String(describing: error).prefix(200))
     }
 
+    static func describe(_ source: SourcePosition) -> String {
+        "\(source.topic):\(source.partition):\(source.offset)"
+    }
+
+    private func syntheticID(_ message: IncomingMessage) -> String {
+        DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
+    }
+
+    /// A new flow that ends the message as rejected after the permanent failure `error`.
+    private func rejectedFlow(
+        for error: any Error, message: IncomingMessage, requestSHA256: String, tenant: String?, request: GenerationRequest? = nil
+    ) -> RequestFlow {
+        let code: RejectionCode
+        if case .permanent(let permanentCode) = FailureKind.of(error) { code = permanentCode } else { code = .generationFailed }
+        let rejection = RequestRejection(code, Self.safeReason(error), requestID: request?.requestID)
+        return RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: tenant, request: request)),
+                           source: message.source, transactional: components.publisher.isTransactional, requestSHA256: requestSHA256)
+    }
+
+    /// The next row to try after the database refused `entry` for its data: first the same
+    /// outcome as a rejection with request text made storable (a rejection keeps its reasons;
+    /// any other decision becomes `unstorable`), then a minimal rejection of worker-made text
+    /// under the synthetic id. Nil when the minimal row was refused too.
+    private func storableFallback(after error: any Error, entry: AuditRow, message: IncomingMessage, fallback: inout Fallback) -> AuditRow? {
+        logger.error("the audit database refuses this message's row", metadata: [
+            "request_id": "\(entry.requestID)", "source": "\(Self.describe(message.source))", "error": "\(error)",
+        ])
+        switch fallback {
+        case .none:
+            fallback = .storable
+            var row = entry
+            if entry.decision != "rejected" {
+                let rejection = RequestRejection(
+                    .unstorable, "the audit database refused the \(entry.decision) row: \(Self.safeReason(error))", requestID: entry.requestID)
+                row = rejectionEntry(rejection, message: message, tenant: entry.tenant, auditID: entry.requestID)
+                row.prompt = entry.prompt
+                row.negativePrompt = entry.negativePrompt
+                row.attributesJSON = entry.attributesJSON
+            }
+            let (storable, changed) = row.storable()
+            row = storable
+            if !changed.isEmpty {
+                row.reasonsJSON = Self.appending(
+                    note: "text the database cannot hold was replaced with U+FFFD in: \(changed.joined(separator: ", ")); raw_request keeps the original bytes",
+                    to: row.reasonsJSON)
+            }
+            row.requestSHA256 = entry.requestSHA256
+            return row
+        case .storable:
+            fallback = .minimal
+            let rejection = RequestRejection(.unstorable, "the audit database refused this message's row even with its text made storable: \(Self.safeReason(error))")
+            var row = rejectionEntry(rejection, message: message, tenant: nil, auditID: syntheticID(message))
+            row.requestSHA256 = entry.requestSHA256
+            return row
+        case .minimal:
+            return nil
+        }
+    }
+
+    /// After the broker refused the stored payload for good (it should never: the payload's
+    /// size is checked before the row is written), the message still ends: a DLQ envelope
+    /// `unpublishable` naming the stored row is published and committed. That envelope is not
+    /// the row's payload, so it is logged as an invariant break.
+    private func unpublishableFlow(_ stored: StoredDecision, error: any Error, message: IncomingMessage, requestSHA256: String) -> RequestFlow {
+        logger.critical("the broker refuses the stored payload for good; publishing an unpublishable envelope instead", metadata: [
+            "request_id": "\(stored.requestID)", "error": "\(error)",
+        ])
+        metrics.unpublishable()
+        let rejection = RequestRejection(
+            .unpublishable, "the broker refused the stored \(stored.decision) payload of audit row '\(stored.requestID)': \(Self.safeReason(error))",
+            requestID: stored.requestID)
+        let payload = envelopePayload(rejection, message: message, auditID: stored.requestID) { _ in }
+        let replacement = StoredDecision(
+            requestID: stored.requestID, decision: stored.decision, imageSHA256: stored.imageSHA256,
+            publishedTopic: settings.topics.deadLetters, publishedKey: stored.requestID, payload: payload,
+            requestSHA256: requestSHA256, source: message.source)
+        var flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
+                               transactional: components.publisher.isTransactional, requestSHA256: requestSHA256)
+        flow.handle(.recorded(.existing(replacement)))
+        return flow
+    }
+
+    /// The image store behind the processor's retries: an unreachable store is waited for (not
+    /// ready meanwhile) instead of failing the generation.
+    private struct RetryingImageStore: ImageStoring {
+        let base: any ImageStoring
+        let processor: RequestProcessor
+
+        func store(png: [UInt8], sha256: String) async throws -> String {
+            switch await processor.retryTransient("image-store", { try await base.store(png: png, sha256: sha256) }) {
+            case nil: throw CancellationError()
+            case .success(let reference)?: return reference
+            case .failure(let error)?: throw MessageFailure(.unpublishable, "the image store refuses the image: \(Self.describe(error))")
+            }
+        }
+
+        static func describe(_ error: any Error) -> String { RequestProcessor.safeReason(error) }
+    }
+
+    static func appending(note: String, to reasonsJSON: String) -> String {
+        struct Note: Encodable { var code = "sanitized"; var message: String }
+        let noteJSON = json(Note(message: note))
+        let trimmed = reasonsJSON.trimmingCharacters(in: .whitespaces)
+        guard trimmed.hasPrefix("["), trimmed.hasSuffix("]") else { return "[\(noteJSON)]" }
+        let inner = trimmed.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+        return inner.isEmpty ? "[\(noteJSON)]" : "[\(inner),\(noteJSON)]"
+    }
+
     // MARK: - Building rows and payloads
+
+    /// A generation logs its progress every this many steps (and at its last step).
+    static let stepLogInterval = 5
 
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -221,29 +473,58 @@ public final class RequestProcessor: Sendable {
     /// Generates, scores and decides `request` (escalating when the tenant's policy says so),
     /// and builds its audit row with the result payload (see ``ModeratedProduction``).
     private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> AuditRow {
-        try await ModeratedProduction(
+        let health = self.health
+        let logger = self.logger
+        let metrics = self.metrics
+        let requestID = request.requestID
+        return try await ModeratedProduction(
             generator: components.generator, scorer: components.scorer, policy: components.policy, censor: components.censor,
-            settings: settings, metrics: metrics, moderationMetrics: moderationMetrics
+            settings: settings, metrics: metrics, moderationMetrics: moderationMetrics,
+            imageStore: components.imageStore.map { RetryingImageStore(base: $0, processor: self) },
+            progress: { progress in
+                health.noteStep(progress.step, of: progress.totalSteps)
+                metrics.generationStep(progress.step)
+                if progress.step == progress.totalSteps || progress.step % Self.stepLogInterval == 0 {
+                    logger.info("generation progress", metadata: [
+                        "request_id": "\(requestID)", "step": "\(progress.step)", "steps": "\(progress.totalSteps)",
+                    ])
+                }
+            }
         ).produce(request, source: message.source, decodeTime: decodeTime)
     }
 
-    /// The audit row and DLQ envelope of a rejected message.
-    func rejectionEntry(_ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil) -> AuditRow {
-        let auditID = rejection.requestID
-            ?? DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
-        var envelope = DLQEnvelope(
-            requestID: rejection.requestID, auditID: auditID, reasonCode: rejection.code, reasonMessage: rejection.message,
-            originalValue: "", originalKey: message.key.map { Data($0).base64EncodedString() },
-            source: message.source, workerID: settings.workerID, rejectedAt: Timestamp.rfc3339())
-        envelope.setOriginal(message.value)  // cut when huge, so the envelope fits a Kafka message
-        let payload = (try? Self.encoder.encode(envelope)).map(Array.init) ?? []
+    /// The audit row and DLQ envelope of a rejected message, stored under `auditID` (default:
+    /// the request id when readable, else the synthetic id of the message's position).
+    func rejectionEntry(
+        _ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil, auditID: String? = nil
+    ) -> AuditRow {
+        let auditID = auditID ?? rejection.requestID ?? syntheticID(message)
+        let payload = envelopePayload(rejection, message: message, auditID: auditID) { _ in }
         struct Reason: Encodable { var code: String; var message: String }
         return AuditRow(
             requestID: auditID, tenant: tenant ?? request?.tenant, decision: "rejected",
             reasonsJSON: Self.json([Reason(code: rejection.code.rawValue, message: rejection.message)]),
             prompt: request?.prompt, negativePrompt: request?.negativePrompt, mitigationsJSON: "{}", scoresJSON: "[]",
             imageSHA256: nil, modelSHA256: nil, overlaySHA256: nil, workerID: settings.workerID, source: message.source,
-            publishedTopic: settings.topics.deadLetters, publishedKey: auditID, payload: payload, rawRequest: message.value)
+            publishedTopic: settings.topics.deadLetters, publishedKey: auditID, payload: payload, rawRequest: message.value,
+            requestSHA256: SHA256.hex(message.value))
+    }
+
+    /// The DLQ envelope of `rejection`, encoded; `customize` adds the fields of its kind. The
+    /// original is cut so the envelope fits the producer's message size.
+    func envelopePayload(
+        _ rejection: RequestRejection, message: IncomingMessage, auditID: String, customize: (inout DLQEnvelope) -> Void
+    ) -> [UInt8] {
+        var envelope = DLQEnvelope(
+            requestID: rejection.requestID, auditID: auditID, reasonCode: rejection.code,
+            reasonMessage: String(rejection.message.prefix(2000)),
+            originalValue: "", originalKey: message.key.map { Data($0.prefix(4096)).base64EncodedString() },
+            source: message.source, workerID: settings.workerID, rejectedAt: Timestamp.rfc3339())
+        customize(&envelope)
+        // Base64 grows the original by 4/3; keep room for the rest of the envelope.
+        let room = (settings.messageMaxBytes - auditID.utf8.count - Self.messageOverheadBytes - 16_384) / 4 * 3
+        envelope.setOriginal(message.value, maximumBytes: max(0, min(DLQEnvelope.maximumOriginalBytes, room)))
+        return (try? Self.encoder.encode(envelope)).map(Array.init) ?? []
     }
 }
 

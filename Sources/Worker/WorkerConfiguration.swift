@@ -81,6 +81,24 @@ public struct WorkerConfiguration: Sendable {
     /// Key `shutdown.max_seconds`: longest graceful shutdown before the current request is
     /// handed back. Default: 30.
     public var maxShutdown: Duration
+    /// Key `kafka.message_max_bytes`: the producer's message size limit (librdkafka
+    /// `message.max.bytes`); a result whose image would not fit goes to the image store.
+    /// Default: 1000000.
+    public var messageMaxBytes: Int
+    /// Key `limits.max_attempts`: deliveries of one message that may start processing; the
+    /// delivery that reaches this count (the worker died on the message every time before)
+    /// quarantines it as `poison` (audit row and DLQ envelope) instead. Default: 3.
+    public var maxAttempts: Int
+    /// Key `images.store`: where result images go instead of inline (claim check): unset keeps
+    /// them inline and stores only an image whose result would not fit the producer's message
+    /// size, in the audit database's `images` table; `postgresql` stores every image there; a
+    /// directory path stores every image as `<sha256>.png` in it (a volume consumers mount).
+    public var imageStore: String?
+    /// Key `health.stall_timeout_ms`: `/health` answers 503 when the request loop, or the
+    /// request in hand, made no progress (a poll, a sampling step, a stage, a retry) for this
+    /// long. It must exceed the longest single step (a UNet evaluation, a VAE decode) on the
+    /// slowest machine. Default: 600000 (10 minutes); 0 turns the check off.
+    public var stallTimeout: Duration
 
     /// Reads the configuration. `flags` are the values given on the command line (highest
     /// precedence), `environment` the process environment, `configFile` an optional JSON file.
@@ -169,6 +187,10 @@ public struct WorkerConfiguration: Sendable {
         logLevel = config.string(forKey: "log.level", default: "info")
         logFormat = config.string(forKey: "log.format", default: "text")
         maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
+        messageMaxBytes = config.int(forKey: "kafka.message_max_bytes", default: 1_000_000)
+        maxAttempts = config.int(forKey: "limits.max_attempts", default: 3)
+        imageStore = config.string(forKey: "images.store")
+        stallTimeout = .milliseconds(config.int(forKey: "health.stall_timeout_ms", default: 600_000))
         try validate()
     }
 
@@ -192,6 +214,18 @@ public struct WorkerConfiguration: Sendable {
         }
         guard limits.maxSteps >= 1, limits.maxPixels >= 64 * 64, limits.maxPromptLength >= 1, limits.maxMessageBytes >= 1 else {
             throw WorkerError(.invalidConfiguration, "limits must be positive (max_steps >= 1, max_pixels >= 4096, max_prompt_length >= 1)")
+        }
+        guard (20_000...1_000_000_000).contains(messageMaxBytes) else {
+            throw WorkerError(.invalidConfiguration, "kafka.message_max_bytes \(messageMaxBytes) must be 20000 to 1000000000")
+        }
+        guard maxAttempts >= 1 else {
+            throw WorkerError(.invalidConfiguration, "limits.max_attempts \(maxAttempts) must be 1 or more")
+        }
+        guard stallTimeout >= .zero else {
+            throw WorkerError(.invalidConfiguration, "health.stall_timeout_ms must be 0 (off) or more")
+        }
+        if let imageStore, imageStore.isEmpty {
+            throw WorkerError(.invalidConfiguration, "images.store is empty: leave it unset, or give `postgresql` or a directory")
         }
         guard !limits.allowedSchedulers.isEmpty else {
             throw WorkerError(.invalidConfiguration, "limits.allowed_schedulers is empty")

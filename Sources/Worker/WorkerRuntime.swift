@@ -66,16 +66,21 @@ public enum WorkerRuntime {
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.bootstrapServers)
         producerConfiguration.clientID = configuration.workerID
         producerConfiguration.transactionalID = configuration.transactionalID
+        producerConfiguration.additionalProperties["message.max.bytes"] = String(configuration.messageMaxBytes)
         producerConfiguration.additionalProperties.merge(configuration.kafkaSecurity) { _, new in new }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         let publisher = KafkaResultPublisher(producer: producer, consumer: consumer)
         try await publisher.prepare()
 
+        let (imageStore, imageStorePolicy) = try Self.imageStore(configuration.imageStore, repository: repository)
         let processor = RequestProcessor(
             settings: .init(workerID: configuration.workerID, topics: configuration.topics, limits: configuration.limits,
-                            mitigationPolicy: configuration.mitigationPolicy, backoff: configuration.retryBackoff),
+                            mitigationPolicy: configuration.mitigationPolicy, backoff: configuration.retryBackoff,
+                            maxAttempts: configuration.maxAttempts, messageMaxBytes: configuration.messageMaxBytes,
+                            imageStorePolicy: imageStorePolicy),
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
-                                       censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher)),
+                                       censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher,
+                                       imageStore: imageStore)),
             health: health, logger: logger)
         // Readiness follows the audit database while idle too (the request path marks it while busy).
         let probe = configuration.databaseProbeInterval > .zero
@@ -88,7 +93,9 @@ public enum WorkerRuntime {
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.httpPort != 0 {
-            let status = StatusServer.application(host: configuration.httpHost, port: configuration.httpPort, registry: registry, health: health, logger: logger)
+            let status = StatusServer.application(
+                host: configuration.httpHost, port: configuration.httpPort, registry: registry, health: health, logger: logger,
+                stallTimeout: configuration.stallTimeout)
             services.append(.init(service: status))
         }
         services.append(.init(service: worker, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
@@ -102,6 +109,21 @@ public enum WorkerRuntime {
         try? await producer.flush(timeout: .seconds(5))
         try? await producer.close()
         logger.info("worker stopped")
+    }
+
+    /// The image store `images.store` names, and when it is used: unset, the audit database's
+    /// table for results too large to carry their image; `postgresql` or a directory, always.
+    static func imageStore(_ setting: String?, repository: AuditRepository) throws -> (any ImageStoring, ImageStorePolicy) {
+        switch setting {
+        case nil: return (PostgresImageStore(repository: repository), .whenTooLarge)
+        case "postgresql"?: return (PostgresImageStore(repository: repository), .always)
+        case let directory?:
+            do {
+                return (try DirectoryImageStore(directory: directory), .always)
+            } catch {
+                throw WorkerError(.invalidConfiguration, "images.store '\(directory)' is not a usable directory: \(error)")
+            }
+        }
     }
 
     /// Connects to a dependency, retrying with backoff while it is unreachable (reported as not ready).

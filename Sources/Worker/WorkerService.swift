@@ -213,8 +213,10 @@ public final class WorkerService: Service {
             do {
                 event = try await consumer.poll(timeout: pollTimeout)
                 health.markAvailable("broker-consumer")
+                health.noteLoopProgress()
             } catch {
                 health.markUnavailable("broker-consumer", reason: RequestProcessor.safeReason(error))
+                health.noteLoopProgress()  // the loop goes round; readiness reports the broker
                 logger.warning("poll failed", metadata: ["error": "\(error)"])
                 try await Task.sleep(for: .milliseconds(200))
                 continue

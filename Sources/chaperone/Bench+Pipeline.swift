@@ -238,6 +238,22 @@ struct TimedAudit: AuditLog {
         defer { timings.record("audit_insert", since: start) }
         return try await inner.insert(entry)
     }
+
+    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
+        let start = ContinuousClock.now
+        defer { timings.record("attempt_count", since: start) }
+        return try await inner.recordProcessingStart(source, workerID: workerID)
+    }
+
+    func retractProcessingStart(_ source: SourcePosition) async throws {
+        try await inner.retractProcessingStart(source)
+    }
+
+    func clearProcessingStarts(_ source: SourcePosition) async throws {
+        let start = ContinuousClock.now
+        defer { timings.record("attempt_count", since: start) }
+        try await inner.clearProcessingStarts(source)
+    }
 }
 
 struct TimedPublisher: ResultPublishing {

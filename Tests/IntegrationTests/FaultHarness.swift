@@ -184,13 +184,17 @@ final class FaultRun {
 
     /// Produces `value` (keyed by its readable request id) and records where it landed.
     /// Returns the id its audit row and published copy carry.
+    /// `storedUnderPosition`: the message's audit row is expected under the synthetic id of its
+    /// position (a reused request id with other bytes, a poison message).
     @discardableResult
-    func produce(_ value: [UInt8]) async throws -> String {
+    func produce(_ value: [UInt8], storedUnderPosition: Bool = false) async throws -> String {
         let readableID = (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])?["request_id"] as? String
         let report = try await producer.send(topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value)
         let source = SourcePosition(topic: report.topic, partition: report.partition, offset: report.offset)
         let auditID: String
         switch validator.decode(value) {
+        case _ where storedUnderPosition:
+            auditID = DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)
         case .success(let request): auditID = request.requestID
         case .failure(let rejection):
             auditID = rejection.requestID ?? DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)

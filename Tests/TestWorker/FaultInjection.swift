@@ -79,6 +79,18 @@ struct KillingAuditLog: AuditLog {
         killSwitch.reached(.recorded)
         return outcome
     }
+
+    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
+        try await base.recordProcessingStart(source, workerID: workerID)
+    }
+
+    func retractProcessingStart(_ source: SourcePosition) async throws {
+        try await base.retractProcessingStart(source)
+    }
+
+    func clearProcessingStarts(_ source: SourcePosition) async throws {
+        try await base.clearProcessingStarts(source)
+    }
 }
 
 struct KillingPublisher: ResultPublishing {

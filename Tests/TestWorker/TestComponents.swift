@@ -4,7 +4,16 @@ import Worker
 
 /// Deterministic stand-ins for the engine, used only by the test worker: the image is a solid
 /// colour derived from SHA-256 of seed and prompt, so every worker produces the same bytes.
+///
+/// Markers in the prompt steer faults: ``trapMarker`` crashes the process (a poison message),
+/// ``fullSizeMarker`` draws the requested size instead of at most 64x64 (an uncompressed PNG
+/// of 1024x1024 is 3 MB, past Kafka's default message size), ``stallMarker`` sleeps 4 s
+/// halfway without reporting a step (a stalled generation, for liveness).
 struct DeterministicGenerator: ImageGenerating {
+    static let trapMarker = "chaperone-test-trap"
+    static let fullSizeMarker = "chaperone-test-full-size"
+    static let stallMarker = "chaperone-test-stall"
+
     let modelSHA256 = SHA256.hex(Array("chaperone-test-worker deterministic model".utf8))
     /// Sleep per denoising step, so a test can kill a worker mid-request.
     let stepDelay: Duration
@@ -15,10 +24,15 @@ struct DeterministicGenerator: ImageGenerating {
         // An escalated try (see ``EscalatingTestPolicy``) draws another colour.
         let escalation = plan.forcedByPolicy.filter { $0.hasPrefix("escalation:") }.map { "|" + $0 }.joined()
         let digest = SHA256.digest(Array("\(request.seed)|\(request.prompt)|\(request.negativePrompt)\(escalation)".utf8))
-        let (width, height) = (min(request.width, 64), min(request.height, 64))
+        let fullSize = request.prompt.contains(Self.fullSizeMarker)
+        let (width, height) = fullSize ? (request.width, request.height) : (min(request.width, 64), min(request.height, 64))
         for step in 1...request.steps {
             try await Task.sleep(for: stepDelay)
-            if step == (request.steps + 1) / 2 { killSwitch?.reached(.generating) }
+            if step == (request.steps + 1) / 2 {
+                killSwitch?.reached(.generating)
+                if request.prompt.contains(Self.trapMarker) { fatalError("chaperone-test-worker: trap marker in the prompt") }
+                if request.prompt.contains(Self.stallMarker) { try await Task.sleep(for: .seconds(4)) }
+            }
             progress(GenerationProgress(step: step, totalSteps: request.steps))
         }
         var rgb = [UInt8](repeating: 0, count: width * height * 3)

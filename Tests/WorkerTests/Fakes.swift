@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Foundation
 import Synchronization
@@ -18,6 +19,16 @@ final class MemoryAuditLog: AuditLog {
     func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
         try failIfAsked()
         inserts.withLock { $0 += 1 }
+        if refuseEverything.withLock({ $0 }) {
+            throw AuditStoreError(.queryFailed, "insert decision: check violation (test)", sqlState: "23514")
+        }
+        if refuseLikePostgreSQL.withLock({ $0 }) {
+            let texts = [entry.requestID, entry.tenant, entry.prompt, entry.negativePrompt].compactMap { $0 }
+            let jsons = [entry.reasonsJSON, entry.mitigationsJSON, entry.scoresJSON, entry.attributesJSON, entry.triesJSON].compactMap { $0 }
+            if texts.contains(where: { $0.utf8.contains(0) }) || jsons.contains(where: { $0.contains("\\u0000") || $0.utf8.contains(0) }) {
+                throw AuditStoreError(.queryFailed, "insert decision: untranslatable character (test)", sqlState: "22P05")
+            }
+        }
         return rows.withLock { rows in
             if let existing = rows[entry.requestID] { return .existing(existing.stored) }
             rows[entry.requestID] = entry
@@ -26,6 +37,29 @@ final class MemoryAuditLog: AuditLog {
     }
 
     var all: [String: AuditRow] { rows.withLock { $0 } }
+
+    /// Processing starts per position, as the `delivery_attempts` table keeps them.
+    let starts = Mutex<[SourcePosition: Int]>([:])
+    /// Refuse rows as PostgreSQL does: U+0000 in text, `\u0000` in JSON (SQLSTATE 22P05).
+    let refuseLikePostgreSQL = Mutex(false)
+    /// Refuse every row for its data (a schema that refuses even a minimal row).
+    let refuseEverything = Mutex(false)
+
+    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
+        try failIfAsked()
+        return starts.withLock { starts in
+            starts[source, default: 0] += 1
+            return starts[source]!
+        }
+    }
+
+    func retractProcessingStart(_ source: SourcePosition) async throws {
+        starts.withLock { $0[source] = max(0, ($0[source] ?? 0) - 1) }
+    }
+
+    func clearProcessingStarts(_ source: SourcePosition) async throws {
+        _ = starts.withLock { $0.removeValue(forKey: source) }
+    }
 
     private func failIfAsked() throws {
         let fail = failuresLeft.withLock { left -> Bool in

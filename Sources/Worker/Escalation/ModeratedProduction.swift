@@ -16,6 +16,10 @@ struct ModeratedProduction {
     let settings: RequestProcessor.Settings
     let metrics: WorkerMetrics
     let moderationMetrics: ModerationMetrics
+    /// Where images go when not inline (see ``ImageStorePolicy``); nil: always inline.
+    var imageStore: (any ImageStoring)? = nil
+    /// Called once per denoising step of every try (liveness and the step gauge).
+    var progress: @Sendable (GenerationProgress) -> Void = { _ in }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -109,7 +113,7 @@ struct ModeratedProduction {
             mitigations: applied, workerID: settings.workerID, decidedAt: Timestamp.rfc3339(),
             timings: StageTimings(decodeMs: decodeTime.milliseconds, generateMs: generateTime.milliseconds, scoreMs: scoreTime.milliseconds),
             escalation: summary)
-        let payload = Array(try Self.encoder.encode(result))
+        let payload = try await fittingPayload(result, published: published)
         return AuditRow(
             requestID: request.requestID, tenant: request.tenant, decision: chosen.decision.rawValue,
             reasonsJSON: Self.json(chosen.reasons), prompt: request.prompt, negativePrompt: request.negativePrompt,
@@ -125,7 +129,7 @@ struct ModeratedProduction {
         let clock = ContinuousClock()
         let generateStart = clock.now
         do {
-            let image = try await generator.generate(request, plan: plan) { _ in }
+            let image = try await generator.generate(request, plan: plan, progress: progress)
             let generateTime = clock.now - generateStart
             try Task.checkCancellation()
             let scoreStart = clock.now
@@ -138,6 +142,34 @@ struct ModeratedProduction {
             return Try(image: abort.preview, imageScores: abort.scores, decision: .block, reasons: abort.reasons, abort: abort,
                        generateTime: clock.now - generateStart, scoreTime: .zero)
         }
+    }
+
+    /// The encoded result, its image inline or in the image store: in the store when the
+    /// policy says always, or when the inline result would not fit the producer's message size
+    /// (`kafka.message_max_bytes`, less the key and room for headers). A result that does not
+    /// fit either way is a ``MessageFailure`` (`unpublishable`): retrying cannot make it fit.
+    private func fittingPayload(_ result: ModerationResult, published: [UInt8]?) async throws -> [UInt8] {
+        let budget = settings.messageMaxBytes - result.requestID.utf8.count - RequestProcessor.messageOverheadBytes
+        var result = result
+        var payload = Array(try Self.encoder.encode(result))
+        guard let published, let sha = result.imageSHA256 else {
+            if payload.count > budget { throw Self.tooLarge(payload.count, budget: budget, stored: false) }
+            return payload
+        }
+        let useStore = settings.imageStorePolicy == .always || payload.count > budget
+        if useStore {
+            guard let imageStore else { throw Self.tooLarge(payload.count, budget: budget, stored: false) }
+            result.imageRef = try await imageStore.store(png: published, sha256: sha)
+            result.image = nil
+            payload = Array(try Self.encoder.encode(result))
+        }
+        if payload.count > budget { throw Self.tooLarge(payload.count, budget: budget, stored: useStore) }
+        return payload
+    }
+
+    private static func tooLarge(_ size: Int, budget: Int, stored: Bool) -> MessageFailure {
+        MessageFailure(.unpublishable, "the result is \(size) bytes\(stored ? " with its image in the image store" : "") "
+            + "and the producer takes at most \(budget) (kafka.message_max_bytes less key and headers)")
     }
 
     private func applied(_ image: GeneratedImage, plan: MitigationPlan) -> AppliedMitigations {
