@@ -14,9 +14,11 @@ extension AuditRepository {
             RETURNING attempts
             """
         return try await withContext("record processing start") {
-            // Not repeated on connection loss: a lost answer may have counted already, and
-            // over-counting a start would quarantine a healthy message early.
-            try await connection.query(upsert).single("attempt count").decode("attempts")
+            try await resettingReadOnlySession {
+                // Not repeated on connection loss: a lost answer may have counted already, and
+                // over-counting a start would quarantine a healthy message early.
+                try await connection.query(upsert).single("attempt count").decode("attempts")
+            }
         }
     }
 
@@ -28,7 +30,7 @@ extension AuditRepository {
             WHERE source_topic = \(source.topic) AND source_partition = \(source.partition) AND source_offset = \(source.offset)
             """
         try await withContext("retract processing start") {
-            _ = try await connection.query(update, retryOnConnectionLoss: false)
+            try await resettingReadOnlySession { _ = try await connection.query(update, retryOnConnectionLoss: false) }
         }
     }
 
@@ -40,7 +42,7 @@ extension AuditRepository {
             WHERE source_topic = \(source.topic) AND source_partition = \(source.partition) AND source_offset = \(source.offset)
             """
         try await withContext("clear processing starts") {
-            _ = try await connection.query(delete, retryOnConnectionLoss: true)
+            try await resettingReadOnlySession { _ = try await connection.query(delete, retryOnConnectionLoss: true) }
         }
     }
 
@@ -67,7 +69,7 @@ extension AuditRepository {
             ON CONFLICT (sha256) DO NOTHING
             """
         try await withContext("store image") {
-            _ = try await connection.query(insert, retryOnConnectionLoss: true)
+            try await resettingReadOnlySession { _ = try await connection.query(insert, retryOnConnectionLoss: true) }
         }
     }
 

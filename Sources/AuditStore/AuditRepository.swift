@@ -64,6 +64,17 @@ public struct AuditRepository: Sendable {
     /// SQLSTATE `read_only_sql_transaction`.
     static let readOnlyState = "25006"
 
+    /// Runs a write; when it meets a read-only session, drops the session before rethrowing,
+    /// so the retry gets a new one (writable once the database is again).
+    func resettingReadOnlySession<Value>(_ body: () async throws -> Value) async throws -> Value {
+        do {
+            return try await body()
+        } catch let error as AuditStoreError where error.sqlState == Self.readOnlyState {
+            await connection.reset()
+            throw error
+        }
+    }
+
     /// Checks that the database answers and takes writes, cheaply (one `SELECT` of a session
     /// setting, no table touched): for readiness probes while no request is written.
     ///

@@ -1,3 +1,4 @@
+import Contracts
 import ArgumentParser
 import AuditStore
 import Foundation
@@ -6,7 +7,7 @@ import Foundation
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Migrate and query the PostgreSQL audit log.",
-        subcommands: [AuditMigrate.self, AuditQuery.self, AuditSummary.self]
+        subcommands: [AuditMigrate.self, AuditQuery.self, AuditSummary.self, AuditImage.self]
     )
 }
 
@@ -137,6 +138,37 @@ struct AuditSummary: AsyncParsableCommand {
         var rows = counts.map { [$0.tenant ?? "-", $0.decision.rawValue, String($0.count)] }
         rows.append(["total", "", String(counts.reduce(0) { $0 + $1.count })])
         printTable(header: ["tenant", "decision", "count"], rows: rows)
+    }
+}
+
+/// Writes an image from the audit database's image store (a result's
+/// `image_ref: postgresql:images/<sha256>`) to a file, checking its hash.
+struct AuditImage: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Write an image of the image store (postgresql:images/<sha256>) to a file.")
+
+    @OptionGroup var database: AuditDatabaseOptions
+
+    @Argument(help: "The image's SHA-256 (hex), or its reference postgresql:images/<sha256>.")
+    var image: String
+
+    @Option(name: [.short, .long], help: "Where to write the PNG.")
+    var output: String
+
+    func run() async throws {
+        let sha = image.hasPrefix("postgresql:images/") ? String(image.dropFirst("postgresql:images/".count)) : image
+        guard sha.count == 64, sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw AuditCommandError(description: "'\(image)' is neither a lowercase hex SHA-256 nor postgresql:images/<sha256>")
+        }
+        let repository = try await database.repository()
+        guard let bytes = try await AuditDatabaseOptions.explained({ try await repository.image(sha256: sha) }) else {
+            throw AuditCommandError(description: "no image \(sha) in the image store")
+        }
+        guard SHA256.hex(bytes) == sha else {
+            throw AuditCommandError(description: "the stored image does not hash to \(sha)")
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: output))
+        print(output)
     }
 }
 

@@ -1,4 +1,5 @@
 import AuditStore
+import Contracts
 import Foundation
 import Kafka
 import Testing
@@ -55,12 +56,28 @@ extension FaultTests {
                 let databaseName = FaultTests.PostgresFaultTests.databaseName(run.databaseURL)
                 var produced = 0
                 var batch = 0
+                var hostile = 0
                 while produced < total, ContinuousClock.now < deadline {
                     let count = min(total - produced, Int.random(in: 20...60, using: &random))
                     for index in 0..<count {
                         try await run.produce(run.validRequest(String(format: "soak-%05d", produced + index)))
                     }
                     produced += count
+                    // Hostile kinds mixed in: bad text in a field or key, and an earlier request's
+                    // id reused with other content (rejected under its own position).
+                    for _ in 0..<2 {
+                        let place = HostileInputTests.stringPlaces.randomElement(using: &random)!
+                        let bad = HostileInputTests.badTexts.randomElement(using: &random)!
+                        try await run.produce(Array(place.build(String(format: "soak-h-%05d", hostile), bad.text).utf8))
+                        hostile += 1
+                    }
+                    let reused = String(format: "soak-%05d", Int.random(in: 0..<produced, using: &random))
+                    var duplicate = GenerationRequest(requestID: reused, tenant: "intruder", prompt: "another prompt \(hostile)", seed: 1,
+                                                      width: 64, height: 64, steps: options.steps)
+                    duplicate.negativePrompt = ""
+                    try await run.produce(Array(try JSONEncoder().encode(duplicate)), storedUnderPosition: true)
+                    hostile += 1
+                    faults["hostile_messages", default: 0] += 3
                     batch += 1
                     let fault = Fault.allCases.randomElement(using: &random)!
                     faults[fault.rawValue, default: 0] += 1

@@ -178,7 +178,10 @@ struct BlackCensor: ImageCensoring {
 
 func requestBytes(_ id: String, prompt: String = "a lighthouse", steps: Int = 4) -> [UInt8] {
     let request = GenerationRequest(requestID: id, tenant: "acme", prompt: prompt, seed: 7, width: 64, height: 64, steps: steps)
-    return Array(try! JSONEncoder().encode(request))
+    // Sorted keys: the same request always encodes to the same bytes (a redelivery).
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    return Array(try! encoder.encode(request))
 }
 
 func message(_ value: [UInt8], partition: Int32 = 0, offset: Int64 = 0) -> IncomingMessage {
