@@ -26,7 +26,8 @@ public struct WorkerConfiguration: Sendable {
     /// Key `database.url` (libpq URL). Required.
     public var databaseURL: String?
     /// Key `database.migrate`: apply pending migrations at start. Default: true. When false, the
-    /// worker refuses to start while the database lacks a migration it ships, naming it.
+    /// worker refuses to start while the database lacks a migration of `database.migrations`,
+    /// naming it, rather than fail on its first request.
     public var migrate: Bool
     /// Key `database.migrations`: folder of `NNN_name.sql`. Default: `schemas/migrations`.
     public var migrationsDirectory: String

@@ -101,11 +101,11 @@ import Glibc
         }
     }
 
-    @Test func connectingToAServerThatNeverAnswersFailsWithinTheConnectTimeout() async throws {
-        // A socket that listens but never accepts: the kernel completes the TCP handshake and
-        // then nothing ever answers, like a stopped server.
+    /// A loopback port that listens but never accepts: the kernel completes the TCP handshake
+    /// and then nothing ever answers, like a stopped server. Closed by `body`'s end.
+    static func withSilentListener<Value>(_ body: (Int) async throws -> Value) async throws -> Value {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(fd >= 0)
+        guard fd >= 0 else { throw SetupError("socket() failed: errno \(errno)") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -114,24 +114,42 @@ import Glibc
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        #expect(bound == 0)
-        #expect(listen(fd, 8) == 0)
+        guard bound == 0, listen(fd, 8) == 0 else { throw SetupError("bind/listen failed: errno \(errno)") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
-        let port = Int(UInt16(bigEndian: address.sin_port))
+        return try await body(Int(UInt16(bigEndian: address.sin_port)))
+    }
+
+    /// Connects to `url` expecting a retriable connection failure; returns how long it took.
+    static func failingConnect(_ url: String, settings: ConnectionSettings) async -> Duration {
         let started = ContinuousClock.now
         await #expect {
-            try await Connection.connect(
-                url: "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable",
-                settings: ConnectionSettings(connectTimeout: .milliseconds(800)))
+            try await Connection.connect(url: url, settings: settings)
         } throws: { error in
             guard let error = error as? AuditStoreError else { return false }
             return error.code == .connectionFailed && error.isRetriable && !"\(error)".contains("hunter2")
         }
-        let waited = ContinuousClock.now - started
-        #expect(waited >= .milliseconds(700) && waited < .milliseconds(2500), "gave up after \(waited)")
+        return ContinuousClock.now - started
+    }
+
+    @Test func connectingToAServerThatNeverAnswersFailsWithinTheConnectTimeout() async throws {
+        try await Self.withSilentListener { port in
+            let waited = await Self.failingConnect(
+                "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable",
+                settings: ConnectionSettings(connectTimeout: .milliseconds(800)))
+            #expect(waited >= .milliseconds(700) && waited < .milliseconds(2500), "gave up after \(waited)")
+        }
+    }
+
+    @Test func theURLsConnectTimeoutWins() async throws {
+        try await Self.withSilentListener { port in
+            let waited = await Self.failingConnect(
+                "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable&connect_timeout=2",
+                settings: ConnectionSettings(connectTimeout: .milliseconds(300)))
+            #expect(waited >= .milliseconds(1900) && waited < .milliseconds(4000), "the URL's 2 s, not the setting's 300 ms: \(waited)")
+        }
     }
 
     @Test func timedOutIsRetriable() {
