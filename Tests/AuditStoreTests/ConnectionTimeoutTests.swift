@@ -19,6 +19,9 @@ import Glibc
             let connection = try await Connection.connect(
                 url: db.url, overrides: db.overrides, settings: ConnectionSettings(statementTimeout: .milliseconds(1500)))
             #expect(try await Self.setting("statement_timeout", on: connection) == "1500ms")
+            #expect(try await Self.setting("client_encoding", on: connection) == "UTF8")
+            let text = try await connection.query("SELECT \("Grüße, 東京 🦊") AS text").single("text").decode("text", as: String.self)
+            #expect(text == "Grüße, 東京 🦊")
             let unbounded = try await Connection.connect(url: db.url, overrides: db.overrides, settings: .unbounded)
             #expect(try await Self.setting("statement_timeout", on: unbounded) == "0")
         }

@@ -63,13 +63,13 @@ final class PQConnection {
         guard PQsetnonblocking(handle, 1) == 0 else {
             throw AuditStoreError(.connectionFailed, "could not put the PostgreSQL connection in non-blocking mode")
         }
-        guard PQsetClientEncoding(handle, "UTF8") == 0 else {
-            throw AuditStoreError(.connectionFailed, "could not set client encoding UTF8")
-        }
         // Setting the session up is part of connecting: it gets what is left of the connect limit.
         responseTimeout = deadline.map { max($0 - ContinuousClock.now, .milliseconds(1)) }
-        // Fixed session formats so decoding never depends on server or role settings.
-        _ = try execute(sql: "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET bytea_output = 'hex'", binds: [])
+        // Fixed session formats so decoding never depends on server or role settings. The
+        // encoding is SET here rather than with PQsetClientEncoding, which would block (it uses
+        // PQexec); libpq follows the change from the server's ParameterStatus message all the same.
+        _ = try execute(
+            sql: "SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET bytea_output = 'hex'", binds: [])
         try readStatementTimeout()
     }
 
