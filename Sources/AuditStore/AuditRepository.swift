@@ -11,11 +11,12 @@ public struct AuditRepository: Sendable {
         self.connection = connection
     }
 
-    /// Connects to `url` (see `Connection.connect(url:overrides:logger:)`).
+    /// Connects to `url` (see `Connection.connect(url:overrides:settings:logger:)`).
     public static func connect(
-        url: String, overrides: [String: String] = [:], logger: Logger = Logger(label: "chaperone.audit")
+        url: String, overrides: [String: String] = [:], settings: ConnectionSettings = ConnectionSettings(),
+        logger: Logger = Logger(label: "chaperone.audit")
     ) async throws -> AuditRepository {
-        AuditRepository(connection: try await Connection.connect(url: url, overrides: overrides, logger: logger))
+        AuditRepository(connection: try await Connection.connect(url: url, overrides: overrides, settings: settings, logger: logger))
     }
 
     /// Stores `record` unless a row with its request_id exists (INSERT … ON CONFLICT DO NOTHING).

@@ -14,6 +14,9 @@ public struct AuditStoreError: Error, Sendable, CustomStringConvertible, CustomD
         public static let connectionFailed = Code(name: "connectionFailed")
         /// An open connection broke (server gone, backend terminated, network error).
         public static let connectionLost = Code(name: "connectionLost")
+        /// The server did not answer within the client-side limit (a stopped or overloaded server,
+        /// a silent network); the connection was given up and the next call opens a new one.
+        public static let timedOut = Code(name: "timedOut")
         /// The server rejected a statement; see `sqlState`.
         public static let queryFailed = Code(name: "queryFailed")
         /// A value cannot be stored as given (for example text holding a NUL byte).
@@ -58,10 +61,11 @@ public struct AuditStoreError: Error, Sendable, CustomStringConvertible, CustomD
         self.line = line
     }
 
-    /// True when trying again later may succeed: connection loss or failure, serialization
-    /// failure, deadlock, server shutdown or restart, too many connections, statement timeout.
+    /// True when trying again later may succeed: connection loss or failure, no answer in time,
+    /// serialization failure, deadlock, server shutdown or restart, too many connections,
+    /// statement timeout.
     public var isRetriable: Bool {
-        if code == .connectionFailed || code == .connectionLost { return true }
+        if code == .connectionFailed || code == .connectionLost || code == .timedOut { return true }
         guard let state = sqlState else { return false }
         return state.hasPrefix("08") || Self.retriableStates.contains(state)
     }

@@ -12,6 +12,12 @@ import Logging
 /// The call that meets the break throws a retriable `connectionLost` error, unless it was made
 /// with `retryOnConnectionLoss: true`, which reconnects and runs it once more: use that only
 /// for work that is safe to repeat (reads, idempotent inserts, whole transactions).
+///
+/// No call waits for the server without bound (see ``ConnectionSettings``): a server that stops
+/// answering makes the call throw a retriable `timedOut` error once the session's statement
+/// timeout and a grace second have passed, and the connection is given up and reopened on the
+/// next call. A timed-out call is never retried in place: a silent server would only make the
+/// caller wait twice.
 public final class Connection: @unchecked Sendable {
     // @unchecked: `handle` is only read or written on `queue`.
     private let queue: DispatchQueue
@@ -19,11 +25,13 @@ public final class Connection: @unchecked Sendable {
     private var isClosed = false
     private let url: String
     private let overrides: [(String, String)]
+    private let settings: ConnectionSettings
     private let logger: Logger
 
-    private init(url: String, overrides: [(String, String)], logger: Logger) {
+    private init(url: String, overrides: [(String, String)], settings: ConnectionSettings, logger: Logger) {
         self.url = url
         self.overrides = overrides
+        self.settings = settings
         self.logger = logger
         self.queue = DispatchQueue(label: "chaperone.audit.connection")
     }
@@ -34,12 +42,15 @@ public final class Connection: @unchecked Sendable {
     ///   - url: a `postgresql://user@host:port/database` URL or a libpq `key=value` string.
     ///     It may hold a password: it is never logged nor put in errors.
     ///   - overrides: libpq keywords that win over the URL's, such as `["dbname": "other"]`.
+    ///   - settings: timeouts and keepalives for every session this connection opens; the URL
+    ///     wins for what it sets itself. Default: ``ConnectionSettings/init(connectTimeout:statementTimeout:tcpUserTimeout:keepalives:)``'s.
     ///   - logger: where reconnects are reported.
     public static func connect(
-        url: String, overrides: [String: String] = [:], logger: Logger = Logger(label: "chaperone.audit")
+        url: String, overrides: [String: String] = [:], settings: ConnectionSettings = ConnectionSettings(),
+        logger: Logger = Logger(label: "chaperone.audit")
     ) async throws -> Connection {
         let connection = Connection(
-            url: url, overrides: overrides.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, logger: logger)
+            url: url, overrides: overrides.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, settings: settings, logger: logger)
         try await connection.onQueue { _ in }
         return connection
     }
@@ -117,6 +128,10 @@ public final class Connection: @unchecked Sendable {
                 let session = SQLSession(connection: connection)
                 defer { session.isValid = false }
                 return try work(session)
+            } catch let error as AuditStoreError where error.code == .timedOut {
+                handle = nil
+                logger.warning("audit database did not answer in time; connection given up", metadata: ["error": "\(error)"])
+                throw error
             } catch let error as AuditStoreError where error.code == .connectionLost {
                 handle = nil
                 guard retry, attempt < 2 else { throw error }
@@ -131,7 +146,7 @@ public final class Connection: @unchecked Sendable {
         if let handle, handle.isOK { return handle }
         if handle != nil { logger.warning("audit database connection broken; reconnecting") }
         handle = nil
-        let fresh = try PQConnection(url: url, overrides: overrides)
+        let fresh = try PQConnection(url: url, overrides: overrides, settings: settings)
         handle = fresh
         return fresh
     }
@@ -154,6 +169,25 @@ public final class SQLSession {
             throw AuditStoreError(.misuse, "an SQLSession was used after its closure returned")
         }
         return try connection.execute(sql: query.sql, binds: query.binds)
+    }
+
+    /// Runs `body` with no statement timeout, neither on the server nor while the client waits
+    /// for it, then restores the session's: for work that may rightly take long and is watched
+    /// by an operator, such as migrations and the advisory lock that makes migrators take turns.
+    public func withoutStatementTimeout<Value>(_ body: (SQLSession) throws -> Value) throws -> Value {
+        guard isValid else {
+            throw AuditStoreError(.misuse, "an SQLSession was used after its closure returned")
+        }
+        try connection.setStatementTimeout(milliseconds: 0)
+        let value: Value
+        do {
+            value = try body(self)
+        } catch {
+            if connection.isOK { try? connection.resetStatementTimeout() }
+            throw error
+        }
+        try connection.resetStatementTimeout()
+        return value
     }
 
     /// Runs `body` inside `BEGIN … COMMIT`, rolling back when it throws.

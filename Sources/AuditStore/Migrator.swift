@@ -50,8 +50,10 @@ public struct Migrator: Sendable {
     public func migrate() async throws -> Report {
         try Migration.checkNumbering(migrations, in: "the migration list")
         let migrations = self.migrations
+        // A migration may rightly run longer than the statement timeout meant for requests, and
+        // waiting for another migrator's lock has no natural bound: neither is cut short.
         let report = try await connection.withSession { session in
-            try Migrator.migrate(migrations, session: session)
+            try session.withoutStatementTimeout { session in try Migrator.migrate(migrations, session: session) }
         }
         if !report.applied.isEmpty {
             logger.info("applied audit migrations", metadata: ["versions": "\(report.applied)", "version": "\(report.version)"])
@@ -62,6 +64,20 @@ public struct Migrator: Sendable {
     /// The migrations already applied, as recorded (empty on a fresh database).
     public func appliedVersions() async throws -> [AppliedMigration] {
         try await connection.withSession { session in try Migrator.recorded(session) }
+    }
+
+    /// The migrations of this build that the database has not applied, in version order (all of
+    /// them on a database without `schema_migrations`).
+    ///
+    /// For a process that must not change the schema (a worker with `database.migrate` off): it
+    /// should refuse to start while this is not empty, because its statements expect every
+    /// shipped migration. Only reads, so the worker's role is enough. Migrations the database
+    /// has beyond this build's are not reported: an older build beside a newer schema is the
+    /// normal middle of a rolling upgrade (``migrate()`` refuses that case instead).
+    public func pendingMigrations() async throws -> [Migration] {
+        try Migration.checkNumbering(migrations, in: "the migration list")
+        let applied = Set(try await appliedVersions().map(\.version))
+        return migrations.filter { !applied.contains($0.version) }
     }
 
     /// One row of `schema_migrations`.

@@ -1,3 +1,4 @@
+import AuditStore
 import Configuration
 import Contracts
 import Foundation
@@ -24,7 +25,9 @@ public struct WorkerConfiguration: Sendable {
     public var topics: WorkerTopics
     /// Key `database.url` (libpq URL). Required.
     public var databaseURL: String?
-    /// Key `database.migrate`: apply pending migrations at start. Default: true.
+    /// Key `database.migrate`: apply pending migrations at start. Default: true. When false, the
+    /// worker refuses to start while the database lacks a migration of `database.migrations`,
+    /// naming it, rather than fail on its first request.
     public var migrate: Bool
     /// Key `database.migrations`: folder of `NNN_name.sql`. Default: `schemas/migrations`.
     public var migrationsDirectory: String
@@ -32,6 +35,24 @@ public struct WorkerConfiguration: Sendable {
     /// audit database this often (one cheap query) and reports not ready on `/ready` while the
     /// check fails or gets no answer within the interval. 0 turns the check off. Default: 5000.
     public var databaseProbeInterval: Duration
+    /// How long the worker waits for the audit database, so a database that goes silent (a
+    /// stopped server, a frozen host, a network that drops packets) turns the worker unready
+    /// and its calls into retriable failures instead of hanging it:
+    /// - `database.connect_timeout_ms`: longest time to open a connection. Default: 5000.
+    /// - `database.statement_timeout_ms`: the sessions' `statement_timeout` (the server cancels a
+    ///   slower statement); the worker itself waits at most this plus one second for any answer,
+    ///   then gives the connection up and opens a new one on the next call. 0 turns both off.
+    ///   Default: 10000.
+    /// - `database.tcp_user_timeout_ms`: libpq `tcp_user_timeout` (a connection whose sent data
+    ///   stays unacknowledged this long is dropped by the kernel); 0 leaves the kernel's. Default: 10000.
+    /// - `database.keepalives_idle_seconds`, `database.keepalives_interval_seconds`,
+    ///   `database.keepalives_count`: TCP keepalive probes of an idle connection (first after
+    ///   idle seconds, then every interval, dropped after count unanswered); idle 0 turns them
+    ///   off. Defaults: 10, 5, 3.
+    ///
+    /// What `database.url` sets itself wins: its `connect_timeout`, `tcp_user_timeout` and
+    /// `keepalives*`, and a `statement_timeout` in its `options` (the worker's wait follows it).
+    public var databaseConnection: ConnectionSettings
     /// Keys `retry.initial_backoff_ms` and `retry.max_backoff_ms`: while the audit database or
     /// the broker fails a step of a request, the worker retries it after a delay that doubles
     /// from the initial one up to the maximum. The maximum bounds how long a worker may sleep
@@ -143,6 +164,7 @@ public struct WorkerConfiguration: Sendable {
         migrate = config.bool(forKey: "database.migrate", default: true)
         migrationsDirectory = config.string(forKey: "database.migrations", default: "schemas/migrations")
         databaseProbeInterval = .milliseconds(config.int(forKey: "database.probe_interval_ms", default: 5_000))
+        databaseConnection = try Self.connectionSettings(config)
         retryBackoff = Backoff(
             initial: .milliseconds(config.int(forKey: "retry.initial_backoff_ms", default: 100)),
             maximum: .milliseconds(config.int(forKey: "retry.max_backoff_ms", default: 2_000)))
@@ -192,6 +214,28 @@ public struct WorkerConfiguration: Sendable {
         imageStore = config.string(forKey: "images.store")
         stallTimeout = .milliseconds(config.int(forKey: "health.stall_timeout_ms", default: 600_000))
         try validate()
+    }
+
+    /// Reads the `database.*` timeout and keepalive keys; 0 turns a limit off, negative values are refused.
+    static func connectionSettings(_ config: ConfigReader) throws -> ConnectionSettings {
+        func limit(_ given: Int, key: String) throws -> Duration? {
+            guard given >= 0 else { throw WorkerError(.invalidConfiguration, "\(key) (\(given)) must be 0 (off) or more") }
+            return given > 0 ? .milliseconds(given) : nil
+        }
+        let connectTimeout = try limit(config.int(forKey: "database.connect_timeout_ms", default: 5_000), key: "database.connect_timeout_ms")
+        let statementTimeout = try limit(config.int(forKey: "database.statement_timeout_ms", default: 10_000), key: "database.statement_timeout_ms")
+        let tcpUserTimeout = try limit(config.int(forKey: "database.tcp_user_timeout_ms", default: 10_000), key: "database.tcp_user_timeout_ms")
+        let keepalives = ConnectionSettings.Keepalives(
+            idleSeconds: config.int(forKey: "database.keepalives_idle_seconds", default: 10),
+            intervalSeconds: config.int(forKey: "database.keepalives_interval_seconds", default: 5),
+            count: config.int(forKey: "database.keepalives_count", default: 3))
+        guard keepalives.idleSeconds >= 0, keepalives.intervalSeconds >= 1, keepalives.count >= 1 else {
+            throw WorkerError(.invalidConfiguration,
+                "database.keepalives_idle_seconds must be 0 (off) or more, database.keepalives_interval_seconds and database.keepalives_count at least 1")
+        }
+        return ConnectionSettings(
+            connectTimeout: connectTimeout, statementTimeout: statementTimeout, tcpUserTimeout: tcpUserTimeout,
+            keepalives: keepalives.idleSeconds > 0 ? keepalives : nil)
     }
 
     /// Environment variables whose values are secrets (never logged or shown).

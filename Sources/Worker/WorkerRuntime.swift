@@ -46,13 +46,16 @@ public enum WorkerRuntime {
         }
         let health = WorkerHealth()
         let repository = try await connectWithRetry(logger: logger, health: health) {
-            try await AuditRepository.connect(url: databaseURL, logger: logger)
+            try await AuditRepository.connect(url: databaseURL, settings: configuration.databaseConnection, logger: logger)
         }
+        let migrator = try Migrator(
+            connection: repository.connection, directory: URL(fileURLWithPath: configuration.migrationsDirectory, isDirectory: true), logger: logger)
         if configuration.migrate {
-            let migrator = try Migrator(
-                connection: repository.connection, directory: URL(fileURLWithPath: configuration.migrationsDirectory, isDirectory: true), logger: logger)
             let report = try await migrator.migrate()
             logger.info("audit schema ready", metadata: ["version": "\(report.version)", "applied": "\(report.applied)"])
+        } else {
+            try await requireCurrentSchema(migrator)
+            logger.info("audit schema ready (not migrating)", metadata: ["version": "\(migrator.migrations.last?.version ?? 0)"])
         }
 
         var consumerConfiguration = KafkaConsumerConfiguration(
@@ -124,6 +127,23 @@ public enum WorkerRuntime {
                 throw WorkerError(.invalidConfiguration, "images.store '\(directory)' is not a usable directory: \(error)")
             }
         }
+    }
+
+    /// Refuses to start, naming what is missing, when the database lacks a migration this build
+    /// ships: its statements would fail on the first request instead. For `database.migrate`
+    /// off, where applying them is an operator's step.
+    static func requireCurrentSchema(_ migrator: Migrator) async throws {
+        let pending = try await migrator.pendingMigrations()
+        guard !pending.isEmpty else { return }
+        throw WorkerError(.invalidConfiguration, missingMigrationsMessage(pending))
+    }
+
+    /// "the audit schema lacks migration 004_x.sql; run `chaperone audit migrate`" (or
+    /// "migrations a.sql, b.sql").
+    static func missingMigrationsMessage(_ pending: [Migration]) -> String {
+        let files = pending.map(\.fileName).joined(separator: ", ")
+        return "the audit schema lacks migration\(pending.count == 1 ? "" : "s") \(files); "
+            + "run `chaperone audit migrate` (or start a worker with database.migrate=true) before starting workers with database.migrate=false"
     }
 
     /// Connects to a dependency, retrying with backoff while it is unreachable (reported as not ready).

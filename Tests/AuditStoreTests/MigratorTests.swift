@@ -112,4 +112,33 @@ import Testing
             #expect(try rows.decode("n", as: Int.self) == 2)
         }
     }
+
+    @Test func pendingMigrationsNamesWhatTheDatabaseLacks() async throws {
+        let latest = try Fixtures.latestMigrationVersion()
+        let shipped = try Migration.load(from: Fixtures.migrations)
+        try await TestDatabase.with { db in
+            let connection = try await db.connect()
+            let migrator = Migrator(connection: connection, migrations: shipped)
+            // A fresh database lacks everything, and has no schema_migrations table yet.
+            #expect(try await migrator.pendingMigrations() == shipped)
+            // One behind: exactly the newest file is missing, whatever its number.
+            try await Migrator(connection: connection, directory: try Fixtures.migrationsCopy(upTo: latest - 1)).migrate()
+            let pending = try await migrator.pendingMigrations()
+            #expect(pending.map(\.version) == [latest])
+            #expect(pending.map(\.fileName) == [shipped.last?.fileName])
+            try await migrator.migrate()
+            #expect(try await migrator.pendingMigrations().isEmpty)
+        }
+    }
+
+    @Test func pendingMigrationsIgnoresMigrationsBeyondTheBuild() async throws {
+        let folder = try Fixtures.migrationsCopy(extra: ["002_notes.sql": "CREATE TABLE notes (id int);"])
+        try await TestDatabase.with { db in
+            let connection = try await db.connect()
+            try await Migrator(connection: connection, directory: folder).migrate()
+            // An older build (only 001) beside a newer schema lacks nothing: a rolling upgrade.
+            let older = try Migrator(connection: connection, directory: try Fixtures.migrationsCopy())
+            #expect(try await older.pendingMigrations().isEmpty)
+        }
+    }
 }

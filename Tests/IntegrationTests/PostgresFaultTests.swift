@@ -238,6 +238,86 @@ extension FaultTests {
             print("idle worker follows the database: \(ContinuousClock.now - started) in all")
         }
 
+        /// The PostgreSQL server goes silent: every process of a separate throwaway cluster is
+        /// stopped (SIGSTOP), so connections stay open and TCP still acknowledges, but nothing
+        /// answers and the server cannot enforce its own statement timeout. Each worker notices
+        /// within its configured bounds (2 s statement timeout plus the grace second, 2 s
+        /// connect timeout, 500 ms idle check), reports not ready and publishes nothing; after
+        /// SIGCONT the same processes deliver everything and are ready again.
+        @Test(.timeLimit(.minutes(2)))
+        func silentServerIsDetectedAndRecovered() async throws {
+            let started = ContinuousClock.now
+            let server = try ThrowawayPostgres()
+            do {
+                try await server.run("start")
+                var options = FaultRun.Options(name: "pgsilent")
+                options.databaseURL = server.url
+                options.statusPorts = true
+                options.workers = 2
+                options.environment["CHAPERONE_DATABASE_PROBE_INTERVAL_MS"] = "500"
+                options.environment["CHAPERONE_DATABASE_STATEMENT_TIMEOUT_MS"] = "2000"
+                options.environment["CHAPERONE_DATABASE_CONNECT_TIMEOUT_MS"] = "2000"
+                let run = try await FaultRun(options)
+                do {
+                    try await Self.silence(server, run)
+                } catch { Issue.record(error) }
+                // Never leave the server stopped: finishing and destroying it need it running.
+                _ = try? server.signal(SIGCONT)
+                await run.finish()
+            } catch { Issue.record(error) }
+            _ = try? server.signal(SIGCONT)
+            await server.destroy()
+            print("silent PostgreSQL: \(ContinuousClock.now - started) in all")
+        }
+
+        static func silence(_ server: ThrowawayPostgres, _ run: FaultRun) async throws {
+            let first = try await run.produceValid(6, prefix: "before")
+            #expect(try await run.watch(until: { $0.delivered(first) == first.count }, timeout: .seconds(60)), "work flows before the fault")
+            for index in run.workers.indices {
+                let status = try await run.waitForReady(index, code: 200, timeout: .seconds(20))
+                #expect(status?.code == 200, "worker \(index) is ready before the fault: \(String(describing: status))")
+            }
+
+            let stopped = try server.signal(SIGSTOP)
+            let stoppedAt = ContinuousClock.now
+            #expect(stopped.count >= 2, "the postmaster and its children are stopped: \(stopped)")
+            let during = try await run.produceValid(12, prefix: "silent")
+            var unready: [Duration] = []
+            for index in run.workers.indices {
+                let status = try await run.waitForReady(index, code: 503, timeout: .seconds(15))
+                unready.append(ContinuousClock.now - stoppedAt)
+                #expect(status?.code == 503, "worker \(index) is not ready while PostgreSQL is silent: \(String(describing: status))")
+                // "did not answer within", "no answer to the readiness check", "could not connect …: no answer".
+                #expect(status?.body.contains("audit") == true && status?.body.contains("answer") == true, "\(String(describing: status))")
+            }
+            let detection = unready.max() ?? .zero
+            #expect(detection < .seconds(8), "every worker is unready within the statement timeout, the grace second and a check: \(unready)")
+            // The calls in flight are given up, not left hanging: the requests' inserts and the idle checks.
+            let gaveUp = try await run.watch(until: { run in run.workers.allSatisfy { $0.logTail.contains("did not answer") } }, timeout: .seconds(10))
+            #expect(gaveUp, "each worker gives a silent call up: \(run.logTails.suffix(1500))")
+            let givenUpAt = ContinuousClock.now - stoppedAt
+            try await run.watch(for: .seconds(1))
+            #expect(run.delivered(during) == 0, "nothing is published while PostgreSQL is silent")
+            #expect(run.workers.allSatisfy { $0.isRunning }, "no worker died")
+
+            _ = try server.signal(SIGCONT)
+            let resumedAt = ContinuousClock.now
+            #expect(try await run.waitForAll(timeout: .seconds(45)), "the same workers deliver everything once PostgreSQL answers again")
+            let delivered = ContinuousClock.now - resumedAt
+            var ready: [Duration] = []
+            for index in run.workers.indices {
+                let status = try await run.waitForReady(index, code: 200, timeout: .seconds(15))
+                ready.append(ContinuousClock.now - resumedAt)
+                #expect(status?.code == 200, "worker \(index) is ready again: \(String(describing: status))")
+            }
+            #expect(run.workers.allSatisfy { $0.isRunning }, "no restart was needed")
+            let report = try await run.verify()
+            #expect(report.requests == first.count + during.count)
+            print("silent PostgreSQL: workers unready \(unready.map { "\(Int($0.milliseconds)) ms" }) after SIGSTOP, "
+                + "silent calls given up by \(Int(givenUpAt.milliseconds)) ms; after SIGCONT the \(during.count) held requests delivered in "
+                + "\(Int(delivered.milliseconds)) ms, workers ready at \(ready.map { "\(Int($0.milliseconds)) ms" }); \(report)")
+        }
+
         /// Polls `/ready` of worker 0 until it answers `code`; returns the answer and how long after `start` it came.
         static func timeUntilReady(
             _ run: FaultRun, code: Int, since start: ContinuousClock.Instant, timeout: Duration
@@ -348,6 +428,32 @@ struct ThrowawayPostgres {
         for fd in /proc/self/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done 2>/dev/null
         exec "$0" "$@"
         """
+
+    /// Sends `signal` to the cluster's postmaster (from `postmaster.pid`) and to each of its
+    /// child processes (from `/proc`), postmaster first; returns the process ids signalled.
+    /// SIGSTOP makes the whole server silent, SIGCONT wakes it.
+    @discardableResult
+    func signal(_ signal: Int32) throws -> [Int32] {
+        let pidFile = folder.appendingPathComponent("data/postmaster.pid").path
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let line = text.split(separator: "\n").first, let postmaster = Int32(line.trimmingCharacters(in: .whitespaces))
+        else { throw IntegrationError("no postmaster.pid in \(folder.path)") }
+        var targets = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // "pid (comm) state ppid …": the command may hold spaces and parentheses.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { targets.append(pid) }
+        }
+        for pid in targets {
+            // A child that exited meanwhile (ESRCH) is fine.
+            if kill(pid, signal) != 0, errno != ESRCH {
+                throw IntegrationError("kill(\(pid), \(signal)) failed: errno \(errno)")
+            }
+        }
+        return targets
+    }
 
     /// Stops the cluster and deletes its folder.
     func destroy() async {

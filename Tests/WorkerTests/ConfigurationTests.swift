@@ -1,3 +1,4 @@
+import AuditStore
 import Configuration
 import Contracts
 import Foundation
@@ -52,6 +53,33 @@ import Worker
         let configuration = try await WorkerConfiguration.load(environment: ["CHAPERONE_CONFIG": file])
         #expect(configuration.workerID == "from-file")
         #expect(configuration.mitigationPolicy == MitigationPolicy(forceSafeGen: true, minimumSafetyPreset: .strong))
+    }
+
+    @Test func databaseTimeoutsHaveDefaultsAndAreConfigurable() async throws {
+        let defaults = try await WorkerConfiguration.load(environment: [:]).databaseConnection
+        #expect(defaults == ConnectionSettings(
+            connectTimeout: .seconds(5), statementTimeout: .seconds(10), tcpUserTimeout: .seconds(10),
+            keepalives: .init(idleSeconds: 10, intervalSeconds: 5, count: 3)))
+        let set = try await WorkerConfiguration.load(environment: [
+            "CHAPERONE_DATABASE_CONNECT_TIMEOUT_MS": "1500", "CHAPERONE_DATABASE_STATEMENT_TIMEOUT_MS": "2500",
+            "CHAPERONE_DATABASE_TCP_USER_TIMEOUT_MS": "0", "CHAPERONE_DATABASE_KEEPALIVES_IDLE_SECONDS": "30",
+            "CHAPERONE_DATABASE_KEEPALIVES_INTERVAL_SECONDS": "7", "CHAPERONE_DATABASE_KEEPALIVES_COUNT": "4",
+        ]).databaseConnection
+        #expect(set == ConnectionSettings(
+            connectTimeout: .milliseconds(1500), statementTimeout: .milliseconds(2500), tcpUserTimeout: nil,
+            keepalives: .init(idleSeconds: 30, intervalSeconds: 7, count: 4)))
+        let off = try await WorkerConfiguration.load(environment: [
+            "CHAPERONE_DATABASE_STATEMENT_TIMEOUT_MS": "0", "CHAPERONE_DATABASE_KEEPALIVES_IDLE_SECONDS": "0",
+        ]).databaseConnection
+        #expect(off.statementTimeout == nil)
+        #expect(off.keepalives == nil)
+        for (variable, value) in [("CHAPERONE_DATABASE_CONNECT_TIMEOUT_MS", "-1"), ("CHAPERONE_DATABASE_KEEPALIVES_COUNT", "0")] {
+            await #expect {
+                try await WorkerConfiguration.load(environment: [variable: value])
+            } throws: { error in
+                (error as? WorkerError)?.code == .invalidConfiguration
+            }
+        }
     }
 
     @Test func retryBackoffIsConfigurableAndChecked() async throws {
