@@ -83,6 +83,10 @@ public final class RequestProcessor: Sendable {
         var flow: RequestFlow
         switch decoded {
         case .success(let request):
+            logger.info("request started", metadata: [
+                "request_id": "\(request.requestID)",
+                "source": "\(message.source.topic):\(message.source.partition):\(message.source.offset)",
+            ])
             flow = RequestFlow(.valid(request), source: message.source, transactional: components.publisher.isTransactional)
         case .failure(let rejection):
             logger.info("request rejected", metadata: [
@@ -100,7 +104,7 @@ public final class RequestProcessor: Sendable {
             }
             switch flow.action {
             case .finish(let outcome):
-                record(outcome, tenant: tenant)
+                record(outcome, tenant: tenant, source: message.source, requestID: (try? decoded.get())?.requestID)
                 return outcome
             case .lookUp(let requestID):
                 guard let found = await retrying("audit", { try await self.components.audit.find(requestID: requestID) }) else {
@@ -164,7 +168,9 @@ public final class RequestProcessor: Sendable {
         return false
     }
 
-    private func record(_ outcome: RequestFlow.Outcome, tenant: String) {
+    /// Counts and logs how a request ended. A hand-back names the request and its position,
+    /// so an operator can tell which partition's rebalance (or which shutdown) cancelled it.
+    private func record(_ outcome: RequestFlow.Outcome, tenant: String, source: SourcePosition, requestID: String?) {
         switch outcome {
         case .delivered(let stored, let republished):
             if republished { metrics.redeliveryRepublished() }
@@ -175,7 +181,10 @@ public final class RequestProcessor: Sendable {
             ])
         case .handedBack(let reason):
             metrics.requestHandedBack()
-            logger.notice("request handed back", metadata: ["reason": "\(reason)"])
+            logger.notice("request handed back", metadata: [
+                "reason": "\(reason)", "request_id": "\(requestID ?? "-")",
+                "source": "\(source.topic):\(source.partition):\(source.offset)",
+            ])
         }
     }
 
