@@ -19,6 +19,9 @@ extension FaultTests {
             var handedBack: Set<String>
             /// Partitions revoked from the first two workers after the third was started.
             var revoked: [Int32]
+            /// Of those, partitions that came back to the worker that lost them: not a move but
+            /// a lost assignment (the coordinator dropped the member from the group).
+            var bounced: [Int32] = []
             var report: FaultRun.Report
 
             var description: String {
@@ -31,7 +34,15 @@ extension FaultTests {
         @Test(.timeLimit(.minutes(4)))
         func cooperativeStickyHandsBackOnlyWhatMoves() async throws {
             let eager = try await Self.scaleOut(strategy: "range")
-            let cooperative = try await Self.scaleOut(strategy: "cooperative-sticky")
+            var cooperative = try await Self.scaleOut(strategy: "cooperative-sticky")
+            if !cooperative.bounced.isEmpty {
+                // librdkafka 2.0.2's mock coordinator has been seen, on a loaded machine, to miss
+                // members' rejoins in the second cooperative round until it timed a member out,
+                // whose partitions then bounce back to it. That is no cooperative move: measure
+                // once more, and fail if it happens again.
+                print("scale-out: the mock coordinator dropped a member (partitions \(cooperative.bounced) bounced): \(cooperative); measuring again")
+                cooperative = try await Self.scaleOut(strategy: "cooperative-sticky")
+            }
             print("scale-out: eager handed back \(eager.handedBack.count) of \(eager.inProgress.count) in progress; "
                   + "cooperative-sticky \(cooperative.handedBack.count) of \(cooperative.inProgress.count)")
             print("scale-out details: \(eager)\nscale-out details: \(cooperative)")
@@ -40,6 +51,7 @@ extension FaultTests {
             #expect(cooperative.inProgress.count == 2, "both workers were busy when the third joined (cooperative run)")
             #expect(eager.handedBack == eager.inProgress, "an eager rebalance revokes everything: every request in progress is handed back")
             #expect(Set(eager.revoked) == Set((0..<Int32(Self.partitions))), "eager: every partition revoked, got \(eager.revoked)")
+            #expect(cooperative.bounced.isEmpty, "cooperative: no member lost its assignment, got \(cooperative.bounced) back")
             #expect(cooperative.revoked.count == 1, "cooperative: exactly the one partition that moves is revoked, got \(cooperative.revoked)")
             #expect(cooperative.handedBack.count <= 1, "cooperative: only a request on the moving partition is handed back")
             #expect(cooperative.handedBack.count < eager.handedBack.count, "cooperative-sticky cancels fewer requests in progress than eager")
@@ -91,6 +103,9 @@ extension FaultTests {
                 let logs = run.workers.map { WorkerLog($0.log) }
                 measured.handedBack = Set(logs.flatMap { $0.handedBack.map(\.requestID) }).intersection(measured.inProgress)
                 measured.revoked = zip(logs.prefix(2), linesBefore).flatMap { log, before in log.revoked(afterLine: before) }
+                measured.bounced = zip(logs.prefix(2), linesBefore).flatMap { log, before in
+                    log.revoked(afterLine: before).filter(log.assignment().contains)
+                }
                 // A request handed back was on a partition its worker lost.
                 for (index, log) in logs.prefix(2).enumerated() {
                     let lost = Set(log.revoked(afterLine: linesBefore[index]))
