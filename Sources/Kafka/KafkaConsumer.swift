@@ -31,7 +31,8 @@ import Synchronization
 /// Rebalance events are delivered in order with messages, so a message returned after a
 /// revocation belongs to the new assignment.
 ///
-/// Call `close()` before dropping the consumer so it leaves the group at once; otherwise
+/// Call `close()` before dropping the consumer so it leaves the group at once (unless it is a
+/// static member, see `close()`); otherwise
 /// `deinit` closes it, blocking the releasing thread while librdkafka leaves the group.
 public final class KafkaConsumer: Sendable {
     public let configuration: KafkaConsumerConfiguration
@@ -163,7 +164,9 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Leaves the group (its partitions move to other members at once) and stops fetching.
-    /// Nothing is committed implicitly. Further calls throw.
+    /// A static member (`groupInstanceID` set) does not leave: its partitions stay with it until
+    /// the session timeout, so a restart with the same id within it gets them back without a
+    /// rebalance. Nothing is committed implicitly. Further calls throw.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         let client = client

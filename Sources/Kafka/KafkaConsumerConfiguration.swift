@@ -27,6 +27,10 @@ public struct KafkaConsumerConfiguration: Sendable {
         case roundRobin = "roundrobin"
         /// Incremental: a rebalance only revokes the partitions that move.
         case cooperativeSticky = "cooperative-sticky"
+
+        /// Whether the strategy uses the incremental (cooperative) rebalance protocol, where
+        /// members keep the partitions that stay put while the group rebalances.
+        public var isCooperative: Bool { self == .cooperativeSticky }
     }
 
     /// Comma-separated `host:port` list of brokers to bootstrap from.
@@ -43,6 +47,13 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var autoOffsetReset: OffsetReset = .earliest
     /// Default: `.roundRobin`.
     public var assignmentStrategy: AssignmentStrategy = .roundRobin
+    /// Static membership (KIP-345, librdkafka `group.instance.id`): a member that comes back
+    /// with the same id within `sessionTimeout` gets its partitions back without a rebalance of
+    /// the group. The id must be unique among the group's live members (a second member with
+    /// the same id fences the first). A static member does not leave the group when it closes,
+    /// so its partitions move to others only after `sessionTimeout`. Default: nil (dynamic
+    /// membership).
+    public var groupInstanceID: String?
     /// The broker drops a member that sends no heartbeat for this long. Default: 45 s.
     public var sessionTimeout: Duration = .seconds(45)
     /// Heartbeat period (heartbeats are sent by a background thread). Default: 3 s.
@@ -74,6 +85,11 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("isolation.level", isolationLevel.rawValue),
             ("auto.offset.reset", autoOffsetReset.rawValue),
             ("partition.assignment.strategy", assignmentStrategy.rawValue),
+        ]
+        if let groupInstanceID {
+            properties.append(("group.instance.id", groupInstanceID))
+        }
+        properties += [
             ("session.timeout.ms", String(sessionTimeout.roundedUpMilliseconds)),
             ("heartbeat.interval.ms", String(heartbeatInterval.roundedUpMilliseconds)),
             ("max.poll.interval.ms", String(maxPollInterval.roundedUpMilliseconds)),

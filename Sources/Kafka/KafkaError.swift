@@ -37,6 +37,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let unknownPartitionLocal = Code(rawValue: -190)
         /// Local: unknown topic.
         public static let unknownTopicLocal = Code(rawValue: -188)
+        /// Broker: a message is invalid (its CRC or format does not check out).
+        public static let invalidMessage = Code(rawValue: 2)
         /// Broker: topic or partition does not exist.
         public static let unknownTopicOrPartition = Code(rawValue: 3)
         /// Broker: the leader of a partition is not available.
@@ -45,10 +47,15 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let notLeaderForPartition = Code(rawValue: 6)
         /// Broker: request timed out.
         public static let requestTimedOut = Code(rawValue: 7)
+        /// A message is larger than `message.max.bytes` (raised by the producer itself at
+        /// `send`) or than the topic's `max.message.bytes` (raised by the broker).
+        public static let messageSizeTooLarge = Code(rawValue: 10)
         /// Broker: the group coordinator is not available.
         public static let coordinatorNotAvailable = Code(rawValue: 15)
         /// Broker: this broker is not the coordinator.
         public static let notCoordinator = Code(rawValue: 16)
+        /// Broker: a batch of records is larger than the broker accepts.
+        public static let recordListTooLarge = Code(rawValue: 18)
         /// Broker: not enough in-sync replicas.
         public static let notEnoughReplicas = Code(rawValue: 19)
         /// Broker: the group generation is stale (a rebalance happened).
@@ -67,6 +74,9 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let invalidProducerEpoch = Code(rawValue: 47)
         /// Broker: a concurrent transaction is being committed or aborted.
         public static let concurrentTransactions = Code(rawValue: 51)
+        /// Broker: a record failed the broker's validation (for example a compacted topic's
+        /// record without a key).
+        public static let invalidRecord = Code(rawValue: 87)
 
         public var description: String { "\(rawValue)" }
     }
@@ -122,6 +132,23 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         self.transactionRequiresAbort = transactionRequiresAbort
         self.file = file
         self.line = line
+    }
+
+    /// Error codes about the message itself, for ``isPermanentForMessage``.
+    static let permanentForMessageCodes: Set<Code> = [
+        .messageSizeTooLarge, .invalidMessage, .recordListTooLarge, .invalidRecord, .invalidArgument,
+    ]
+
+    /// True when sending the same message again can never succeed: it is too large for the
+    /// producer's `message.max.bytes` or the topic (`MSG_SIZE_TOO_LARGE`, `RECORD_LIST_TOO_LARGE`),
+    /// or its content was refused (`INVALID_MSG`, `INVALID_RECORD`, or `_INVALID_ARG` from
+    /// `send`). A caller that retries failed sends should stop retrying such a message and
+    /// send something else in its place (a smaller result, a dead letter). Delivery timeouts
+    /// (`_MSG_TIMED_OUT`) and broker or connection trouble are not permanent. Meant for
+    /// errors of `send` and its delivery report; a fatal client error is never reported as
+    /// permanent for the message (the client is what must be replaced).
+    public var isPermanentForMessage: Bool {
+        !isFatal && Self.permanentForMessageCodes.contains(code)
     }
 
     /// The recovery class: fatal first, then abortable, then retriable.

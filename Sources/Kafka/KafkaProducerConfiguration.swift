@@ -33,6 +33,11 @@ public struct KafkaProducerConfiguration: Sendable {
     public var transactionTimeout: Duration = .seconds(60)
     /// Time to wait for more messages before sending a batch. Default: 5 ms.
     public var linger: Duration = .milliseconds(5)
+    /// Largest message the producer accepts, in bytes (librdkafka `message.max.bytes`, 1000 to
+    /// 1,000,000,000). A larger message fails at `send` with `MSG_SIZE_TOO_LARGE`, which
+    /// ``KafkaError/isPermanentForMessage`` recognises. Keep it at or below the topic's
+    /// `max.message.bytes` on the brokers, which reject larger batches. Default: 1,000,000.
+    public var messageMaxBytes: Int = 1_000_000
     /// Any other librdkafka properties, applied last. Default: empty.
     public var additionalProperties: [String: String] = [:]
 
@@ -49,6 +54,7 @@ public struct KafkaProducerConfiguration: Sendable {
             ("acks", acks.rawValue),
             ("delivery.timeout.ms", String(deliveryTimeout.roundedUpMilliseconds)),
             ("linger.ms", String(linger.roundedUpMilliseconds)),
+            ("message.max.bytes", String(messageMaxBytes)),
         ]
         if let transactionalID {
             properties.append(("transactional.id", transactionalID))

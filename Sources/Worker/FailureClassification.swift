@@ -1,5 +1,6 @@
 import AuditStore
 import Contracts
+import Kafka
 
 /// Whether a failed step of a request can succeed if tried again.
 ///
@@ -50,3 +51,6 @@ public struct MessageFailure: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var description: String { "\(code.rawValue): \(message)" }
 }
+
+/// The broker's refusals of a message itself (too large, invalid) are permanent for it.
+extension KafkaError: PermanentFailureReporting {}

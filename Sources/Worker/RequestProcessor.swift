@@ -117,7 +117,7 @@ public final class RequestProcessor: Sendable {
 
         // Poison quarantine: count this start durably before anything that may crash.
         guard let starts = await retryTransient("audit", { try await self.components.audit.recordProcessingStart(message.source, workerID: self.settings.workerID) }) else {
-            record(.handedBack(reason: "cancelled before the message was started"), tenant: "unknown")
+            record(.handedBack(reason: "cancelled before the message was started"), tenant: "unknown", source: message.source, requestID: nil)
             return .handedBack(reason: "cancelled before the message was started")
         }
         var started = (try? starts.get()) ?? 0
@@ -125,6 +125,7 @@ public final class RequestProcessor: Sendable {
         let decodeStart = clock.now
         var decodeTime = Duration.zero
         var tenant = "unknown"
+        var requestID: String?
         var flow: RequestFlow
         if case .success(let count) = starts, count >= settings.maxAttempts {
             logger.error("poison message quarantined", metadata: [
@@ -143,6 +144,10 @@ public final class RequestProcessor: Sendable {
             switch decoded {
             case .success(let request):
                 tenant = request.tenant
+                requestID = request.requestID
+                logger.info("request started", metadata: [
+                    "request_id": "\(request.requestID)", "source": "\(Self.describe(message.source))",
+                ])
                 flow = RequestFlow(.valid(request), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
             case .failure(let rejection):
                 logger.info("request rejected", metadata: [
@@ -167,7 +172,7 @@ public final class RequestProcessor: Sendable {
                     // Not a crash: take the start back so a healthy message is never quarantined.
                     try? await components.audit.retractProcessingStart(message.source)
                 }
-                record(outcome, tenant: tenant)
+                record(outcome, tenant: tenant, source: message.source, requestID: requestID)
                 return outcome
             case .lookUp(let requestID):
                 switch await retryTransient("audit", { try await self.components.audit.find(requestID: requestID) }) {
@@ -297,7 +302,9 @@ public final class RequestProcessor: Sendable {
         return false
     }
 
-    private func record(_ outcome: RequestFlow.Outcome, tenant: String) {
+    /// Counts and logs how a request ended. A hand-back names the request and its position,
+    /// so an operator can tell which partition's rebalance (or which shutdown) cancelled it.
+    private func record(_ outcome: RequestFlow.Outcome, tenant: String, source: SourcePosition, requestID: String?) {
         switch outcome {
         case .delivered(let stored, let republished):
             if republished { metrics.redeliveryRepublished() }
@@ -308,7 +315,10 @@ public final class RequestProcessor: Sendable {
             ])
         case .handedBack(let reason):
             metrics.requestHandedBack()
-            logger.notice("request handed back", metadata: ["reason": "\(reason)"])
+            logger.notice("request handed back", metadata: [
+                "reason": "\(reason)", "request_id": "\(requestID ?? "-")",
+                "source": "\(source.topic):\(source.partition):\(source.offset)",
+            ])
         }
     }
 

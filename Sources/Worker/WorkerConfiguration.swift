@@ -2,6 +2,7 @@ import AuditStore
 import Configuration
 import Contracts
 import Foundation
+import Kafka
 import SystemPackage
 
 /// Everything `chaperone worker` needs, read with swift-configuration from, in order of
@@ -21,6 +22,28 @@ public struct WorkerConfiguration: Sendable {
     public var sessionTimeout: Duration
     /// Key `kafka.max_poll_interval_ms`. Default: 300000 (the worker polls while busy).
     public var maxPollInterval: Duration
+    /// Key `kafka.assignment_strategy`: how the group splits the requests partitions,
+    /// `cooperative-sticky` (default), `range` or `roundrobin`. With `cooperative-sticky` a
+    /// rebalance (a worker joining or leaving) revokes only the partitions that move, so
+    /// requests in progress on the other partitions go on; the eager `range` and `roundrobin`
+    /// revoke every partition of every worker, handing back every request in progress. All
+    /// workers of a group must agree: the group refuses a member whose protocol (eager or
+    /// cooperative) no other member offers, so change it with all workers stopped (workers
+    /// before this key existed used `roundrobin`).
+    public var assignmentStrategy: KafkaConsumerConfiguration.AssignmentStrategy
+    /// Key `kafka.group_instance_id`: static group membership. A worker that restarts with the
+    /// same id within `kafka.session_timeout_ms` gets its partitions back without a rebalance,
+    /// and one that stops leaves the group only when that timeout expires (its partitions wait
+    /// that long). Must be unique among live workers: a second worker with the same id fences
+    /// the first. Default: the worker id (`worker.id`); an empty string turns static
+    /// membership off.
+    public var groupInstanceID: String?
+    /// Key `kafka.message_max_bytes`: the largest message the worker's producer sends (results
+    /// and dead letters), librdkafka's `message.max.bytes`, 20000 to 1000000000 (a DLQ envelope
+    /// needs room). A result whose inline image would not fit carries it in the image store
+    /// (`images.store`); DLQ envelopes cut the original to fit. Keep it at or below the result
+    /// topics' `max.message.bytes` on the brokers. Default: 1000000.
+    public var messageMaxBytes: Int
     /// Keys `topics.requests`, `topics.results`, `topics.dlq`.
     public var topics: WorkerTopics
     /// Key `database.url` (libpq URL). Required.
@@ -102,10 +125,6 @@ public struct WorkerConfiguration: Sendable {
     /// Key `shutdown.max_seconds`: longest graceful shutdown before the current request is
     /// handed back. Default: 30.
     public var maxShutdown: Duration
-    /// Key `kafka.message_max_bytes`: the producer's message size limit (librdkafka
-    /// `message.max.bytes`); a result whose image would not fit goes to the image store.
-    /// Default: 1000000.
-    public var messageMaxBytes: Int
     /// Key `limits.max_attempts`: deliveries of one message that may start processing; the
     /// delivery that reaches this count (the worker died on the message every time before)
     /// quarantines it as `poison` (audit row and DLQ envelope) instead. Default: 3.
@@ -156,6 +175,14 @@ public struct WorkerConfiguration: Sendable {
         transactionalID = config.string(forKey: "kafka.transactional_id")
         sessionTimeout = .milliseconds(config.int(forKey: "kafka.session_timeout_ms", default: 10_000))
         maxPollInterval = .milliseconds(config.int(forKey: "kafka.max_poll_interval_ms", default: 300_000))
+        let strategyName = config.string(forKey: "kafka.assignment_strategy", default: KafkaConsumerConfiguration.AssignmentStrategy.cooperativeSticky.rawValue)
+        guard let strategy = KafkaConsumerConfiguration.AssignmentStrategy(rawValue: strategyName) else {
+            throw WorkerError(.invalidConfiguration, "kafka.assignment_strategy '\(strategyName)' is not one of cooperative-sticky, range, roundrobin")
+        }
+        assignmentStrategy = strategy
+        let instanceID = config.string(forKey: "kafka.group_instance_id", default: workerID)
+        groupInstanceID = instanceID.isEmpty ? nil : instanceID
+        messageMaxBytes = config.int(forKey: "kafka.message_max_bytes", default: 1_000_000)
         topics = WorkerTopics(
             requests: config.string(forKey: "topics.requests", default: "chaperone.requests"),
             results: config.string(forKey: "topics.results", default: "chaperone.results"),
@@ -209,7 +236,6 @@ public struct WorkerConfiguration: Sendable {
         logLevel = config.string(forKey: "log.level", default: "info")
         logFormat = config.string(forKey: "log.format", default: "text")
         maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
-        messageMaxBytes = config.int(forKey: "kafka.message_max_bytes", default: 1_000_000)
         maxAttempts = config.int(forKey: "limits.max_attempts", default: 3)
         imageStore = config.string(forKey: "images.store")
         stallTimeout = .milliseconds(config.int(forKey: "health.stall_timeout_ms", default: 600_000))
@@ -253,14 +279,14 @@ public struct WorkerConfiguration: Sendable {
             throw WorkerError(.invalidConfiguration,
                 "retry.initial_backoff_ms (\(retryBackoff.initial)) must be positive and retry.max_backoff_ms (\(retryBackoff.maximum)) at least as large")
         }
+        guard (20_000...1_000_000_000).contains(messageMaxBytes) else {
+            throw WorkerError(.invalidConfiguration, "kafka.message_max_bytes \(messageMaxBytes) must be 20000 to 1000000000")
+        }
         guard (0...65535).contains(httpPort) else {
             throw WorkerError(.invalidConfiguration, "http.port \(httpPort) must be 0 to 65535")
         }
         guard limits.maxSteps >= 1, limits.maxPixels >= 64 * 64, limits.maxPromptLength >= 1, limits.maxMessageBytes >= 1 else {
             throw WorkerError(.invalidConfiguration, "limits must be positive (max_steps >= 1, max_pixels >= 4096, max_prompt_length >= 1)")
-        }
-        guard (20_000...1_000_000_000).contains(messageMaxBytes) else {
-            throw WorkerError(.invalidConfiguration, "kafka.message_max_bytes \(messageMaxBytes) must be 20000 to 1000000000")
         }
         guard maxAttempts >= 1 else {
             throw WorkerError(.invalidConfiguration, "limits.max_attempts \(maxAttempts) must be 1 or more")

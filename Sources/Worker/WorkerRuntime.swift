@@ -64,12 +64,14 @@ public enum WorkerRuntime {
         consumerConfiguration.sessionTimeout = configuration.sessionTimeout
         consumerConfiguration.heartbeatInterval = .milliseconds(max(100, Int(configuration.sessionTimeout.components.seconds) * 1000 / 10))
         consumerConfiguration.maxPollInterval = configuration.maxPollInterval
+        consumerConfiguration.assignmentStrategy = configuration.assignmentStrategy
+        consumerConfiguration.groupInstanceID = configuration.groupInstanceID
         consumerConfiguration.additionalProperties.merge(configuration.kafkaSecurity) { _, new in new }
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, logger: logger)
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.bootstrapServers)
         producerConfiguration.clientID = configuration.workerID
         producerConfiguration.transactionalID = configuration.transactionalID
-        producerConfiguration.additionalProperties["message.max.bytes"] = String(configuration.messageMaxBytes)
+        producerConfiguration.messageMaxBytes = configuration.messageMaxBytes
         producerConfiguration.additionalProperties.merge(configuration.kafkaSecurity) { _, new in new }
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         let publisher = KafkaResultPublisher(producer: producer, consumer: consumer)
@@ -107,6 +109,8 @@ public enum WorkerRuntime {
         logger.info("worker starting", metadata: [
             "worker_id": "\(configuration.workerID)", "group": "\(configuration.groupID)",
             "requests": "\(configuration.topics.requests)", "transactional": "\(publisher.isTransactional)",
+            "assignment_strategy": "\(configuration.assignmentStrategy.rawValue)",
+            "group_instance_id": "\(configuration.groupInstanceID ?? "-")",
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()
         try? await producer.flush(timeout: .seconds(5))

@@ -125,6 +125,11 @@ final class FaultRun {
             "CHAPERONE_SHUTDOWN_MAX_SECONDS": "10",
             "CHAPERONE_LOG_LEVEL": "info",
         ]
+        // CHAPERONE_KAFKA_TEST_DEBUG=1 (or librdkafka debug contexts) logs the workers' group protocol.
+        if let debug = ProcessInfo.processInfo.environment["CHAPERONE_KAFKA_TEST_DEBUG"], !debug.isEmpty {
+            environment["CHAPERONE_TEST_KAFKA_DEBUG"] = debug == "1" ? "cgrp" : debug
+            environment["CHAPERONE_LOG_LEVEL"] = "debug"
+        }
         environment.merge(options.environment) { _, new in new }
         self.environment = environment
         validator = RequestValidator(limits: options.limits)
@@ -132,7 +137,7 @@ final class FaultRun {
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers)
         producerConfiguration.linger = .milliseconds(1)
         // Hostile-input tests send messages past librdkafka's default 1,000,000-byte limit.
-        producerConfiguration.additionalProperties["message.max.bytes"] = "4000000"
+        producerConfiguration.messageMaxBytes = 4_000_000
         producer = try KafkaProducer(configuration: producerConfiguration)
         var watcherConfiguration = KafkaConsumerConfiguration(
             bootstrapServers: cluster.bootstrapServers, groupID: "\(options.name)-watcher-\(suffix)", topics: [topics.results, topics.deadLetters])
@@ -146,12 +151,23 @@ final class FaultRun {
         }
     }
 
+    /// Processes started per worker slot so far.
+    private var launches: [Int: Int] = [:]
+
     /// Starts the process of worker slot `index` (with `overrides` on top of the run's environment).
+    /// Every process gets its own worker id, hence its own static membership id: `w<slot>` for
+    /// the first, `w<slot>-r<n>` for the nth restart, so a restarted worker joins as a new
+    /// member (a rebalance) as it would without static membership. The slot keeps the
+    /// transactional id, so a restart still fences the killed process's open transaction.
     private func launch(_ index: Int, overrides: [String: String] = [:]) throws -> WorkerProcess {
         var environment = self.environment
         if options.statusPorts { environment["CHAPERONE_HTTP_PORT"] = "\(ports[index])" }
         environment.merge(overrides) { _, new in new }
-        return try WorkerProcess(binary: binary, id: "w\(index)", environment: environment, logFolder: logs)
+        let restarts = launches[index, default: 0]
+        launches[index] = restarts + 1
+        let slot = "w\(index)"
+        return try WorkerProcess(binary: binary, id: restarts == 0 ? slot : "\(slot)-r\(restarts)", slot: slot,
+                                 environment: environment, logFolder: logs)
     }
 
     /// Replaces worker `index` by a new process (after a kill, or to change its environment).
@@ -182,14 +198,15 @@ final class FaultRun {
         return Array(try! JSONEncoder().encode(request))
     }
 
-    /// Produces `value` (keyed by its readable request id) and records where it landed.
-    /// Returns the id its audit row and published copy carry.
-    /// `storedUnderPosition`: the message's audit row is expected under the synthetic id of its
-    /// position (a reused request id with other bytes, a poison message).
+    /// Produces `value` (keyed by its readable request id) and records where it landed:
+    /// on `partition` when given, else where the key hashes to. Returns the id its audit row
+    /// and published copy carry. `storedUnderPosition`: the message's audit row is expected
+    /// under the synthetic id of its position (a reused request id with other bytes, a poison
+    /// message).
     @discardableResult
-    func produce(_ value: [UInt8], storedUnderPosition: Bool = false) async throws -> String {
+    func produce(_ value: [UInt8], partition: Int32? = nil, storedUnderPosition: Bool = false) async throws -> String {
         let readableID = (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])?["request_id"] as? String
-        let report = try await producer.send(topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value)
+        let report = try await producer.send(topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value, partition: partition)
         let source = SourcePosition(topic: report.topic, partition: report.partition, offset: report.offset)
         let auditID: String
         switch validator.decode(value) {

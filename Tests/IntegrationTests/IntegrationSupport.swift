@@ -81,13 +81,21 @@ struct FreshDatabase {
 }
 
 /// One `chaperone-test-worker` process with its log file.
+///
+/// `id` is the process's worker id, hence its static group membership id
+/// (`kafka.group_instance_id` defaults to it): give every process its own, or a restarted
+/// worker rejoins as its predecessor without a rebalance. `slot` names the place the process
+/// fills (default: `id`); a restart keeps it, so the transactional id derived from it fences
+/// the predecessor's open transaction at once.
 final class WorkerProcess: @unchecked Sendable {
     let id: String
+    let slot: String
     let process = Process()
     let logURL: URL
 
-    init(binary: String, id: String, environment: [String: String], logFolder: URL) throws {
+    init(binary: String, id: String, slot: String? = nil, environment: [String: String], logFolder: URL) throws {
         self.id = id
+        self.slot = slot ?? id
         logURL = logFolder.appendingPathComponent("\(id)-\(UInt32.random(in: 0...UInt32.max)).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let log = try FileHandle(forWritingTo: logURL)
@@ -95,7 +103,7 @@ final class WorkerProcess: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { _, new in new }
         env["CHAPERONE_WORKER_ID"] = id
-        if env["CHAPERONE_TEST_TRANSACTIONAL"] == "1" { env["CHAPERONE_KAFKA_TRANSACTIONAL_ID"] = "chaperone-it-\(id)" }
+        if env["CHAPERONE_TEST_TRANSACTIONAL"] == "1" { env["CHAPERONE_KAFKA_TRANSACTIONAL_ID"] = "chaperone-it-\(self.slot)" }
         process.environment = env
         process.currentDirectoryURL = IntegrationEnvironment.repositoryRoot
         process.standardOutput = log
@@ -126,8 +134,8 @@ final class WorkerProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    var logTail: String {
-        let text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
-        return String(text.suffix(2000))
-    }
+    /// The whole log so far.
+    var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
+
+    var logTail: String { String(log.suffix(2000)) }
 }

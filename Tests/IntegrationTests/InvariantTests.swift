@@ -142,7 +142,8 @@ import Worker
             if !killed, messages.count >= 12 {
                 killed = true
                 workers[0].kill9()
-                workers[0] = try WorkerProcess(binary: binary, id: "w0", environment: environment, logFolder: logs)
+                // A new worker id (static membership id), the same transactional id.
+                workers[0] = try WorkerProcess(binary: binary, id: "w0-r1", slot: "w0", environment: environment, logFolder: logs)
             }
         }
         #expect(killed, "the kill -9 happened")

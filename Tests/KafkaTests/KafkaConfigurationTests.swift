@@ -71,6 +71,45 @@ struct KafkaConfigurationTests {
         #expect(consumerProperties["enable.auto.commit"] == "false")
         #expect(consumerProperties["enable.auto.offset.store"] == "false")
         #expect(consumerProperties["isolation.level"] == "read_committed")
+        #expect(consumerProperties["group.instance.id"] == nil, "dynamic membership unless asked")
+        #expect(properties["message.max.bytes"] == "1000000", "librdkafka's default")
+    }
+
+    @Test("static membership and the message size limit map to librdkafka properties")
+    func membershipAndSizeMapping() {
+        var consumer = KafkaConsumerConfiguration(bootstrapServers: "a:1", groupID: "g", topics: ["t"])
+        consumer.assignmentStrategy = .cooperativeSticky
+        consumer.groupInstanceID = "worker-7"
+        let consumerProperties = Dictionary(uniqueKeysWithValues: consumer.librdkafkaProperties.map { ($0.key, $0.value) })
+        #expect(consumerProperties["partition.assignment.strategy"] == "cooperative-sticky")
+        #expect(consumerProperties["group.instance.id"] == "worker-7")
+        #expect(KafkaConsumerConfiguration.AssignmentStrategy.cooperativeSticky.isCooperative)
+        #expect(!KafkaConsumerConfiguration.AssignmentStrategy.range.isCooperative)
+        #expect(!KafkaConsumerConfiguration.AssignmentStrategy.roundRobin.isCooperative)
+
+        var producer = KafkaProducerConfiguration(bootstrapServers: "a:1")
+        producer.messageMaxBytes = 250_000
+        let producerProperties = Dictionary(uniqueKeysWithValues: producer.librdkafkaProperties.map { ($0.key, $0.value) })
+        #expect(producerProperties["message.max.bytes"] == "250000")
+    }
+
+    @Test("errors about the message itself are permanent for it, timeouts and broker trouble are not")
+    func permanentForMessage() {
+        func error(_ code: KafkaError.Code, retriable: Bool = false, fatal: Bool = false) -> KafkaError {
+            KafkaError(code: code, name: "n", reason: "r", context: "send", isRetriable: retriable, isFatal: fatal)
+        }
+        for code in [KafkaError.Code.messageSizeTooLarge, .invalidMessage, .recordListTooLarge, .invalidRecord, .invalidArgument] {
+            #expect(error(code).isPermanentForMessage, "\(code)")
+        }
+        #expect(KafkaError.Code.messageSizeTooLarge.rawValue == 10)
+        #expect(KafkaError.Code.invalidMessage.rawValue == 2)
+        #expect(KafkaError.Code.recordListTooLarge.rawValue == 18)
+        #expect(KafkaError.Code.invalidRecord.rawValue == 87)
+        for code in [KafkaError.Code.messageTimedOut, .timedOut, .queueFull, .allBrokersDown, .notLeaderForPartition,
+                     .requestTimedOut, .notEnoughReplicas, .unknownTopicOrPartition, .producerFenced, .destroyed] {
+            #expect(!error(code, retriable: true).isPermanentForMessage, "\(code)")
+        }
+        #expect(!error(.messageSizeTooLarge, fatal: true).isPermanentForMessage, "a fatal client error is about the client")
     }
 
     @Test("durations round up to whole milliseconds")

@@ -7,7 +7,8 @@ import Worker
 // CHAPERONE_* environment variables like `chaperone worker`, plus
 // CHAPERONE_TEST_STEP_DELAY_MS (sleep per step, default 20) and CHAPERONE_TEST_KILL_AT
 // (`<stage>:<n>`: SIGKILL at the nth passage through a request stage, see ``KillSwitch``), and
-// CHAPERONE_TEST_ESCALATION=1 (tenant globex escalates, see ``EscalatingTestPolicy``).
+// CHAPERONE_TEST_ESCALATION=1 (tenant globex escalates, see ``EscalatingTestPolicy``), and
+// CHAPERONE_TEST_KAFKA_DEBUG (librdkafka `debug` contexts such as `cgrp`, logged at level debug).
 
 let environment = ProcessInfo.processInfo.environment
 let stepDelay = Duration.milliseconds(Int(environment["CHAPERONE_TEST_STEP_DELAY_MS"] ?? "") ?? 20)
@@ -15,6 +16,7 @@ let killSwitch = KillSwitch(environment: environment)
 do {
     var configuration = try await WorkerConfiguration.load(environment: environment)
     if configuration.modelPath == nil { configuration.modelPath = "deterministic-test-model" }
+    if let debug = environment["CHAPERONE_TEST_KAFKA_DEBUG"], !debug.isEmpty { configuration.kafkaSecurity["debug"] = debug }
     WorkerRuntime.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
     let registry = WorkerRuntime.bootstrapMetrics()
     let components = try await EngineRegistry.components(factory: DeterministicFactory(

@@ -113,6 +113,58 @@ import Worker
         }
     }
 
+    @Test func groupMembershipDefaultsToCooperativeStickyAndStaticMembership() async throws {
+        let defaults = try await WorkerConfiguration.load(environment: ["CHAPERONE_WORKER_ID": "worker-a"])
+        #expect(defaults.assignmentStrategy == .cooperativeSticky)
+        #expect(defaults.groupInstanceID == "worker-a", "static membership under the worker id")
+        #expect(defaults.messageMaxBytes == 1_000_000)
+        let hostDefault = try await WorkerConfiguration.load(environment: [:])
+        #expect(hostDefault.groupInstanceID == hostDefault.workerID)
+
+        let set = try await WorkerConfiguration.load(environment: [
+            "CHAPERONE_WORKER_ID": "worker-a", "CHAPERONE_KAFKA_ASSIGNMENT_STRATEGY": "range",
+            "CHAPERONE_KAFKA_GROUP_INSTANCE_ID": "pod-3", "CHAPERONE_KAFKA_MESSAGE_MAX_BYTES": "4000000",
+        ])
+        #expect(set.assignmentStrategy == .range)
+        #expect(set.groupInstanceID == "pod-3")
+        #expect(set.messageMaxBytes == 4_000_000)
+        let roundRobin = try await WorkerConfiguration.load(environment: ["CHAPERONE_KAFKA_ASSIGNMENT_STRATEGY": "roundrobin"])
+        #expect(roundRobin.assignmentStrategy == .roundRobin)
+        let dynamic = try await WorkerConfiguration.load(environment: ["CHAPERONE_WORKER_ID": "worker-a", "CHAPERONE_KAFKA_GROUP_INSTANCE_ID": ""])
+        #expect(dynamic.groupInstanceID == nil, "an empty id turns static membership off")
+        let fromFile = try await WorkerConfiguration.load(environment: [:], configFile: try configFile(
+            #"{"kafka": {"assignment_strategy": "range", "group_instance_id": "", "message_max_bytes": 20000}}"#))
+        #expect(fromFile.assignmentStrategy == .range)
+        #expect(fromFile.groupInstanceID == nil)
+        #expect(fromFile.messageMaxBytes == 20_000)
+    }
+
+    @Test func badMembershipAndSizeSettingsAreClearErrors() async throws {
+        for bad in ["sticky", "cooperative_sticky", "RANGE", ""] {
+            do {
+                _ = try await WorkerConfiguration.load(environment: ["CHAPERONE_KAFKA_ASSIGNMENT_STRATEGY": bad])
+                Issue.record("accepted kafka.assignment_strategy '\(bad)'")
+            } catch let error as WorkerError {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.message.contains("kafka.assignment_strategy '\(bad)'"), "\(error.message)")
+                #expect(error.message.contains("cooperative-sticky"), "\(error.message)")
+            }
+        }
+        for bad in ["19999", "1000", "0", "-1", "1000000001"] {
+            do {
+                _ = try await WorkerConfiguration.load(environment: ["CHAPERONE_KAFKA_MESSAGE_MAX_BYTES": bad])
+                Issue.record("accepted kafka.message_max_bytes \(bad)")
+            } catch let error as WorkerError {
+                #expect(error.code == .invalidConfiguration)
+                #expect(error.message.contains("kafka.message_max_bytes \(bad)"), "\(error.message)")
+            }
+        }
+        for edge in [20_000, 1_000_000_000] {
+            let configuration = try await WorkerConfiguration.load(environment: ["CHAPERONE_KAFKA_MESSAGE_MAX_BYTES": "\(edge)"])
+            #expect(configuration.messageMaxBytes == edge)
+        }
+    }
+
     @Test func workerRefusesToStartWithoutAModel() async throws {
         let configuration = try await WorkerConfiguration.load(environment: [:])
         do {

@@ -132,11 +132,17 @@ final class CountingGenerator: ImageGenerating {
     let failures = Mutex(0)
     /// When set, generation waits until cancelled.
     let blockUntilCancelled: Bool
+    /// While true, generation waits (cancellably) before finishing; ``release()`` ends the wait.
+    let held: Mutex<Bool>
 
-    init(blockUntilCancelled: Bool = false, failures: Int = 0) {
+    init(blockUntilCancelled: Bool = false, failures: Int = 0, holdUntilReleased: Bool = false) {
         self.blockUntilCancelled = blockUntilCancelled
         self.failures.withLock { $0 = failures }
+        held = Mutex(holdUntilReleased)
     }
+
+    /// Lets held generations finish.
+    func release() { held.withLock { $0 = false } }
 
     func generate(_ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void) async throws -> GeneratedImage {
         calls.withLock { $0 += 1 }
@@ -149,6 +155,7 @@ final class CountingGenerator: ImageGenerating {
         if blockUntilCancelled {
             while true { try await Task.sleep(for: .milliseconds(10)) }
         }
+        while held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         progress(GenerationProgress(step: request.steps, totalSteps: request.steps))
         let png = Array("png:\(request.prompt):\(request.seed)".utf8)
         return GeneratedImage(png: png, rgb: [1, 2, 3], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,

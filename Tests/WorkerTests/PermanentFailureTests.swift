@@ -13,7 +13,7 @@ import Worker
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
 
     func processor(
-        audit: MemoryAuditLog, publisher: RecordingPublisher = RecordingPublisher(), generator: any ImageGenerating = CountingGenerator(),
+        audit: MemoryAuditLog, publisher: any ResultPublishing = RecordingPublisher(), generator: any ImageGenerating = CountingGenerator(),
         scorer: any RequestScoring = KeywordScorer(), health: WorkerHealth = WorkerHealth(), maxAttempts: Int = 3,
         messageMaxBytes: Int = 1_000_000, imageStore: (any ImageStoring)? = nil, storePolicy: ImageStorePolicy = .whenTooLarge
     ) -> RequestProcessor {
@@ -83,8 +83,6 @@ import Worker
         // Another worker stored "raced" between this worker's lookup and insert.
         let audit = RacingAuditLog()
         let publisher = RecordingPublisher()
-        let p = processor(audit: audit.memory, publisher: publisher)
-        _ = p
         let racing = RequestProcessor(
             settings: .init(workerID: "w1", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5))),
             components: .init(generator: CountingGenerator(), scorer: KeywordScorer(), policy: ThresholdPolicy(rules: []),
@@ -255,6 +253,20 @@ import Worker
         #expect(envelope.originalTruncated == true && envelope.originalSize == value.count)
     }
 
+    @Test func aPayloadTheBrokerRefusesForGoodStillEndsTheMessage() async throws {
+        let audit = MemoryAuditLog()
+        let publisher = RefusingPublisher(refusedTopic: "chaperone.results")
+        let outcome = await processor(audit: audit, publisher: publisher).process(message(requestBytes("refused-by-broker"), offset: 40))
+        let row = try #require(audit.all["refused-by-broker"])
+        #expect(row.decision == "allow", "the row was written before the broker refused the payload")
+        let sent = publisher.sent.withLock { $0 }
+        #expect(sent.count == 1 && sent[0].topic == "chaperone.requests.dlq")
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(sent[0].payload))
+        #expect(envelope.reasonCode == .unpublishable && envelope.auditID == "refused-by-broker")
+        #expect(publisher.commits.withLock { $0 } == [SourcePosition(topic: "chaperone.requests", partition: 0, offset: 40)])
+        guard case .delivered = outcome else { Issue.record("not delivered: \(outcome)"); return }
+    }
+
     // MARK: - Liveness
 
     @Test func healthReportsAStallOfTheLoopOrOfTheRequestInHand() async throws {
@@ -294,6 +306,30 @@ struct LargeImageGenerator: ImageGenerating {
     func generate(_ request: GenerationRequest, plan: MitigationPlan, progress: @escaping @Sendable (GenerationProgress) -> Void) async throws -> GeneratedImage {
         GeneratedImage(png: png, rgb: [0, 0, 0], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,
                        appliedMitigations: AppliedMitigations(safegen: false))
+    }
+}
+
+/// A broker that refuses every message to `refusedTopic` for good (as librdkafka refuses a
+/// message over `message.max.bytes`).
+final class RefusingPublisher: ResultPublishing {
+    struct Refusal: PermanentFailureReporting { var isPermanentForMessage: Bool { true } }
+    let refusedTopic: String
+    let sent = Mutex<[(topic: String, payload: [UInt8])]>([])
+    let commits = Mutex<[SourcePosition]>([])
+    var isTransactional: Bool { false }
+
+    init(refusedTopic: String) { self.refusedTopic = refusedTopic }
+
+    func publish(topic: String, key: String, payload: [UInt8]) async throws {
+        if topic == refusedTopic { throw Refusal() }
+        sent.withLock { $0.append((topic, payload)) }
+    }
+
+    func commit(_ consumed: SourcePosition) async throws { commits.withLock { $0.append(consumed) } }
+
+    func publishAndCommit(topic: String, key: String, payload: [UInt8], offset consumed: SourcePosition) async throws {
+        try await publish(topic: topic, key: key, payload: payload)
+        try await commit(consumed)
     }
 }
 

@@ -91,6 +91,34 @@ final class ScriptedConsumer: RequestConsuming {
         #expect(consumer.recorded == ["pause", "resume", "close"])
     }
 
+    /// An incremental (cooperative) revocation names only the partitions that move: a request
+    /// in progress on a partition that stays is finished and committed, not handed back.
+    @Test func revocationOfOtherPartitionsLeavesTheRequestRunning() async throws {
+        let consumer = ScriptedConsumer()
+        let audit = MemoryAuditLog()
+        let publisher = RecordingPublisher()
+        let generator = CountingGenerator(holdUntilReleased: true)
+        consumer.push(.message(message(requestBytes("kept"), partition: 4, offset: 7)))
+        let worker = service(consumer: consumer, audit: audit, publisher: publisher, generator: generator)
+        let kept = SourcePosition(topic: "chaperone.requests", partition: 4, offset: 7)
+        try await testGracefulShutdown { trigger in
+            let task = Task { try await worker.run() }
+            try await waitUntil { generator.calls.withLock { $0 } == 1 }
+            try await waitUntil { consumer.recorded.contains("pause") }  // a long request pauses the partitions
+            consumer.push(.revoked([.init(topic: "chaperone.requests", partition: 1), .init(topic: "chaperone.requests", partition: 5)]))
+            consumer.push(.assigned([]))
+            try await waitUntil { consumer.events.withLock { $0.isEmpty } }
+            generator.release()
+            try await waitUntil { publisher.recorded.contains(.commit(kept)) }
+            trigger.triggerGracefulShutdown()
+            try await task.value
+        }
+        #expect(generator.calls.withLock { $0 } == 1, "generated once, never handed back and redone")
+        #expect(Set(audit.all.keys) == ["kept"])
+        #expect(publisher.recorded.last == .commit(kept))
+        #expect(consumer.recorded == ["pause", "resume", "close"])
+    }
+
     /// A commit that keeps failing is retried until the partition is revoked; then the retries
     /// stop (librdkafka rejoins only once no commit is in flight) and the worker moves on: once
     /// commits work again, the next request is committed and the handed-back one never is.
