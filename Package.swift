@@ -85,7 +85,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: numericSettings),
         .testTarget(name: "WorkerTests", dependencies: [
-            "Worker", "Contracts", "AuditStore",
+            "Worker", "Contracts", "AuditStore", "Kafka",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

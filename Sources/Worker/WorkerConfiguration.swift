@@ -23,7 +23,10 @@ public struct WorkerConfiguration: Sendable {
     /// Key `kafka.max_poll_interval_ms`. Default: 300000 (the worker polls while busy).
     public var maxPollInterval: Duration
     /// Key `kafka.assignment_strategy`: how the group splits the requests partitions,
-    /// `cooperative-sticky` (default), `range` or `roundrobin`. With `cooperative-sticky` a
+    /// `cooperative-sticky`, `range` or `roundrobin`. Default: `cooperative-sticky` when the
+    /// linked librdkafka is 2.3.0 or newer, else `roundrobin` (older librdkafka aborts the
+    /// process on an assertion of its sticky assignor when a member is torn down before its
+    /// first assignment; Debian 12 ships 2.0.2). With `cooperative-sticky` a
     /// rebalance (a worker joining or leaving) revokes only the partitions that move, so
     /// requests in progress on the other partitions go on; the eager `range` and `roundrobin`
     /// revoke every partition of every worker, handing back every request in progress. All
@@ -175,7 +178,7 @@ public struct WorkerConfiguration: Sendable {
         transactionalID = config.string(forKey: "kafka.transactional_id")
         sessionTimeout = .milliseconds(config.int(forKey: "kafka.session_timeout_ms", default: 10_000))
         maxPollInterval = .milliseconds(config.int(forKey: "kafka.max_poll_interval_ms", default: 300_000))
-        let strategyName = config.string(forKey: "kafka.assignment_strategy", default: KafkaConsumerConfiguration.AssignmentStrategy.cooperativeSticky.rawValue)
+        let strategyName = config.string(forKey: "kafka.assignment_strategy", default: Self.defaultAssignmentStrategy.rawValue)
         guard let strategy = KafkaConsumerConfiguration.AssignmentStrategy(rawValue: strategyName) else {
             throw WorkerError(.invalidConfiguration, "kafka.assignment_strategy '\(strategyName)' is not one of cooperative-sticky, range, roundrobin")
         }
@@ -262,6 +265,11 @@ public struct WorkerConfiguration: Sendable {
         return ConnectionSettings(
             connectTimeout: connectTimeout, statementTimeout: statementTimeout, tcpUserTimeout: tcpUserTimeout,
             keepalives: keepalives.idleSeconds > 0 ? keepalives : nil)
+    }
+
+    /// `cooperative-sticky` where the linked librdkafka runs it safely, else `roundrobin`.
+    public static var defaultAssignmentStrategy: KafkaConsumerConfiguration.AssignmentStrategy {
+        LibRdKafkaVersion.cooperativeStickyIsSafe ? .cooperativeSticky : .roundRobin
     }
 
     /// Environment variables whose values are secrets (never logged or shown).

@@ -109,7 +109,7 @@ public enum WorkerRuntime {
         logger.info("worker starting", metadata: [
             "worker_id": "\(configuration.workerID)", "group": "\(configuration.groupID)",
             "requests": "\(configuration.topics.requests)", "transactional": "\(publisher.isTransactional)",
-            "assignment_strategy": "\(configuration.assignmentStrategy.rawValue)",
+            "assignment_strategy": "\(configuration.assignmentStrategy.rawValue)", "librdkafka": "\(LibRdKafkaVersion.description)",
             "group_instance_id": "\(configuration.groupInstanceID ?? "-")",
         ])
         try await ServiceGroup(configuration: groupConfiguration).run()

@@ -50,12 +50,12 @@ import Glibc
             let pid = try await connection.backendPID()
             let started = ContinuousClock.now
             await #expect {
-                try await connection.query("SELECT pg_sleep(3)")
+                try await connection.query("SELECT pg_sleep(10)")
             } throws: { error in
                 let error = error as? AuditStoreError
                 return error?.sqlState == "57014" && error?.code == .queryFailed && error?.isRetriable == true
             }
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(8), "cancelled, not slept out (loose: the suite shares 2 cores)")
             #expect(try await connection.backendPID() == pid, "a server-side cancellation keeps the session")
         }
     }
@@ -69,14 +69,14 @@ import Glibc
             // server that cannot (stopped, frozen), so only the client's own bound remains.
             let started = ContinuousClock.now
             await #expect {
-                try await connection.query("SET statement_timeout = 0; SELECT pg_sleep(6)")
+                try await connection.query("SET statement_timeout = 0; SELECT pg_sleep(20)")
             } throws: { error in
                 let error = error as? AuditStoreError
                 return error?.code == .timedOut && error?.isRetriable == true
             }
             let waited = ContinuousClock.now - started
-            #expect(waited >= .milliseconds(1300) && waited < .milliseconds(3000),
-                    "waited \(waited): the session's 400 ms plus the grace second")
+            #expect(waited >= .milliseconds(1300) && waited < .seconds(15),
+                    "waited \(waited): the session's 400 ms plus the grace second, not the 20 s sleep (loose: the suite shares 2 cores)")
             // The next call opens a new session, bounded again.
             let one = try await connection.query("SELECT 1 AS one").single("one")
             #expect(try one.decode("one", as: Int.self) == 1)
@@ -142,7 +142,9 @@ import Glibc
             let waited = await Self.failingConnect(
                 "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable",
                 settings: ConnectionSettings(connectTimeout: .milliseconds(800)))
-            #expect(waited >= .milliseconds(700) && waited < .milliseconds(2500), "gave up after \(waited)")
+            // The upper bound only says "gave up" (a silent server otherwise holds the call
+            // forever); it is loose because the whole suite shares 2 cores.
+            #expect(waited >= .milliseconds(700) && waited < .seconds(30), "gave up after \(waited)")
         }
     }
 
@@ -151,7 +153,7 @@ import Glibc
             let waited = await Self.failingConnect(
                 "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable&connect_timeout=2",
                 settings: ConnectionSettings(connectTimeout: .milliseconds(300)))
-            #expect(waited >= .milliseconds(1900) && waited < .milliseconds(4000), "the URL's 2 s, not the setting's 300 ms: \(waited)")
+            #expect(waited >= .milliseconds(1900) && waited < .seconds(30), "the URL's 2 s, not the setting's 300 ms: \(waited)")
         }
     }
 

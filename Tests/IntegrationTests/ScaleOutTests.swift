@@ -1,4 +1,5 @@
 import Foundation
+import Kafka
 import Testing
 
 extension FaultTests {
@@ -9,7 +10,13 @@ extension FaultTests {
     /// new worker is revoked, so at most one request is handed back and the other finishes
     /// where it started. Four partitions make that bound exact: going from 2 to 3 members moves
     /// exactly one partition (2 + 2 becomes 2 + 1 + 1). The invariant holds in both runs.
-    @Suite struct ScaleOutTests {
+    ///
+    /// Runs where the linked librdkafka runs cooperative-sticky safely (2.3.0 and newer), or
+    /// with `CHAPERONE_TEST_COOPERATIVE=1`: librdkafka 2.0.2 (Debian 12) can abort a member on
+    /// an assertion of its sticky assignor (librdkafka issue 4312), which this test then
+    /// reports as a failure that has nothing to do with the worker.
+    @Suite(.enabled(if: LibRdKafkaVersion.cooperativeStickyIsSafe || ProcessInfo.processInfo.environment["CHAPERONE_TEST_COOPERATIVE"] == "1"))
+    struct ScaleOutTests {
         /// What one scale-out run measured.
         struct Measured: CustomStringConvertible {
             var strategy: String
