@@ -144,7 +144,7 @@ import Glibc
                 settings: ConnectionSettings(connectTimeout: .milliseconds(800)))
             // The upper bound only says "gave up" (a silent server otherwise holds the call
             // forever); it is loose because the whole suite shares 2 cores.
-            #expect(waited >= .milliseconds(700) && waited < .seconds(30), "gave up after \(waited)")
+            #expect(waited >= .milliseconds(700) && waited < .seconds(60), "gave up after \(waited)")
         }
     }
 
@@ -153,7 +153,7 @@ import Glibc
             let waited = await Self.failingConnect(
                 "postgresql://nobody:hunter2@127.0.0.1:\(port)/none?sslmode=disable&connect_timeout=2",
                 settings: ConnectionSettings(connectTimeout: .milliseconds(300)))
-            #expect(waited >= .milliseconds(1900) && waited < .seconds(30), "the URL's 2 s, not the setting's 300 ms: \(waited)")
+            #expect(waited >= .milliseconds(1900) && waited < .seconds(60), "the URL's 2 s, not the setting's 300 ms: \(waited)")
         }
     }
 

@@ -50,6 +50,8 @@ import Worker
     /// Waits until `condition` holds (at most `limit`); returns how long it took, nil on timeout.
     /// The limits are generous: CPU-bound suites running beside these can hold the test pool's
     /// threads for many seconds on a 2-core machine.
+    /// Wall-clock bounds here are loose (60 s) on purpose: the numeric parity suites run beside
+    /// this one and keep both cooperative threads of a 2-core machine busy for tens of seconds.
     func waitUntil(_ limit: Duration = .seconds(60), _ condition: () -> Bool) async throws -> Duration? {
         let start = ContinuousClock.now
         while !condition() {
@@ -70,11 +72,11 @@ import Worker
             #expect(health.isReady)
             check.set(.fail("connection refused"))
             let down = try await waitUntil { !health.isReady }
-            #expect(down != nil && down! < .seconds(20), "not ready soon after the first failed check: \(String(describing: down))")
+            #expect(down != nil && down! < .seconds(60), "not ready soon after the first failed check: \(String(describing: down))")
             #expect(health.problems == ["audit: connection refused"])
             check.set(.pass)
             let up = try await waitUntil { health.isReady }
-            #expect(up != nil && up! < .seconds(20), "ready again soon after the first passing check: \(String(describing: up))")
+            #expect(up != nil && up! < .seconds(60), "ready again soon after the first passing check: \(String(describing: up))")
             #expect(health.problems.isEmpty)
             trigger.triggerGracefulShutdown()
             try await task.value
@@ -90,7 +92,7 @@ import Worker
         try await testGracefulShutdown { trigger in
             let task = Task { try await worker.run() }
             let down = try await waitUntil { !health.isReady && check.count == 1 }
-            #expect(down != nil && down! >= .milliseconds(200) && down! < .seconds(20), "\(String(describing: down))")
+            #expect(down != nil && down! >= .milliseconds(200) && down! < .seconds(60), "\(String(describing: down))")
             #expect(health.problems.first?.hasPrefix("audit: no answer to the readiness check within") == true, "\(health.problems)")
             #expect(check.count == 1, "one check at a time: no second one while the first hangs")
             trigger.triggerGracefulShutdown()
