@@ -115,49 +115,31 @@ public final class RequestProcessor: Sendable {
             metrics.inFlight(since: nil)
         }
 
-        // Poison quarantine: count this start durably before anything that may crash.
-        guard let starts = await retryTransient("audit", { try await self.components.audit.recordProcessingStart(message.source, workerID: self.settings.workerID) }) else {
-            record(.handedBack(reason: "cancelled before the message was started"), tenant: "unknown", source: message.source, requestID: nil)
-            return .handedBack(reason: "cancelled before the message was started")
-        }
-        var started = (try? starts.get()) ?? 0
-
         let decodeStart = clock.now
-        var decodeTime = Duration.zero
         var tenant = "unknown"
         var requestID: String?
         var flow: RequestFlow
-        if case .success(let count) = starts, count >= settings.maxAttempts {
-            logger.error("poison message quarantined", metadata: [
-                "source": "\(Self.describe(message.source))", "attempts": "\(count)",
+        let decoded = validator.decode(message.value)
+        let decodeTime = clock.now - decodeStart
+        metrics.stage(.decode, decodeTime)
+        switch decoded {
+        case .success(let request):
+            tenant = request.tenant
+            requestID = request.requestID
+            logger.info("request started", metadata: [
+                "request_id": "\(request.requestID)", "source": "\(Self.describe(message.source))",
             ])
-            metrics.poisonQuarantined()
-            let rejection = RequestRejection(
-                .poison, "processing of this message started \(count) times and never ended (limits.max_attempts is \(settings.maxAttempts)); it is not tried again")
-            var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: syntheticID(message))
-            entry.payload = envelopePayload(rejection, message: message, auditID: entry.requestID) { $0.attempts = count }
-            flow = RequestFlow(.rejected(entry), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
-        } else {
-            let decoded = validator.decode(message.value)
-            decodeTime = clock.now - decodeStart
-            metrics.stage(.decode, decodeTime)
-            switch decoded {
-            case .success(let request):
-                tenant = request.tenant
-                requestID = request.requestID
-                logger.info("request started", metadata: [
-                    "request_id": "\(request.requestID)", "source": "\(Self.describe(message.source))",
-                ])
-                flow = RequestFlow(.valid(request), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
-            case .failure(let rejection):
-                logger.info("request rejected", metadata: [
-                    "reason": "\(rejection.code.rawValue)", "request_id": "\(rejection.requestID ?? "-")",
-                    "source": "\(Self.describe(message.source))",
-                ])
-                flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
-                                   transactional: transactional, requestSHA256: requestSHA256)
-            }
+            flow = RequestFlow(.valid(request), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
+        case .failure(let rejection):
+            logger.info("request rejected", metadata: [
+                "reason": "\(rejection.code.rawValue)", "request_id": "\(rejection.requestID ?? "-")",
+                "source": "\(Self.describe(message.source))",
+            ])
+            flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
+                               transactional: transactional, requestSHA256: requestSHA256)
         }
+        // Starts of generation counted durably in this delivery (poison quarantine).
+        var started = 0
 
         var generationAttempts = 0
         var fallback = Fallback.none
@@ -171,6 +153,9 @@ public final class RequestProcessor: Sendable {
                 if case .handedBack = outcome, started > 0 {
                     // Not a crash: take the start back so a healthy message is never quarantined.
                     try? await components.audit.retractProcessingStart(message.source)
+                }
+                if case .delivered = outcome, started > 0 {
+                    try? await components.audit.clearProcessingStarts(message.source)
                 }
                 record(outcome, tenant: tenant, source: message.source, requestID: requestID)
                 return outcome
@@ -201,6 +186,23 @@ public final class RequestProcessor: Sendable {
                 }
                 flow = RequestFlow(.rejected(entry), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
             case .generate(let request):
+                if generationAttempts == 0 {
+                    // Poison quarantine: generation is where a message can kill the process
+                    // (memory, a trap in a kernel), so its start is counted durably first.
+                    switch await retryTransient("audit", { try await self.components.audit.recordProcessingStart(message.source, workerID: self.settings.workerID) }) {
+                    case nil:
+                        flow.handle(.handBack(reason: "cancelled before generating"))
+                        continue
+                    case .failure?:
+                        break  // the count cannot be kept for this position; generate unguarded
+                    case .success(let count)?:
+                        started = count
+                        if count >= settings.maxAttempts {
+                            flow = poisonFlow(message, count: count, requestSHA256: requestSHA256)
+                            continue
+                        }
+                    }
+                }
                 generationAttempts += 1
                 do {
                     var entry = try await produce(request, message: message, decodeTime: decodeTime)
@@ -363,6 +365,18 @@ public final class RequestProcessor: Sendable {
 
     private func syntheticID(_ message: IncomingMessage) -> String {
         DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
+    }
+
+    /// The flow of a message quarantined as poison: its generation started `count` times and
+    /// never ended. Recorded under the synthetic id of its position, without generating.
+    private func poisonFlow(_ message: IncomingMessage, count: Int, requestSHA256: String) -> RequestFlow {
+        logger.error("poison message quarantined", metadata: ["source": "\(Self.describe(message.source))", "attempts": "\(count)"])
+        metrics.poisonQuarantined()
+        let rejection = RequestRejection(
+            .poison, "generation of this message started \(count) times and never ended (limits.max_attempts is \(settings.maxAttempts)); it is not tried again")
+        var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: syntheticID(message))
+        entry.payload = envelopePayload(rejection, message: message, auditID: entry.requestID) { $0.attempts = count }
+        return RequestFlow(.rejected(entry), source: message.source, transactional: components.publisher.isTransactional, requestSHA256: requestSHA256)
     }
 
     /// A new flow that ends the message as rejected after the permanent failure `error`.

@@ -293,7 +293,15 @@ final class FaultRun {
         var report = Report()
         report.requests = expected.count
         report.auditRows = try await audit.count()
-        #expect(report.auditRows == expected.count, "exactly one audit row per request, and no others", sourceLocation: sourceLocation)
+        var unexpected: [String] = []
+        if report.auditRows != expected.count {
+            // Name the rows no produced message accounts for, with their decision and reasons.
+            for entry in try await audit.recentDecisions(limit: 10_000) where expected[entry.requestID] == nil {
+                unexpected.append("\(entry.requestID) \(entry.decision.rawValue) \(entry.topic):\(entry.partition):\(entry.offset) \(entry.reasonsJSON.prefix(160))")
+            }
+        }
+        #expect(report.auditRows == expected.count, "exactly one audit row per request, and no others; unexpected rows: \(unexpected.prefix(10))",
+                sourceLocation: sourceLocation)
         var problems: [String] = []
         var latencies: [Double] = []
         for (id, source) in expected.sorted(by: { $0.key < $1.key }) {

@@ -110,6 +110,8 @@ final class ScriptedConsumer: RequestConsuming {
             try await waitUntil { consumer.events.withLock { $0.isEmpty } }
             generator.release()
             try await waitUntil { publisher.recorded.contains(.commit(kept)) }
+            // The loop resumes once it sees the request finished; shut down only after that.
+            try await waitUntil { consumer.recorded.contains("resume") }
             trigger.triggerGracefulShutdown()
             try await task.value
         }

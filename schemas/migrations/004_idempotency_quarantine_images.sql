@@ -4,7 +4,7 @@
 --   bytes republishes the stored result; a different message under an existing request_id is
 --   rejected as duplicate_request_id (stored under the synthetic id of its own position).
 --   NULL on rows written before this migration (they are republished as before).
--- * delivery_attempts: how often processing of a message started without ending (the worker
+-- * delivery_attempts: how often generation of a message started without ending (the worker
 --   crashed, was killed or ran out of memory on it). The worker increments the count before it
 --   generates and deletes it once the audit row is written; on the limits.max_attempts-th
 --   start the message is quarantined as poison instead of being generated again.
