@@ -5,7 +5,7 @@ import Foundation
 // → [B, heads, Lq, dv]. Any number of leading batch dimensions is accepted.
 //
 // Without a mask the fused kernel runs: flash-attention style online softmax over key blocks,
-// so no Lq×Lk score matrix exists (only a [64, ≤256] block per thread), and work items
+// so no Lq×Lk score matrix exists (only a [128, ≤512] block per thread), and work items
 // (batch·head, query block) run in parallel. With a mask or causal flag the blocked reference
 // path runs (CLIP's 77-token text mask, ONNX graphs).
 
@@ -73,9 +73,13 @@ struct FusedAttentionGeometry {
     let queryRowStride, keyRowStride, valueRowStride, outputRowStride: Int
 
     /// Queries per work item: the score block is [queryBlock, keyBlock].
-    var queryBlock: Int { 64 }
-    /// Keys per block: K and V blocks of about 64 KiB each, so a work item stays in L2.
-    var keyBlock: Int { Swift.max(32, Swift.min(256, 16384 / Swift.max(1, Swift.max(headSize, valueSize)))) }
+    var queryBlock: Int { 128 }
+    /// Keys per block, a multiple of 32: K and V blocks of at most 128 KiB each and a score
+    /// block of at most 256 KiB, so a work item stays in L2 while BLAS calls stay few.
+    var keyBlock: Int {
+        let fit = 32768 / Swift.max(1, Swift.max(headSize, valueSize))
+        return Swift.max(32, Swift.min(512, fit / 32 * 32))
+    }
 }
 
 /// The fused kernel: for each (batch, head, query block), scores against one key block at a
