@@ -53,19 +53,21 @@ public enum Broadcast {
 extension Tensor {
     /// This tensor materialised at a broadcast-compatible larger `shape` (copies).
     public func expanded(to outShape: [Int]) -> Tensor {
-        precondition(
-            Broadcast.shape(shape, outShape) == outShape,
-            "expanded: shape \(shape) cannot broadcast to \(outShape)")
-        if shape == outShape { return self }
-        let strides = Broadcast.strides(of: shape, broadcastTo: outShape)
-        let innerLen = outShape.last ?? 1
-        let innerStride = strides.last ?? 0
-        let outer = Broadcast.offsets(shape: Array(outShape.dropLast()), strides: Array(strides.dropLast()))
-        return withUnsafeBufferPointer { src in
-            Tensor(shape: outShape) { dst in
-                for (row, base) in outer.enumerated() {
-                    let o = row * innerLen
-                    for j in 0..<innerLen { dst[o + j] = src[base + j * innerStride] }
+        OpProfile.measure(.copy) {
+            precondition(
+                Broadcast.shape(shape, outShape) == outShape,
+                "expanded: shape \(shape) cannot broadcast to \(outShape)")
+            if shape == outShape { return self }
+            let strides = Broadcast.strides(of: shape, broadcastTo: outShape)
+            let innerLen = outShape.last ?? 1
+            let innerStride = strides.last ?? 0
+            let outer = Broadcast.offsets(shape: Array(outShape.dropLast()), strides: Array(strides.dropLast()))
+            return withUnsafeBufferPointer { src in
+                Tensor(shape: outShape) { dst in
+                    for (row, base) in outer.enumerated() {
+                        let o = row * innerLen
+                        for j in 0..<innerLen { dst[o + j] = src[base + j * innerStride] }
+                    }
                 }
             }
         }

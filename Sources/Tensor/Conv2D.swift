@@ -57,63 +57,65 @@ public func conv2d(
 
 /// Convolution with per-axis stride/dilation and per-side padding (ONNX `Conv`).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions) -> Tensor {
-    precondition(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
-    precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
-    let o = options
-    let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-    let (oc, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
-    let g = o.groups
-    precondition(g > 0 && c % g == 0 && oc % g == 0, "conv2d: groups \(g) must divide input channels of \(x.shape) and output channels of \(weight.shape)")
-    precondition(cg == c / g, "conv2d: weight \(weight.shape) expects \(cg * g) input channels, input is \(x.shape) with groups \(g)")
-    precondition(o.strideH > 0 && o.strideW > 0 && o.dilationH > 0 && o.dilationW > 0, "conv2d: stride and dilation must be positive, got \(o)")
-    let p = o.padding
-    precondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0, "conv2d: negative padding \(p)")
-    if let bias { precondition(bias.shape == [oc], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
-    let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
-    let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
-    let wo = (w + p.left + p.right - effW) / o.strideW + 1
-    precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW, "conv2d: kernel \(weight.shape) larger than padded input \(x.shape)")
-    let og = oc / g
-    let kdim = cg * kh * kw
-    let plane = ho * wo
-    let direct = kh == 1 && kw == 1 && o.strideH == 1 && o.strideW == 1 && p == .zero
-    let geometry = Im2ColGeometry(
-        channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,
-        strideH: o.strideH, strideW: o.strideW, padTop: p.top, padLeft: p.left,
-        dilationH: o.dilationH, dilationW: o.dilationW)
-    // im2col writes every element, so the column buffer needs no zero fill.
-    var columns = direct ? [] : [Float](unsafeUninitializedCapacity: kdim * plane) { _, n in n = kdim * plane }
-    return x.withUnsafeBufferPointer { px in
-        weight.withUnsafeBufferPointer { pw in
-            Tensor(shape: [n, oc, ho, wo]) { out in
-                let y = out.baseAddress!
-                var beta: Float = 0
-                if let bias {
-                    bias.withUnsafeBufferPointer { pb in
-                        for s in 0..<n {
-                            for ch in 0..<oc {
-                                (y + (s * oc + ch) * plane).update(repeating: pb[ch], count: plane)
+    OpProfile.measure(.convolution) {
+        precondition(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
+        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
+        let o = options
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oc, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        let g = o.groups
+        precondition(g > 0 && c % g == 0 && oc % g == 0, "conv2d: groups \(g) must divide input channels of \(x.shape) and output channels of \(weight.shape)")
+        precondition(cg == c / g, "conv2d: weight \(weight.shape) expects \(cg * g) input channels, input is \(x.shape) with groups \(g)")
+        precondition(o.strideH > 0 && o.strideW > 0 && o.dilationH > 0 && o.dilationW > 0, "conv2d: stride and dilation must be positive, got \(o)")
+        let p = o.padding
+        precondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0, "conv2d: negative padding \(p)")
+        if let bias { precondition(bias.shape == [oc], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
+        let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
+        let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
+        let wo = (w + p.left + p.right - effW) / o.strideW + 1
+        precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW, "conv2d: kernel \(weight.shape) larger than padded input \(x.shape)")
+        let og = oc / g
+        let kdim = cg * kh * kw
+        let plane = ho * wo
+        let direct = kh == 1 && kw == 1 && o.strideH == 1 && o.strideW == 1 && p == .zero
+        let geometry = Im2ColGeometry(
+            channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,
+            strideH: o.strideH, strideW: o.strideW, padTop: p.top, padLeft: p.left,
+            dilationH: o.dilationH, dilationW: o.dilationW)
+        // im2col writes every element, so the column buffer needs no zero fill.
+        var columns = direct ? [] : [Float](unsafeUninitializedCapacity: kdim * plane) { _, n in n = kdim * plane }
+        return x.withUnsafeBufferPointer { px in
+            weight.withUnsafeBufferPointer { pw in
+                Tensor(shape: [n, oc, ho, wo]) { out in
+                    let y = out.baseAddress!
+                    var beta: Float = 0
+                    if let bias {
+                        bias.withUnsafeBufferPointer { pb in
+                            for s in 0..<n {
+                                for ch in 0..<oc {
+                                    (y + (s * oc + ch) * plane).update(repeating: pb[ch], count: plane)
+                                }
                             }
                         }
+                        beta = 1
                     }
-                    beta = 1
-                }
-                columns.withUnsafeMutableBufferPointer { colBuf in
-                    for s in 0..<n {
-                        for gi in 0..<g {
-                            let input = px.baseAddress! + (s * c + gi * cg) * h * w
-                            let cols: UnsafePointer<Float>
-                            if direct {
-                                cols = input
-                            } else {
-                                im2col(input, into: colBuf.baseAddress!, geometry)
-                                cols = UnsafePointer(colBuf.baseAddress!)
+                    columns.withUnsafeMutableBufferPointer { colBuf in
+                        for s in 0..<n {
+                            for gi in 0..<g {
+                                let input = px.baseAddress! + (s * c + gi * cg) * h * w
+                                let cols: UnsafePointer<Float>
+                                if direct {
+                                    cols = input
+                                } else {
+                                    im2col(input, into: colBuf.baseAddress!, geometry)
+                                    cols = UnsafePointer(colBuf.baseAddress!)
+                                }
+                                sgemm(
+                                    transA: false, transB: false, m: og, n: plane, k: kdim,
+                                    a: pw.baseAddress! + gi * og * kdim, lda: kdim,
+                                    b: cols, ldb: plane,
+                                    beta: beta, c: y + (s * oc + gi * og) * plane, ldc: plane)
                             }
-                            sgemm(
-                                transA: false, transB: false, m: og, n: plane, k: kdim,
-                                a: pw.baseAddress! + gi * og * kdim, lda: kdim,
-                                b: cols, ldb: plane,
-                                beta: beta, c: y + (s * oc + gi * og) * plane, ldc: plane)
                         }
                     }
                 }

@@ -21,6 +21,21 @@ public enum TensorThreads {
     }
 }
 
+/// Runs `body` with OpenBLAS limited to one thread when `condition` holds, then restores the
+/// kernel thread count.
+///
+/// For kernels that split work with `parallelFor` and call BLAS on small blocks inside each
+/// chunk: OpenBLAS serialises concurrent multi-threaded calls, and a block is too small to
+/// gain from more threads anyway. A single-threaded BLAS call computes every output element
+/// the same way as a multi-threaded one (threads split rows and columns, not the inner sum).
+@inline(__always)
+func withSingleThreadedBLAS<T>(when condition: Bool = true, _ body: () -> T) -> T {
+    guard condition, TensorThreads.count > 1 else { return body() }
+    openblas_set_num_threads(1)
+    defer { openblas_set_num_threads(Int32(TensorThreads.count)) }
+    return body()
+}
+
 /// Runs `body` over `0..<count` split into fixed contiguous chunks, one per thread.
 ///
 /// `body` receives a range and must write only outputs owned by that range. Work smaller than

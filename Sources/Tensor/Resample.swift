@@ -3,24 +3,26 @@
 extension Tensor {
     /// Nearest-neighbour upsampling by integer factors (PyTorch `interpolate(mode='nearest')`).
     public func upsampleNearest(scaleH: Int, scaleW: Int) -> Tensor {
-        precondition(rank >= 2, "upsampleNearest: needs [..., H, W], shape is \(shape)")
-        precondition(scaleH > 0 && scaleW > 0, "upsampleNearest: scales must be positive, got \(scaleH)x\(scaleW)")
-        let h = shape[rank - 2], w = shape[rank - 1]
-        let planes = count / Swift.max(h * w, 1)
-        let oh = h * scaleH, ow = w * scaleW
-        return withUnsafeBufferPointer { src in
-            Tensor(shape: Array(shape.dropLast(2)) + [oh, ow]) { out in
-                let o = out.baseAddress!, x = src.baseAddress!
-                parallelFor(planes * h, minimumPerChunk: 16) { r in
-                    for ph in r {
-                        let p = ph / h, y = ph % h
-                        let srow = x + p * h * w + y * w
-                        let drow = o + p * oh * ow + y * scaleH * ow
-                        for xx in 0..<w {
-                            let v = srow[xx]
-                            for s in 0..<scaleW { drow[xx * scaleW + s] = v }
+        OpProfile.measure(.copy) {
+            precondition(rank >= 2, "upsampleNearest: needs [..., H, W], shape is \(shape)")
+            precondition(scaleH > 0 && scaleW > 0, "upsampleNearest: scales must be positive, got \(scaleH)x\(scaleW)")
+            let h = shape[rank - 2], w = shape[rank - 1]
+            let planes = count / Swift.max(h * w, 1)
+            let oh = h * scaleH, ow = w * scaleW
+            return withUnsafeBufferPointer { src in
+                Tensor(shape: Array(shape.dropLast(2)) + [oh, ow]) { out in
+                    let o = out.baseAddress!, x = src.baseAddress!
+                    parallelFor(planes * h, minimumPerChunk: 16) { r in
+                        for ph in r {
+                            let p = ph / h, y = ph % h
+                            let srow = x + p * h * w + y * w
+                            let drow = o + p * oh * ow + y * scaleH * ow
+                            for xx in 0..<w {
+                                let v = srow[xx]
+                                for s in 0..<scaleW { drow[xx * scaleW + s] = v }
+                            }
+                            for s in 1..<Swift.max(scaleH, 1) { (drow + s * ow).update(from: drow, count: ow) }
                         }
-                        for s in 1..<Swift.max(scaleH, 1) { (drow + s * ow).update(from: drow, count: ow) }
                     }
                 }
             }

@@ -5,20 +5,22 @@ import Foundation
 extension Tensor {
     /// Numerically stable softmax along `axis` (max-subtracted, sum in Double).
     public func softmax(axis: Int = -1) -> Tensor {
-        let a = normalizedAxis(axis, op: "softmax")
-        let split = AxisSplit(shape, axis: a)
-        return withUnsafeBufferPointer { src in
-            Tensor(shape: shape) { out in
-                let o = out.baseAddress!, x = src.baseAddress!
-                parallelFor(split.outer * split.inner, minimumPerChunk: 16) { r in
-                    for idx in r {
-                        let outer = idx / split.inner, inner = idx % split.inner
-                        let base = outer * split.length * split.inner + inner
-                        if split.inner == 1 {
-                            (o + base).update(from: x + base, count: split.length)
-                            softmaxRowInPlace(o + base, count: split.length)
-                        } else {
-                            softmaxStrided(x + base, o + base, count: split.length, stride: split.inner)
+        OpProfile.measure(.elementwise) {
+            let a = normalizedAxis(axis, op: "softmax")
+            let split = AxisSplit(shape, axis: a)
+            return withUnsafeBufferPointer { src in
+                Tensor(shape: shape) { out in
+                    let o = out.baseAddress!, x = src.baseAddress!
+                    parallelFor(split.outer * split.inner, minimumPerChunk: 16) { r in
+                        for idx in r {
+                            let outer = idx / split.inner, inner = idx % split.inner
+                            let base = outer * split.length * split.inner + inner
+                            if split.inner == 1 {
+                                (o + base).update(from: x + base, count: split.length)
+                                softmaxRowInPlace(o + base, count: split.length)
+                            } else {
+                                softmaxStrided(x + base, o + base, count: split.length, stride: split.inner)
+                            }
                         }
                     }
                 }
@@ -57,7 +59,15 @@ func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) {
 /// non-empty row). Attention normalises its output rows instead of the wide score rows.
 @inline(__always)
 func expShiftedRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) -> Float {
-    let raw = UnsafeMutableRawPointer(row)
+    var m = rowMaximum(row, count: count)
+    if m == -.infinity { m = 0 }
+    return expShiftedRowInPlace(row, count: count, shift: m)
+}
+
+/// The largest of `count` contiguous values (−∞ for none).
+@inline(__always)
+func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
+    let raw = UnsafeRawPointer(row)
     var k = 0
     var mv = FloatVector(repeating: -.infinity)
     while k + 8 <= count {
@@ -70,10 +80,17 @@ func expShiftedRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) -> Flo
         m = Swift.max(m, row[k])
         k += 1
     }
-    if m == -.infinity { m = 0 }
+    return m
+}
+
+/// Replaces a row by exp(x − shift) and returns the sum of the new values, accumulated
+/// lane-wise in a fixed order.
+@inline(__always)
+func expShiftedRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int, shift m: Float) -> Float {
+    let raw = UnsafeMutableRawPointer(row)
     let shift = FloatVector(repeating: m)
     var lanes = FloatVector(repeating: 0)
-    k = 0
+    var k = 0
     while k + 8 <= count {
         let e = vectorExp(raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self) - shift)
         raw.storeBytes(of: e, toByteOffset: k * 4, as: FloatVector.self)

@@ -74,12 +74,14 @@ extension Tensor {
     /// Applies a vectorised function to every element (parallel for large tensors).
     @inline(__always)
     func vectorMapped(_ vector: (FloatVector) -> FloatVector) -> Tensor {
-        withUnsafeBufferPointer { src in
-            Tensor(shape: shape) { out in
-                let o = out.baseAddress!, x = src.baseAddress!
-                parallelFor(out.count / 8 + 1, minimumPerChunk: 2048) { r in
-                    let start = r.lowerBound * 8, end = Swift.min(r.upperBound * 8, out.count)
-                    if start < end { vectorMap(x + start, o + start, count: end - start, vector: vector) }
+        OpProfile.measure(.elementwise) {
+            withUnsafeBufferPointer { src in
+                Tensor(shape: shape) { out in
+                    let o = out.baseAddress!, x = src.baseAddress!
+                    parallelFor(out.count / 8 + 1, minimumPerChunk: 2048) { r in
+                        let start = r.lowerBound * 8, end = Swift.min(r.upperBound * 8, out.count)
+                        if start < end { vectorMap(x + start, o + start, count: end - start, vector: vector) }
+                    }
                 }
             }
         }

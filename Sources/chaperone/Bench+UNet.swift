@@ -6,10 +6,12 @@ import Tensor
 /// `chaperone bench unet`: seconds per UNet evaluation for Stable Diffusion 1.5's UNet
 /// architecture (320/640/1280/1280 channels, cross-attention width 768) with seeded random
 /// weights built in memory, at batch 2 (classifier-free guidance) and 64×64 latents by
-/// default; achieved GFLOPS and peak RSS. Prints one JSON object.
+/// default; achieved GFLOPS and peak RSS, and where the time went: seconds per evaluation in each
+/// kernel category (`OpProfile`: convolution, attention, GEMM, norms, elementwise, copies; the
+/// rest is layer glue). Prints one JSON object.
 ///
-/// `ops/bench/unet_vs_diffusers.py` runs this and diffusers on the same architecture and
-/// thread count and prints the ratio.
+/// `ops/bench/unet` runs this, diffusers, onnxruntime and OpenVINO on the same architecture
+/// and thread count and prints the ratios.
 struct BenchUNet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unet",
@@ -60,6 +62,14 @@ struct BenchUNet: AsyncParsableCommand {
         var gflopsPerSecond: Double
         var outputMeanAbs: Double
         var peakResidentBytes: UInt64?
+        /// Mean seconds per timed evaluation in each kernel category, plus `other` (time outside
+        /// the measured kernels: layer glue, allocation).
+        var opSeconds: [String: Double]
+        /// Share of the mean evaluation time per category (the same keys as `opSeconds`).
+        var opShare: [String: Double]
+        /// Outermost kernel calls per evaluation in each category.
+        var opCalls: [String: Int]
+        var blasCore: String
         var machine: BenchMachine
     }
 
@@ -79,21 +89,33 @@ struct BenchUNet: AsyncParsableCommand {
         }
         var times: [Double] = []
         var meanAbs = 0.0
+        OpProfile.start()
         for _ in 0..<runs {
             let start = clock.now
             let noise = try unet(sample, timesteps: timesteps, encoderHiddenStates: context)
             times.append(Self.seconds(clock.now - start))
             meanAbs = Double(noise.abs().mean())
         }
+        let profile = OpProfile.stop()
         let sorted = times.sorted()
         let median = sorted[sorted.count / 2]
+        let meanSeconds = times.reduce(0, +) / Double(runs)
+        var opSeconds: [String: Double] = [:]
+        var opCalls: [String: Int] = [:]
+        for category in OpCategory.allCases {
+            opSeconds[category.name] = profile.seconds(category) / Double(runs)
+            opCalls[category.name] = profile.calls[category.rawValue] / runs
+        }
+        opSeconds["other"] = Swift.max(0, meanSeconds - profile.totalSeconds / Double(runs))
+        let opShare = opSeconds.mapValues { $0 / meanSeconds }
         let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
         try printBenchJSON(Result(
             parameters: unet.parameters.values.reduce(0) { $0 + $1.count }, batch: batch, latentSize: size,
             contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
             warmupRuns: warmup, secondsBest: sorted[0], secondsMedian: median, secondsAll: times,
             gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / median / 1e9, outputMeanAbs: meanAbs,
-            peakResidentBytes: peakResidentSetBytes(), machine: .current()))
+            peakResidentBytes: peakResidentSetBytes(), opSeconds: opSeconds, opShare: opShare, opCalls: opCalls,
+            blasCore: BLAS.coreName, machine: .current()))
     }
 
     /// Uniform noise in [-1, 1) from a fixed seed: inputs of realistic range, same every run.

@@ -69,4 +69,35 @@ private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: [Float]
         let cq = KernelFixtures.tensor("attention_causal", "q"), ck = KernelFixtures.tensor("attention_causal", "k"), cv = KernelFixtures.tensor("attention_causal", "v")
         expectClose(scaledDotProductAttention(query: cq, key: ck, value: cv, causal: true), KernelFixtures.tensor("attention_causal", "y"), tolerance: 1e-5, "causal")
     }
+
+    /// The fused (online-softmax) kernel against the naive Double computation at Stable
+    /// Diffusion 1.5's head sizes, with cross-attention's 77 keys (one key block) and 4096 keys
+    /// (many key blocks, so the running maximum and earlier partial outputs are rescaled).
+    /// 70 queries span two query blocks; keys of a wide range make later blocks raise the maximum.
+    @Test(arguments: [40, 80, 160])
+    func fusedKernelMatchesNaive(headSize d: Int) {
+        for (lk, lq) in [(77, 70), (4096, 9)] {
+            let q = randomTensor([1, 2, lq, d], seed: 40 + UInt64(d), scale: 2)
+            let k = randomTensor([1, 2, lk, d], seed: 41 + UInt64(d), scale: 2)
+            let v = randomTensor([1, 2, lk, d], seed: 42 + UInt64(d))
+            let fused = scaledDotProductAttention(query: q, key: k, value: v)
+            let naive = naiveAttention(q, k, v, mask: nil, causal: false, scale: nil)
+            let diff = maxAbsDiff(fused, naive)
+            #expect(diff <= 1e-5, "d \(d), Lk \(lk): max |fused − naive| = \(diff)")
+        }
+    }
+
+    /// Packed heads ([B, L, heads·d]) give what splitting heads, attending and merging gives.
+    @Test func multiHeadMatchesSplitHeads() {
+        let (b, heads, d, lq, lk) = (2, 3, 8, 70, 300)
+        let q = randomTensor([b, lq, heads * d], seed: 50, scale: 2)
+        let k = randomTensor([b, lk, heads * d], seed: 51, scale: 2)
+        let v = randomTensor([b, lk, heads * (d + 2)], seed: 52)
+        func split(_ x: Tensor, _ width: Int) -> Tensor { x.reshaped([b, x.shape[1], heads, width]).permuted([0, 2, 1, 3]) }
+        let expected = scaledDotProductAttention(query: split(q, d), key: split(k, d), value: split(v, d + 2))
+            .permuted([0, 2, 1, 3]).reshaped([b, lq, heads * (d + 2)])
+        let packed = multiHeadAttention(query: q, key: k, value: v, heads: heads)
+        #expect(packed.shape == [b, lq, heads * (d + 2)])
+        #expect(maxAbsDiff(packed, expected) <= 1e-6)
+    }
 }

@@ -30,4 +30,17 @@ import Testing
         TensorThreads.setCount(saved)
         #expect(one == two)
     }
+
+    @Test func fusedAttentionDoesNotDependOnThreadCount() {
+        // Each (batch, head, query block) is one work item with a fixed key-block order.
+        let q = randomTensor([2, 70, 80], seed: 165), k = randomTensor([2, 600, 80], seed: 166)
+        let v = randomTensor([2, 600, 80], seed: 167)
+        let saved = TensorThreads.count
+        TensorThreads.setCount(1)
+        let one = multiHeadAttention(query: q, key: k, value: v, heads: 2).scalars
+        TensorThreads.setCount(2)
+        let two = multiHeadAttention(query: q, key: k, value: v, heads: 2).scalars
+        TensorThreads.setCount(saved)
+        #expect(one == two)
+    }
 }

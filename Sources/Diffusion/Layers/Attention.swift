@@ -32,24 +32,8 @@ public struct Attention: Sendable {
     /// x [B, L, queryDim], context [B, S, contextDim] (nil: self-attention) → [B, L, queryDim]
     public func callAsFunction(_ x: Tensor, context: Tensor? = nil) -> Tensor {
         let source = context ?? x
-        let q = splitHeads(toQ(x))      // [B, heads, L, d]
-        let k = splitHeads(toK(source)) // [B, heads, S, d]
-        let v = splitHeads(toV(source)) // [B, heads, S, d]
-        let o = scaledDotProductAttention(query: q, key: k, value: v)
-        return toOut(mergeHeads(o))      // [B, L, queryDim]
-    }
-
-    /// [B, L, heads·d] → [B, heads, L, d]
-    private func splitHeads(_ x: Tensor) -> Tensor {
-        let (b, l) = (x.shape[0], x.shape[1])
-        if heads == 1 { return x.reshaped([b, 1, l, headDim]) }
-        return x.reshaped([b, l, heads, headDim]).permuted([0, 2, 1, 3])
-    }
-
-    /// [B, heads, L, d] → [B, L, heads·d]
-    private func mergeHeads(_ x: Tensor) -> Tensor {
-        let (b, l) = (x.shape[0], x.shape[2])
-        if heads == 1 { return x.reshaped([b, l, headDim]) }
-        return x.permuted([0, 2, 1, 3]).reshaped([b, l, heads * headDim])
+        // Heads stay packed in [B, L, heads·d]: the fused kernel reads each head's columns.
+        let o = multiHeadAttention(query: toQ(x), key: toK(source), value: toV(source), heads: heads)
+        return toOut(o)                  // [B, L, queryDim]
     }
 }
