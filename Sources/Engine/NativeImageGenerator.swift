@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Dispatch
 import Foundation

@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import HarmScoring

@@ -1,3 +1,5 @@
+import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring

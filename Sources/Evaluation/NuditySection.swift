@@ -93,7 +93,7 @@ public struct NuditySection: EvaluationSection {
             }
             detect = { image in
                 let result = try scorer.score(image)
-                return (result.detections, result.scores.first?.value ?? 0)
+                return (result.detections, result.scores.first?.score ?? 0)
             }
         }
         let sld = input.sld.map { GenerationJob.SLDChoice(preset: $0.preset, concept: $0.concept ?? SafeLatentDiffusionParameters.defaultConcept) }

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Foundation
 import Logging
 import Synchronization
@@ -154,7 +155,7 @@ struct RedScorer: RequestScoring {
 }
 
 /// Thresholds plus a ladder for tenant `acme`; other tenants never escalate.
-struct LadderPolicy: EscalatingPolicy {
+struct LadderPolicy: DecisionPolicy {
     let rules = ThresholdPolicy(rules: [
         .init(scorer: "red", label: "red", censorAt: 0.3, blockAt: 0.4),
         .init(scorer: "keyword", label: "violence", blockAt: 0.9),

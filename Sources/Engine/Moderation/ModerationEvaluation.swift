@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -302,8 +303,7 @@ public struct ModerationEvaluation: Sendable {
         var tries: Int?
         var rescued: Bool?
         if withCascade == .block, let ladder = engine.policy.escalation(forTenant: tenant) {
-            let contract = promptScores.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
-                + all.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) }
+            let contract = promptScores + all
             let (_, reasons) = engine.policy.decide(tenant: tenant, scores: contract)
             (tries, rescued) = try escalate(
                 request, ladder: ladder, firstApplied: prepared.applied,
@@ -311,8 +311,8 @@ public struct ModerationEvaluation: Sendable {
                 firstFlagged: TryAnalysis.flaggedImageLabels(reasons: reasons, scores: contract))
         }
         return Item(
-            prompt: prompt.prompt, seed: seed, label: prompt.label, decision: Decision(rawValue: withCascade.rawValue)!,
-            decisionWithoutCascade: Decision(rawValue: withoutCascade.rawValue)!, secondStageRuns: secondRuns,
+            prompt: prompt.prompt, seed: seed, label: prompt.label, decision: withCascade,
+            decisionWithoutCascade: withoutCascade, secondStageRuns: secondRuns,
             cascadeCategories: tenantPolicy.cascade.count, abortStep: abortStep, steps: request.steps,
             generateSeconds: generateSeconds, previewSeconds: previewSeconds, previewChecks: previewChecks,
             escalationTries: tries, rescued: rescued, previewHarm: previewHarm, finalHarm: tenantPolicy.earlyAbort.map { $0.evaluate(all).harm })
@@ -329,9 +329,7 @@ public struct ModerationEvaluation: Sendable {
             decision: .block, blockedByPromptOnly: firstBlockedByPromptOnly, tries: 1, lastStepIndex: nil, applied: firstApplied,
             elapsed: .zero, lastTryDuration: .zero)
         var flagged = firstFlagged
-        let promptScores = engine.scorer.promptHarm.harmScores(request.prompt).map {
-            Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt)
-        }
+        let promptScores = engine.scorer.promptHarm.harmScores(request.prompt)
         while case .retry(let index) = ladder.next(after: state) {
             let prepared = try engine.generator.prepare(request, plan: ladder.steps[index].apply(to: base, flagged: flagged))
             let image = try prepared.pipeline.generate(prepared.configuration, terms: prepared.terms).image.rgb()
@@ -346,9 +344,3 @@ public struct ModerationEvaluation: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
-    }
-}
