@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: numericSettings),
         .target(name: "Guidance", dependencies: [
-            "Diffusion", "Tensor",
+            "Contracts", "Diffusion", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: numericSettings),
         .target(name: "OnnxRunner", dependencies: ["Tensor"], swiftSettings: numericSettings),
@@ -76,7 +76,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Contracts", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "OnnxRunnerTests", dependencies: ["OnnxRunner", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "Moderation", "Contracts", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "ModerationTests", dependencies: ["Moderation", "Contracts"]),

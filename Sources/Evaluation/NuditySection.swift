@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -97,7 +98,7 @@ public struct NuditySection: EvaluationSection {
             }
         }
         let sld = input.sld.map { GenerationJob.SLDChoice(preset: $0.preset, concept: $0.concept ?? SafeLatentDiffusionParameters.defaultConcept) }
-        if let sld, SLDPresets.parameters(sld.preset) == nil {
+        if let sld, SafetyPreset(rawValue: sld.preset) == nil {
             throw EvaluationError("\(source), section 'nudity': unknown SLD preset '\(sld.preset)' (weak, medium, strong, max)")
         }
         var variants: [(name: String, safeGen: Bool, sld: GenerationJob.SLDChoice?)] = [("base", false, nil)]
