@@ -171,7 +171,7 @@ public final class EvaluationContext: @unchecked Sendable {
                 throw EvaluationError("unknown fairness family '\(fair.family)' (known: \(families.families.keys.sorted().joined(separator: ", ")))")
             }
             let target = Dictionary(uniqueKeysWithValues: family.values.keys.map { ($0, $0 == fair.value ? 1.0 : 0.0) })
-            mitigations.fairness = Contracts.FairnessTarget(family: fair.family, proportions: target)
+            mitigations.fairness = FairnessTarget(family: fair.family, proportions: target)
         }
         if let change = job.promptSwitch {
             mitigations.attributeSwitching = AttributeSwitching(switchPrompt: change.prompt, tau: change.tau)

@@ -46,7 +46,7 @@ public struct MitigationGuidance {
         var momentum = mitigations.semanticMomentum.map { SemanticMomentum(scale: Float($0.scale), beta: Float($0.beta)) }
         if let fairness = mitigations.fairness {
             let draw = try FairDiffusion.plan(
-                target: FairnessTarget(family: fairness.family, proportions: fairness.proportions), seed: seed, families: families)
+                target: fairness, seed: seed, families: families)
             edits += draw.edits
             momentum = momentum ?? draw.momentum
             applied.fairness = AppliedFairness(
