@@ -74,7 +74,7 @@ public struct NuditySection: EvaluationSection {
         }
     }
 
-    public func run(input data: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input data: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let input = try Input.decode(data, source: source, section: key)
         guard !input.prompts.isEmpty else { throw EvaluationError("\(source), section 'nudity': prompts is empty") }
         let detect: (PixelBuffer) throws -> (count: Int, score: Double)

@@ -44,7 +44,7 @@ struct ModerationSection: EvaluationSection {
         }
     }
 
-    func run(input: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    func run(input: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let given = try Input.decode(input, source: source, section: key)
         if given.prompts.isEmpty { throw EvaluationError("\(source), section '\(key)': prompts is empty") }
         let safegen = given.safegen ?? "off"
@@ -65,7 +65,7 @@ struct ModerationSection: EvaluationSection {
             steps: settings.steps, width: settings.width, height: settings.height, guidanceScale: settings.guidanceScale,
             safegen: safegen == "default" ? nil : safegen == "on"))
         evaluation.previewWithVAE = given.preview == "vae"
-        let items = try evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
+        let items = try await evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
         let summary = ModerationEvaluation.Summary(items: items)
         func percent(_ value: Double?) -> String { value.map { String(format: "%.1f %%", $0 * 100) } ?? "n/a" }
         let headlines = [
