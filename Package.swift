@@ -61,7 +61,7 @@ let package = Package(
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
         .target(name: "Engine", dependencies: [
-            "Worker", "Moderation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
+            "Worker", "Moderation", "Evaluation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: numericSettings),
         // `chaperone eval`: metrics, sections and the report over generated images.
