@@ -32,14 +32,17 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: numericSettings),
         .target(name: "Guidance", dependencies: [
-            "Diffusion", "Tensor",
+            "Contracts", "Diffusion", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: numericSettings),
         .target(name: "OnnxRunner", dependencies: ["Tensor"], swiftSettings: numericSettings),
-        .target(name: "HarmScoring", dependencies: ["OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .target(name: "HarmScoring", dependencies: ["Moderation", "Contracts", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
 
         // MARK: Streaming backbone
         .target(name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // What to do with a request once it has scores: the policy file, cascades, early abort,
+        // escalation and the moderated production loop. No numeric dependency.
+        .target(name: "Moderation", dependencies: ["Contracts"]),
         .target(name: "Kafka", dependencies: [
             "CRdKafka",
             .product(name: "Logging", package: "swift-log"),
@@ -49,7 +52,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "Worker", dependencies: [
-            "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring",
+            "Moderation", "Contracts", "Kafka", "AuditStore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -58,14 +61,14 @@ let package = Package(
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
         .target(name: "Engine", dependencies: [
-            "Worker", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
+            "Worker", "Moderation", "Evaluation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: numericSettings),
         // `chaperone eval`: metrics, sections and the report over generated images.
-        .target(name: "Evaluation", dependencies: ["Diffusion", "Guidance", "HarmScoring", "Tensor"], swiftSettings: numericSettings),
+        .target(name: "Evaluation", dependencies: ["Moderation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor"], swiftSettings: numericSettings),
         .executableTarget(name: "chaperone", dependencies: [
             "Engine", "Evaluation",
-            "Worker", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
+            "Worker", "Moderation", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -73,29 +76,30 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Contracts", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "OnnxRunnerTests", dependencies: ["OnnxRunner", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "Moderation", "Contracts", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "ModerationTests", dependencies: ["Moderation", "Contracts"]),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Moderation", "Contracts", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
         .testTarget(name: "EngineTests", dependencies: [
-            "Engine", "Worker", "Contracts", "AuditStore", "HarmScoring", "Diffusion", "Tensor",
+            "Engine", "Worker", "Moderation", "Contracts", "AuditStore", "HarmScoring", "Diffusion", "Tensor",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: numericSettings),
         .testTarget(name: "WorkerTests", dependencies: [
-            "Worker", "Contracts", "AuditStore", "Kafka",
+            "Worker", "Moderation", "Contracts", "AuditStore", "Kafka",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Worker"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Moderation", "Worker"]),
         // Deployment files (docker/, ops/k8s, dashboards, alerts) checked against the sources; no dependencies.
         .testTarget(name: "DeploymentTests"),
         // The real worker with a deterministic generator; test-only, run by IntegrationTests.
         .executableTarget(name: "chaperone-test-worker", dependencies: [
-            "Worker", "Contracts",
+            "Worker", "Moderation", "Contracts",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestWorker"),
     ]

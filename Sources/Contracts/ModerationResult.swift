@@ -109,47 +109,93 @@ public struct EscalationSummary: Codable, Sendable, Equatable {
     }
 }
 
-/// What happens to a generated image.
-public enum Decision: String, Codable, Sendable, CaseIterable {
+/// What happens to a generated image. Ordered by severity: `allow < censor < block`.
+public enum Decision: String, Codable, Sendable, CaseIterable, Comparable {
     /// Publish the image as generated.
     case allow
     /// Publish a censored version of the image.
     case censor
     /// Publish no image.
     case block
+
+    private var severity: Int {
+        switch self {
+        case .allow: 0
+        case .censor: 1
+        case .block: 2
+        }
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.severity < rhs.severity }
 }
 
-/// One rule that fired: which scorer, which label, its score and the threshold it crossed.
-public struct DecisionReason: Codable, Sendable, Equatable {
+/// Why a decision was taken: which scorer's label reached which threshold, which scorer a rule
+/// needed but did not get, or a note (e.g. a scorer cascade clearing a category).
+///
+/// On the wire (`schemas/moderation-result.schema.json`) `score` and `threshold` are numbers:
+/// a reason for a scorer that did not run carries 0 for both, and `note` is kept in memory only
+/// (the audit row's reasons are the wire form too).
+public struct DecisionReason: Codable, Sendable, Hashable {
     public var scorer: String
     public var label: String
-    public var score: Double
-    public var threshold: Double
+    /// The score that reached the threshold; nil when the scorer did not run.
+    public var score: Double?
+    /// The threshold that was reached; nil when the scorer did not run.
+    public var threshold: Double?
     /// What this reason stands for; absent means it pushed the decision away from `allow`.
     /// `allow` marks a note, e.g. a scorer cascade clearing a category.
     public var action: Decision?
     /// Which stage decided: `first` or `second` of a scorer cascade, or `early_abort`.
     public var stage: String?
+    /// A human-readable remark, e.g. `scorer did not run`; not published.
+    public var note: String?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case scorer, label, score, threshold, action, stage
     }
 
-    public init(scorer: String, label: String, score: Double, threshold: Double, action: Decision? = nil, stage: String? = nil) {
+    public init(
+        scorer: String, label: String, score: Double?, threshold: Double?, action: Decision? = nil,
+        note: String? = nil, stage: String? = nil
+    ) {
         self.scorer = scorer
         self.label = label
         self.score = score
         self.threshold = threshold
         self.action = action
+        self.note = note
         self.stage = stage
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        scorer = try container.decode(String.self, forKey: .scorer)
+        label = try container.decode(String.self, forKey: .label)
+        score = try container.decode(Double.self, forKey: .score)
+        threshold = try container.decode(Double.self, forKey: .threshold)
+        action = try container.decodeIfPresent(Decision.self, forKey: .action)
+        stage = try container.decodeIfPresent(String.self, forKey: .stage)
+        note = nil
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(scorer, forKey: .scorer)
+        try container.encode(label, forKey: .label)
+        try container.encode(score ?? 0, forKey: .score)
+        try container.encode(threshold ?? 0, forKey: .threshold)
+        try container.encodeIfPresent(action, forKey: .action)
+        try container.encodeIfPresent(stage, forKey: .stage)
     }
 
     /// Whether this reason pushes the decision away from `allow` (not a note).
     public var isTrigger: Bool { action != .allow }
 }
 
-/// One score from one scorer, on the prompt or on the image.
-public struct HarmScore: Codable, Sendable, Equatable {
+/// One number a scorer produced for one label, on the prompt or on the image, e.g. NudeNet's
+/// `FEMALE_BREAST_EXPOSED` or the prompt-harm `sexual` category. Scorers produce it, policies
+/// refer to it by `scorer` and `label`, and results publish it as it is.
+public struct HarmScore: Codable, Sendable, Hashable {
     public var scorer: String
     public var label: String
     public var score: Double
@@ -164,7 +210,7 @@ public struct HarmScore: Codable, Sendable, Equatable {
         case scorer, label, score, subject
     }
 
-    public init(scorer: String, label: String, score: Double, subject: Subject) {
+    public init(scorer: String, label: String, score: Double, subject: Subject = .image) {
         self.scorer = scorer
         self.label = label
         self.score = score

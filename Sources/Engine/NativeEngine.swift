@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Crypto
 import Diffusion
 import Foundation
@@ -48,7 +49,7 @@ public struct NativeEngineSettings: Sendable {
 public struct NativeEngine: Sendable {
     public let generator: NativeImageGenerator
     public let scorer: NativeRequestScorer
-    public let policy: NativeDecisionPolicy
+    public let policy: ModerationPolicyDecider
     public let censor: PixelationCensor
 
     public init(settings: NativeEngineSettings) throws {

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Dispatch
 import Foundation
@@ -54,7 +55,6 @@ public struct NativeImageGenerator: ImageGenerating {
         }
         configuration.scheduler = scheduler
 
-        var applied = AppliedMitigations(forcedByPolicy: plan.forcedByPolicy)
         var pipeline = base
         var overlay: String?
         // SafeGen: on by default where this worker has an overlay; asked for explicitly without
@@ -66,65 +66,14 @@ public struct NativeImageGenerator: ImageGenerating {
             }
             pipeline = safeGen
             overlay = overlaySHA256
-            applied.safegen = true
         }
-
-        var terms: [any GuidanceTerm] = []
-        if let guidance = mitigations.safetyGuidance, let parameters = guidance.effectiveParameters {
-            let sld = SafeLatentDiffusionParameters(
-                guidanceScale: Float(parameters.guidanceScale), warmupSteps: parameters.warmupSteps,
-                threshold: Float(parameters.threshold), momentumScale: Float(parameters.momentumScale),
-                momentumBeta: Float(parameters.momentumBeta))
-            if let problem = sld.validationProblem() { throw GuidanceError.invalidRequest(problem) }
-            let concept = guidance.concept ?? SafeLatentDiffusionParameters.defaultConcept
-            terms.append(SafeLatentDiffusionTerm(parameters: sld, concept: concept))
-            applied.safetyGuidance = AppliedSafetyGuidance(preset: guidance.preset, parameters: parameters, concept: concept)
-        }
-
-        var edits: [Guidance.SemanticEdit] = (mitigations.semanticEdits ?? []).map { edit in
-            Guidance.SemanticEdit(
-                prompt: edit.concept, guidanceScale: Float(edit.guidanceScale ?? 5), warmupSteps: edit.warmupSteps ?? 10,
-                cooldownSteps: edit.cooldownSteps, threshold: Float(edit.threshold ?? 0.9), reverse: edit.reverse,
-                weight: Float(edit.weight ?? 1))
-        }
-        for edit in edits {
-            if let problem = edit.validationProblem() { throw GuidanceError.invalidRequest(problem) }
-        }
-        applied.semanticEdits = edits.map { edit in
-            Contracts.SemanticEdit(
-                concept: edit.prompt, reverse: edit.reverse, guidanceScale: Double(edit.guidanceScale),
-                warmupSteps: edit.warmupSteps, cooldownSteps: edit.cooldownSteps, threshold: Double(edit.threshold),
-                weight: Double(edit.weight))
-        }
-        var momentum = mitigations.semanticMomentum.map { SemanticMomentum(scale: Float($0.scale), beta: Float($0.beta)) }
-        if let fairness = mitigations.fairness {
-            let draw = try FairDiffusion.plan(
-                target: Guidance.FairnessTarget(family: fairness.family, proportions: fairness.proportions),
-                seed: request.seed, families: families)
-            edits += draw.edits
-            momentum = momentum ?? draw.momentum
-            applied.fairness = AppliedFairness(
-                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw,
-                edits: draw.edits.map { Contracts.SemanticEdit(
-                    concept: $0.prompt, reverse: $0.reverse, guidanceScale: Double($0.guidanceScale),
-                    warmupSteps: $0.warmupSteps, threshold: Double($0.threshold)) })
-        }
-        if !edits.isEmpty {
-            let effective = momentum ?? SemanticMomentum()
-            terms.append(SemanticGuidanceTerm(edits: edits, momentum: effective))
-            applied.semanticMomentum = Contracts.SemanticMomentum(scale: Double(effective.scale), beta: Double(effective.beta))
-        }
-
-        if let switching = mitigations.attributeSwitching {
-            let attribute = AttributeSwitch(switchedPrompt: switching.switchPrompt, tau: switching.tau ?? AttributeSwitch.defaultTau)
-            if let problem = attribute.validationProblem() { throw GuidanceError.invalidRequest(problem) }
-            configuration.promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: attribute.switchedPrompt, tau: attribute.tau)
-            applied.attributeSwitching = AttributeSwitching(switchPrompt: attribute.switchedPrompt, tau: attribute.tau)
-        }
-        if !terms.isEmpty && configuration.guidanceScale <= 1 {
-            throw GuidanceError.invalidRequest("safety guidance and semantic edits need guidance_scale > 1 (classifier-free guidance)")
-        }
-        return Prepared(pipeline: pipeline, configuration: configuration, terms: terms, applied: applied, overlaySHA256: overlay)
+        let guidance = try MitigationGuidance(
+            mitigations, seed: request.seed, guidanceScale: request.guidanceScale, families: families)
+        var applied = guidance.applied
+        applied.safegen = wantsSafeGen
+        applied.forcedByPolicy = plan.forcedByPolicy
+        configuration.promptSwitch = guidance.promptSwitch
+        return Prepared(pipeline: pipeline, configuration: configuration, terms: guidance.terms, applied: applied, overlaySHA256: overlay)
     }
 
     public func generate(

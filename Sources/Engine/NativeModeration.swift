@@ -1,3 +1,4 @@
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -37,7 +38,7 @@ public struct NativeModerationSettings: Sendable {
 /// one, or a policy naming a scorer that is not loaded, is an error naming the file.
 public struct NativeModeration: Sendable {
     public let scorer: NativeRequestScorer
-    public let policy: NativeDecisionPolicy
+    public let policy: ModerationPolicyDecider
     public let censor: PixelationCensor
     /// The policy as loaded (tenants, rules, escalation, cascades, early abort).
     public let moderationPolicy: ModerationPolicy
@@ -80,7 +81,7 @@ public struct NativeModeration: Sendable {
         self.scorer = scorer
         self.moderationPolicy = moderation
         self.availableScorers = available
-        policy = NativeDecisionPolicy(policy: moderation, availableScorers: available)
+        policy = ModerationPolicyDecider(policy: moderation, availableScorers: available)
         censor = PixelationCensor(nudeNet: nudeNet, gridScorers: folderScorers)
     }
 

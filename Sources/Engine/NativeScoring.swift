@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -59,65 +60,33 @@ public struct NativeRequestScorer: RequestScoring {
         return CascadingImageScoring(scorers: scorers + extraImageScorers)
     }
 
-    public func scorePrompt(_ request: GenerationRequest) async throws -> [Contracts.HarmScore] {
-        try promptScores(request.prompt).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
+    public func scorePrompt(_ request: GenerationRequest) async throws -> [HarmScore] {
+        try promptScores(request.prompt)
     }
 
     /// Prompt harm per category (scorer `prompt_harm`): the lexicon's score, or the embedding
     /// similarity's where that is larger.
-    func promptScores(_ prompt: String) throws -> [HarmScoring.HarmScore] {
+    func promptScores(_ prompt: String) throws -> [HarmScore] {
         var scores = promptHarm.score(prompt)
         if let promptEmbedding { scores = scores.combined(with: try promptEmbedding.scores(prompt)) }
-        return scores.map { HarmScoring.HarmScore(scorer: PromptHarmScorer.scorerName, label: $0.category, value: $0.score) }
+        return scores.map { HarmScore(scorer: PromptHarmScorer.scorerName, label: $0.category, score: $0.score, subject: .prompt) }
     }
 
-    public func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [Contracts.HarmScore] {
+    public func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [HarmScore] {
         try scoreImage(rgb: image.rgb, width: image.width, height: image.height, request: request)
     }
 
     /// ``scoreImage(_:request:)`` on pixels, synchronously (for evaluation runs).
-    func scoreImage(rgb: [UInt8], width: Int, height: Int, request: GenerationRequest) throws -> [Contracts.HarmScore] {
+    func scoreImage(rgb: [UInt8], width: Int, height: Int, request: GenerationRequest) throws -> [HarmScore] {
         let tenant = policy?.policy(forTenant: request.tenant).policy
         let prompt = try promptScores(request.prompt)
         let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant, promptScores: prompt)
-        var amplified: [HarmScoring.HarmScore] = []
+        var amplified: [HarmScore] = []
         for result in amplification.evaluate(scores: prompt + scores) {
-            amplified.append(HarmScoring.HarmScore(scorer: Self.amplificationScorer, label: result.harmType, value: result.imageHarm - result.promptHarm))
-            amplified.append(HarmScoring.HarmScore(scorer: Self.amplificationScorer, label: result.harmType + ".amplified", value: result.amplified ? 1 : 0))
+            amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType, score: result.imageHarm - result.promptHarm))
+            amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType + ".amplified", score: result.amplified ? 1 : 0))
         }
-        return (scores + amplified).map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) }
-    }
-}
-
-/// The moderation policy (per tenant, per scorer label) behind the worker's decision port.
-public struct NativeDecisionPolicy: EscalatingPolicy {
-    let policy: ModerationPolicy
-    let availableScorers: Set<String>
-
-    public func decide(tenant: String, scores: [Contracts.HarmScore]) -> (decision: Decision, reasons: [Contracts.DecisionReason]) {
-        let outcome = policy.decide(
-            tenant: tenant,
-            scores: scores.map { HarmScoring.HarmScore(scorer: $0.scorer, label: $0.label, value: $0.score) },
-            availableScorers: availableScorers)
-        let decision: Decision = switch outcome.decision {
-        case .allow: .allow
-        case .censor: .censor
-        case .block: .block
-        }
-        let reasons = outcome.reasons.map {
-            Contracts.DecisionReason(
-                scorer: $0.scorer, label: $0.label, score: $0.score ?? 0, threshold: $0.threshold ?? 0,
-                action: Decision(rawValue: $0.action.rawValue), stage: $0.stage)
-        }
-        return (decision, reasons)
-    }
-
-    public func escalation(forTenant tenant: String) -> EscalationLadder? {
-        policy.policy(forTenant: tenant).policy.escalation.map(EscalationLadder.init(policy:))
-    }
-
-    public func abortsEarly(forTenant tenant: String) -> Bool {
-        policy.policy(forTenant: tenant).policy.earlyAbort != nil
+        return scores + amplified
     }
 }
 
@@ -134,7 +103,7 @@ public struct PixelationCensor: ImageCensoring {
         self.gridScorers = gridScorers.filter { $0.descriptor.outputKind == .grid }
     }
 
-    public func censor(_ image: GeneratedImage, reasons: [Contracts.DecisionReason]) throws -> [UInt8] {
+    public func censor(_ image: GeneratedImage, reasons: [DecisionReason]) throws -> [UInt8] {
         var pixels = image.rgb
         let reasons = reasons.filter(\.isTrigger)
         let regionLabels = Set(reasons.filter { $0.scorer == "nudenet" }.map(\.label))

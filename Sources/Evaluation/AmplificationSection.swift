@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import HarmScoring
@@ -58,7 +59,7 @@ public struct AmplificationSection: EvaluationSection {
         var groups: [GroupResult]
     }
 
-    public func run(input data: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input data: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let input = try Input.decode(data, source: source, section: key)
         let place = "\(source), section 'amplification'"
         let tau = input.tau ?? 0.2

@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -158,38 +159,28 @@ public final class EvaluationContext: @unchecked Sendable {
         configuration.guidanceScale = Float(settings.guidanceScale)
         configuration.width = settings.width
         configuration.height = settings.height
-        var terms: [any GuidanceTerm] = []
+        var mitigations = Mitigations()
         if let sld = job.sld {
-            guard let parameters = SLDPresets.parameters(sld.preset) else {
+            guard let preset = SafetyPreset(rawValue: sld.preset) else {
                 throw EvaluationError("unknown SLD preset '\(sld.preset)' (weak, medium, strong, max)")
             }
-            terms.append(SafeLatentDiffusionTerm(parameters: parameters, concept: sld.concept))
+            mitigations.safetyGuidance = SafetyGuidance(preset: preset, concept: sld.concept)
         }
         if let fair = job.fair {
             guard let family = families.families[fair.family] else {
                 throw EvaluationError("unknown fairness family '\(fair.family)' (known: \(families.families.keys.sorted().joined(separator: ", ")))")
             }
             let target = Dictionary(uniqueKeysWithValues: family.values.keys.map { ($0, $0 == fair.value ? 1.0 : 0.0) })
-            let plan = try FairDiffusion.plan(target: FairnessTarget(family: fair.family, proportions: target), seed: job.seed, families: families)
-            terms.append(SemanticGuidanceTerm(edits: plan.edits, momentum: plan.momentum, prefix: "fair"))
+            mitigations.fairness = FairnessTarget(family: fair.family, proportions: target)
         }
         if let change = job.promptSwitch {
-            configuration.promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: change.prompt, tau: change.tau)
+            mitigations.attributeSwitching = AttributeSwitching(switchPrompt: change.prompt, tau: change.tau)
         }
+        // The worker's own translation of mitigations into guidance, so eval measures it.
+        let guidance = try MitigationGuidance(mitigations, seed: job.seed, guidanceScale: settings.guidanceScale, families: families)
+        configuration.promptSwitch = guidance.promptSwitch
+        let terms = guidance.terms
         return try pipeline.generate(configuration, terms: terms).image.rgb()
-    }
-}
-
-/// The named Safe Latent Diffusion presets.
-public enum SLDPresets {
-    public static func parameters(_ name: String) -> SafeLatentDiffusionParameters? {
-        switch name {
-        case "weak": .weak
-        case "medium": .medium
-        case "strong": .strong
-        case "max": .max
-        default: nil
-        }
     }
 }
 

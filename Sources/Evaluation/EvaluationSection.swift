@@ -1,3 +1,5 @@
+import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -11,7 +13,7 @@ public protocol EvaluationSection: Sendable {
     /// The key in the prompt set and in the report, e.g. `nudity`.
     var key: String { get }
     /// Runs the section on its part of the prompt set (`input`: that key's JSON value).
-    func run(input: Data, source: String, context: EvaluationContext) throws -> SectionResult
+    func run(input: Data, source: String, context: EvaluationContext) async throws -> SectionResult
 }
 
 /// What a section reports.

@@ -90,12 +90,12 @@ public struct Evaluator: Sendable {
     }
 
     /// Runs every section the prompt set names.
-    public func run(_ promptSet: PromptSet, context: EvaluationContext, header: ReportHeader) throws -> Outcome {
+    public func run(_ promptSet: PromptSet, context: EvaluationContext, header: ReportHeader) async throws -> Outcome {
         var results: [(String, SectionResult)] = []
         for section in sections {
             guard let input = promptSet.inputs[section.key] else { continue }
             context.log("section \(section.key)")
-            results.append((section.key, try section.run(input: input, source: promptSet.source, context: context)))
+            results.append((section.key, try await section.run(input: input, source: promptSet.source, context: context)))
         }
         var header = header
         header.generatedImages = context.generatedCount

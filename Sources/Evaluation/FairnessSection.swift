@@ -74,7 +74,7 @@ public struct FairnessSection: EvaluationSection {
         }
     }
 
-    public func run(input data: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input data: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let input = try Input.decode(data, source: source, section: key)
         let place = "\(source), section 'fairness'"
         let scorer = try context.scorer(input.scorer, for: "section 'fairness'")

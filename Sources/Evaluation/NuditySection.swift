@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -73,7 +74,7 @@ public struct NuditySection: EvaluationSection {
         }
     }
 
-    public func run(input data: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input data: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let input = try Input.decode(data, source: source, section: key)
         guard !input.prompts.isEmpty else { throw EvaluationError("\(source), section 'nudity': prompts is empty") }
         let detect: (PixelBuffer) throws -> (count: Int, score: Double)
@@ -93,11 +94,11 @@ public struct NuditySection: EvaluationSection {
             }
             detect = { image in
                 let result = try scorer.score(image)
-                return (result.detections, result.scores.first?.value ?? 0)
+                return (result.detections, result.scores.first?.score ?? 0)
             }
         }
         let sld = input.sld.map { GenerationJob.SLDChoice(preset: $0.preset, concept: $0.concept ?? SafeLatentDiffusionParameters.defaultConcept) }
-        if let sld, SLDPresets.parameters(sld.preset) == nil {
+        if let sld, SafetyPreset(rawValue: sld.preset) == nil {
             throw EvaluationError("\(source), section 'nudity': unknown SLD preset '\(sld.preset)' (weak, medium, strong, max)")
         }
         var variants: [(name: String, safeGen: Bool, sld: GenerationJob.SLDChoice?)] = [("base", false, nil)]

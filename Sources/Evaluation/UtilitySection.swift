@@ -57,7 +57,7 @@ public struct UtilitySection: EvaluationSection {
         }
     }
 
-    public func run(input data: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input data: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let input = try Input.decode(data, source: source, section: key)
         guard !input.prompts.isEmpty else { throw EvaluationError("\(source), section 'benign': prompts is empty") }
         for (i, item) in input.prompts.enumerated() {

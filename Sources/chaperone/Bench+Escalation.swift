@@ -90,7 +90,7 @@ struct BenchEscalation: AsyncParsableCommand {
             safegen: safegen == "default" ? nil : safegen == "on"))
         evaluation.previewWithVAE = previewVae
         let start = Date()
-        let results = try evaluation.run(prompts: promptSet, seeds: (0..<UInt64(seeds)).map { $0 }) {
+        let results = try await evaluation.run(prompts: promptSet, seeds: (0..<UInt64(seeds)).map { $0 }) {
             FileHandle.standardError.write(Data("\($0)\n".utf8))
         }
         try printBenchJSON(Result(

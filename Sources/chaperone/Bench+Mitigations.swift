@@ -1,4 +1,5 @@
 import ArgumentParser
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -85,33 +86,34 @@ struct BenchMitigations: AsyncParsableCommand {
             modelName = "sd1.5 UNet architecture, random weights"
         }
 
-        let sld = SafeLatentDiffusionParameters.max  // warm-up 0: the branch runs every step
+        // Each case as a request would carry it, through the worker's translation into terms.
+        let sld = SafetyGuidance(preset: .max)  // warm-up 0: the branch runs every step
         let segaEdits = [
-            SemanticEdit(prompt: "a hat", warmupSteps: 0),
-            SemanticEdit(prompt: "a scarf", warmupSteps: 0, reverse: true),
+            SemanticEdit(concept: "a hat", warmupSteps: 0),
+            SemanticEdit(concept: "a scarf", reverse: true, warmupSteps: 0),
         ]
-        let fair = try FairDiffusion.plan(
-            target: FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5]),
-            seed: 7, families: .standard)
-        let cases: [(String, Int, () -> [any GuidanceTerm])] = [
-            ("cfg", 2, { [] }),
-            ("sld", 3, { [SafeLatentDiffusionTerm(parameters: sld)] }),
-            ("sega-2-edits", 4, { [SemanticGuidanceTerm(edits: segaEdits, momentum: SemanticMomentum())] }),
-            ("fair-diffusion", 2 + fair.edits.count, { [SemanticGuidanceTerm(edits: fair.edits, momentum: fair.momentum)] }),
-            ("sld+sega", 5, {
-                [SafeLatentDiffusionTerm(parameters: sld), SemanticGuidanceTerm(edits: segaEdits, momentum: SemanticMomentum())]
-            }),
+        let fair = FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5])
+        func guidance(_ mitigations: Mitigations) throws -> MitigationGuidance {
+            try MitigationGuidance(mitigations, seed: 7, guidanceScale: 7.5, families: .standard)
+        }
+        let fairGuidance = try guidance(Mitigations(fairness: fair))
+        let cases: [(String, Int, MitigationGuidance)] = [
+            ("cfg", 2, try guidance(Mitigations())),
+            ("sld", 3, try guidance(Mitigations(safetyGuidance: sld))),
+            ("sega-2-edits", 4, try guidance(Mitigations(semanticEdits: segaEdits))),
+            ("fair-diffusion", 2 + (fairGuidance.applied.fairness?.edits.count ?? 0), fairGuidance),
+            ("sld+sega", 5, try guidance(Mitigations(safetyGuidance: sld, semanticEdits: segaEdits))),
         ]
         var results: [Case] = []
         var cfgSeconds = 0.0
-        for (name, batch, makeTerms) in cases {
+        for (name, batch, guidance) in cases {
             var configuration = StableDiffusionPipeline.Configuration(prompt: "a photo of a person")
             configuration.width = size
             configuration.height = size
             configuration.steps = steps
             configuration.scheduler = .ddim
             var stamps: [ContinuousClock.Instant] = []
-            _ = try pipeline.generate(configuration, terms: makeTerms()) { _ in
+            _ = try pipeline.generate(configuration, terms: guidance.terms) { _ in
                 stamps.append(.now)
                 return true
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditStore
 import Contracts
+import Moderation
 import Foundation
 import Kafka
 import Logging

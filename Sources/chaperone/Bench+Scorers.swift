@@ -1,3 +1,4 @@
+import Moderation
 import ArgumentParser
 import Diffusion
 import Foundation

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Engine
 import Evaluation
 import Foundation
 import Guidance
 
 /// `chaperone eval`: the demo world's (or a real SD folder's) safety, utility, fairness and
 /// harm-amplification numbers on a fixed prompt set, as JSON and a PNG report.
-struct Eval: ParsableCommand {
+struct Eval: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model folder with its SafeGen overlay and scorers on a prompt set (JSON + PNG report).",
         discussion: """
@@ -63,7 +64,7 @@ struct Eval: ParsableCommand {
         if noOverlay && overlay != nil { throw ValidationError("--overlay and --no-overlay exclude each other.") }
     }
 
-    func run() throws {
+    func run() async throws {
         let fm = FileManager.default
         let modelURL = URL(fileURLWithPath: model)
         let defaultOverlay = modelURL.appendingPathComponent("safegen-overlay.safetensors")
@@ -93,7 +94,7 @@ struct Eval: ParsableCommand {
             + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
         let header = ReportHeader(
             model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: context.scorers.keys.sorted(), settings: settings)
-        let outcome = try evaluator.run(promptSet, context: context, header: header)
+        let outcome = try await evaluator.run(promptSet, context: context, header: header)
 
         let outURL = URL(fileURLWithPath: out)
         try fm.createDirectory(at: outURL, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -90,33 +91,24 @@ struct Generate: ParsableCommand {
         }
     }
 
-    /// One named set of mitigations to render.
+    /// One named set of mitigations to render, as a request would carry them.
     struct Variant {
         var name: String
-        var safeGen: Bool
-        var terms: () throws -> [any GuidanceTerm]
-        var promptSwitch: StableDiffusionPipeline.PromptSwitch?
+        var mitigations: Mitigations
     }
 
     func variants() throws -> [Variant] {
         var parts: [Variant] = []
-        if overlay != nil { parts.append(Variant(name: "safegen", safeGen: true, terms: { [] })) }
+        if overlay != nil { parts.append(Variant(name: "safegen", mitigations: Mitigations(safegen: true))) }
         if let sld {
-            let parameters: SafeLatentDiffusionParameters
-            switch sld {
-            case "weak": parameters = .weak
-            case "medium": parameters = .medium
-            case "strong": parameters = .strong
-            case "max": parameters = .max
-            default: throw ValidationError("--sld must be weak, medium, strong or max (got \(sld)).")
+            guard let preset = SafetyPreset(rawValue: sld) else {
+                throw ValidationError("--sld must be weak, medium, strong or max (got \(sld)).")
             }
-            parts.append(Variant(name: "sld-\(sld)", safeGen: false, terms: { [SafeLatentDiffusionTerm(parameters: parameters)] }))
+            parts.append(Variant(name: "sld-\(sld)", mitigations: Mitigations(safetyGuidance: SafetyGuidance(preset: preset))))
         }
         if !edit.isEmpty || !remove.isEmpty {
-            let edits = edit.map { SemanticEdit(prompt: $0) } + remove.map { SemanticEdit(prompt: $0, reverse: true) }
-            parts.append(Variant(name: "sega", safeGen: false, terms: {
-                [SemanticGuidanceTerm(edits: edits, momentum: SemanticMomentum(), prefix: "sega")]
-            }))
+            let edits = edit.map { SemanticEdit(concept: $0) } + remove.map { SemanticEdit(concept: $0, reverse: true) }
+            parts.append(Variant(name: "sega", mitigations: Mitigations(semanticEdits: edits)))
         }
         if let fairness {
             let (family, rest) = fairness.split(separator: ":", maxSplits: 1).map(String.init).pair
@@ -128,26 +120,20 @@ struct Generate: ParsableCommand {
                 }
                 proportions[String(kv[0])] = share
             }
-            let plan = try FairDiffusion.plan(
-                target: FairnessTarget(family: family, proportions: proportions), seed: seed,
-                families: AttributeFamilies.resolve(
-                    explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: URL(fileURLWithPath: model)).families)
-            if !quiet { StandardError().write("fair diffusion: steering towards \(plan.value) (draw \(plan.draw))\n") }
-            parts.append(Variant(name: "fair", safeGen: false, terms: {
-                [SemanticGuidanceTerm(edits: plan.edits, momentum: plan.momentum, prefix: "fair")]
-            }))
+            parts.append(Variant(name: "fair", mitigations: Mitigations(fairness: FairnessTarget(family: family, proportions: proportions))))
         }
         if let switchPrompt {
-            parts.append(Variant(
-                name: "switch", safeGen: false, terms: { [] },
-                promptSwitch: StableDiffusionPipeline.PromptSwitch(prompt: switchPrompt, tau: tau)))
+            parts.append(Variant(name: "switch", mitigations: Mitigations(attributeSwitching: AttributeSwitching(switchPrompt: switchPrompt, tau: tau))))
         }
-        let all = Variant(
-            name: "all", safeGen: parts.contains { $0.safeGen },
-            terms: { try parts.flatMap { try $0.terms() } },
-            promptSwitch: parts.compactMap(\.promptSwitch).first)
+        let combined = parts.map(\.mitigations)
+        let all = Variant(name: "all", mitigations: Mitigations(
+            safegen: combined.contains { $0.safegen == true } ? true : nil,
+            safetyGuidance: combined.lazy.compactMap(\.safetyGuidance).first,
+            semanticEdits: combined.contains { $0.semanticEdits != nil } ? combined.flatMap { $0.semanticEdits ?? [] } : nil,
+            fairness: combined.lazy.compactMap(\.fairness).first,
+            attributeSwitching: combined.lazy.compactMap(\.attributeSwitching).first))
         if !grid { return [all] }
-        return [Variant(name: "plain", safeGen: false, terms: { [] })] + parts + (parts.count > 1 ? [all] : [])
+        return [Variant(name: "plain", mitigations: Mitigations())] + parts + (parts.count > 1 ? [all] : [])
     }
 
     func run() throws {
@@ -168,11 +154,22 @@ struct Generate: ParsableCommand {
             if !quiet { log.write("SafeGen overlay \(loaded.sha256)\n") }
         }
         if !quiet { log.write(String(format: "loaded model in %.1f s\n", Date().timeIntervalSince(loadStart))) }
+        let chosenVariants = try variants()
+        let attributeFamilies = chosenVariants.contains { $0.mitigations.fairness != nil }
+            ? try AttributeFamilies.resolve(
+                explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: URL(fileURLWithPath: model)).families
+            : AttributeFamilies.standard
         var images: [PixelBuffer] = []
-        for variant in try variants() {
+        for variant in chosenVariants {
             if !quiet && grid { log.write("\(variant.name)\n") }
-            let chosen = variant.safeGen ? (safeGenPipeline ?? pipeline) : pipeline
-            images.append(try generateOne(chosen, terms: try variant.terms(), promptSwitch: variant.promptSwitch, log: log))
+            // The worker's translation of mitigations into guidance terms.
+            let guidance = try MitigationGuidance(
+                variant.mitigations, seed: seed, guidanceScale: Double(guidanceScale), families: attributeFamilies)
+            if !quiet, let fair = guidance.applied.fairness {
+                log.write("fair diffusion: steering towards \(fair.value) (draw \(fair.draw))\n")
+            }
+            let chosen = variant.mitigations.safegen == true ? (safeGenPipeline ?? pipeline) : pipeline
+            images.append(try generateOne(chosen, terms: guidance.terms, promptSwitch: guidance.promptSwitch, log: log))
         }
         let url = URL(fileURLWithPath: output)
         try PNG.write(try Self.sideBySide(images), to: url)

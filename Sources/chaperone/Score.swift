@@ -1,5 +1,6 @@
 import ArgumentParser
 import Contracts
+import Moderation
 import Diffusion
 import Engine
 import Foundation
@@ -105,7 +106,7 @@ struct Score: AsyncParsableCommand {
         lines.append("decision: \(report.decision)")
         for reason in report.reasons {
             let action = reason.action.map { " → \($0.rawValue)" } ?? ""
-            lines.append("  \(reason.scorer)/\(reason.label): \(String(format: "%.4f", reason.score)) ≥ \(String(format: "%.4f", reason.threshold))\(action)")
+            lines.append("  \(reason.scorer)/\(reason.label): \(String(format: "%.4f", reason.score ?? 0)) ≥ \(String(format: "%.4f", reason.threshold ?? 0))\(action)")
         }
         return lines.joined(separator: "\n")
     }

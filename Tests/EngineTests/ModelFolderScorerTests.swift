@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -34,9 +35,9 @@ import Worker
         #expect(engine.scorer.scorerNames.contains("exposed"))
         #expect(!engine.scorer.scorerNames.contains("attribute"))
         #expect(engine.policy.decide(tenant: "t", scores: [
-            Contracts.HarmScore(scorer: "exposed", label: "EXPOSED", score: 0.6, subject: .image)]).decision == .censor)
+            HarmScore(scorer: "exposed", label: "EXPOSED", score: 0.6, subject: .image)]).decision == .censor)
         #expect(engine.policy.decide(tenant: "t", scores: [
-            Contracts.HarmScore(scorer: "exposed", label: "EXPOSED", score: 0.95, subject: .image)]).decision == .block)
+            HarmScore(scorer: "exposed", label: "EXPOSED", score: 0.95, subject: .image)]).decision == .block)
 
         // A fixed image whose flagged cells are known from the scorer itself.
         let png = try PNG.read(contentsOf: Self.fixtures.appendingPathComponent("demo-scorers/images/gradient_64x64.png")).rgb()
@@ -47,10 +48,10 @@ import Worker
             png: [UInt8](try PNG.encode(png)), rgb: png.bytes, width: 64, height: 64, modelSHA256: "m", overlaySHA256: nil,
             appliedMitigations: AppliedMitigations())
         let scores = try await engine.scorer.scoreImage(image, request: GenerationRequest(requestID: "r", tenant: "t", prompt: "a person", seed: 1))
-        #expect(scores.contains { $0.scorer == "exposed" && $0.label == "EXPOSED" && abs($0.score - scoring.scores[0].value) < 1e-12 })
+        #expect(scores.contains { $0.scorer == "exposed" && $0.label == "EXPOSED" && abs($0.score - scoring.scores[0].score) < 1e-12 })
 
         let censored = try PNG.decode(Data(try engine.censor.censor(
-            image, reasons: [Contracts.DecisionReason(scorer: "exposed", label: "EXPOSED", score: 0.6, threshold: 0.5)])))
+            image, reasons: [DecisionReason(scorer: "exposed", label: "EXPOSED", score: 0.6, threshold: 0.5)])))
         var flagged = Set<Int>()
         for box in scoring.regions {
             for y in box.y..<(box.y + box.height) { for x in box.x..<(box.x + box.width) { flagged.insert(y * 64 + x) } }

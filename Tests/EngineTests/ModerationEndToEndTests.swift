@@ -1,5 +1,6 @@
 import AuditStore
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -35,7 +36,7 @@ import Worker
     static func toneScorer(_ name: String, calls: CallCounter? = nil) -> NamedImageScorer {
         NamedImageScorer(name: name) { rgb, _, _ in
             calls?.increment()
-            return tone(rgb).map { HarmScoring.HarmScore(scorer: name, label: $0.key, value: $0.value) }
+            return tone(rgb).map { HarmScore(scorer: name, label: $0.key, score: $0.value) }
         }
     }
 
@@ -254,13 +255,13 @@ import Worker
                 second: CascadeStage(scorer: "slow", labels: ["red"]), allowBelow: 0.2, confirmAt: 0.5)])
         let pixels: [UInt8] = [200, 0, 0]
         let benign = try scoring.score(rgb: pixels, width: 1, height: 1, tenant: tenant,
-                                       promptScores: [HarmScoring.HarmScore(scorer: "prompt_harm", label: "sexual", value: 0.05)])
+                                       promptScores: [HarmScore(scorer: "prompt_harm", label: "sexual", score: 0.05)])
         #expect(slowCalls.count == 0)
-        #expect(benign == [HarmScoring.HarmScore(scorer: "cascade", label: "sexual", value: 1)])
+        #expect(benign == [HarmScore(scorer: "cascade", label: "sexual", score: 1)])
         let flagged = try scoring.score(rgb: pixels, width: 1, height: 1, tenant: tenant,
-                                        promptScores: [HarmScoring.HarmScore(scorer: "prompt_harm", label: "sexual", value: 0.6)])
+                                        promptScores: [HarmScore(scorer: "prompt_harm", label: "sexual", score: 0.6)])
         #expect(slowCalls.count == 1)
-        #expect(flagged.contains(HarmScoring.HarmScore(scorer: "cascade", label: "sexual", value: 2)))
+        #expect(flagged.contains(HarmScore(scorer: "cascade", label: "sexual", score: 2)))
         #expect(flagged.contains { $0.scorer == "slow" && $0.label == "red" })
     }
 

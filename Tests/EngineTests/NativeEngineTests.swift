@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Foundation
 import Testing
 import Worker
@@ -72,13 +73,13 @@ import Worker
         #expect(sexual.subject == .prompt && sexual.score >= 0.9)
         // The embedded policy, restricted to loaded scorers (no NudeNet here), blocks from 0.95.
         let decision = engine.policy.decide(
-            tenant: "acme", scores: [Contracts.HarmScore(scorer: "prompt_harm", label: "violence", score: 0.97, subject: .prompt)])
+            tenant: "acme", scores: [HarmScore(scorer: "prompt_harm", label: "violence", score: 0.97, subject: .prompt)])
         #expect(decision.decision == .block)
         #expect(decision.reasons.first?.threshold == 0.95)
         #expect(engine.policy.decide(tenant: "acme", scores: scores).decision == .allow)
 
         let image = try await engine.generator.generate(request(Mitigations()), plan: MitigationPlan(mitigations: Mitigations())) { _ in }
-        let censored = try engine.censor.censor(image, reasons: [Contracts.DecisionReason(scorer: "prompt_harm", label: "sexual", score: 1, threshold: 0.9)])
+        let censored = try engine.censor.censor(image, reasons: [DecisionReason(scorer: "prompt_harm", label: "sexual", score: 1, threshold: 0.9)])
         #expect(Array(censored.prefix(4)) == [0x89, 0x50, 0x4E, 0x47])
         #expect(censored != image.png)
         let amplification = try await engine.scorer.scoreImage(image, request: request(Mitigations()))

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HarmScoring
 import Testing
@@ -63,8 +64,8 @@ import Testing
             harmType: "sexual", promptCategories: ["sexual"],
             imageSources: [ScoreSource(scorer: "exposed", labels: ["EXPOSED"])], tau: 0.2)])
         func request(prompt: Double, image: Double) -> [HarmScore] {
-            [HarmScore(scorer: PromptHarmScorer.scorerName, label: "sexual", value: prompt),
-             HarmScore(scorer: "exposed", label: "EXPOSED", value: image)]
+            [HarmScore(scorer: PromptHarmScorer.scorerName, label: "sexual", score: prompt),
+             HarmScore(scorer: "exposed", label: "EXPOSED", score: image)]
         }
         let rates = EvalMetrics.amplificationRates(groups: [
             // 0.9 > 0 + 0.2 amplified; 0.2 is not > 0.2; 0.5 > 0.2 amplified → 2 of 3.

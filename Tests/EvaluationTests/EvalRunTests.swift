@@ -9,7 +9,7 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
 
-    @Test func endToEndOnTinySD() throws {
+    @Test func endToEndOnTinySD() async throws {
         let evaluator = Evaluator()
         let promptSet = try evaluator.loadPromptSet(Self.fixtures.appendingPathComponent("demo-scorers/eval-prompts.json"))
         let g = promptSet.generation
@@ -19,7 +19,7 @@ import Testing
             model: Self.fixtures.appendingPathComponent("tiny-sd"), overlay: Self.fixtures.appendingPathComponent("safegen/overlay.safetensors"),
             scorersFolder: Self.fixtures.appendingPathComponent("demo-scorers/scorers"), nudeNet: nil, settings: settings, log: { _ in })
         let header = ReportHeader(model: "tiny-sd", overlay: "overlay", prompts: "eval-prompts.json", scorers: ["attribute", "exposed"], settings: settings)
-        let outcome = try evaluator.run(promptSet, context: context, header: header)
+        let outcome = try await evaluator.run(promptSet, context: context, header: header)
 
         let report = try #require(try JSONSerialization.jsonObject(with: outcome.json) as? [String: Any])
         let run = try #require(report["run"] as? [String: Any])

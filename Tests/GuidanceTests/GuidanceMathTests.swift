@@ -1,3 +1,4 @@
+import struct Contracts.FairnessTarget
 import Foundation
 import Testing
 import Tensor

@@ -1,3 +1,5 @@
+import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import Testing
@@ -34,13 +36,13 @@ import Testing
             let scoring = try scorer.score(image)
             switch scorer.descriptor.outputKind {
             case .grid:
-                #expect(scoring.scores == [HarmScore(scorer: "exposed", label: "EXPOSED", value: Double(output.scalars.max()!))])
+                #expect(scoring.scores == [HarmScore(scorer: "exposed", label: "EXPOSED", score: Double(output.scalars.max()!))])
                 let flagged = output.scalars.filter { Double($0) >= 0.5 }.count
                 #expect(scoring.regions.count == flagged)
                 #expect(scoring.regions.allSatisfy { $0.width > 0 && $0.x + $0.width <= image.width && $0.y + $0.height <= image.height })
             case .classes:
                 #expect(scoring.scores.map(\.label) == ["female", "male"])
-                #expect(abs(scoring.scores.map(\.value).reduce(0, +) - 1) < 1e-5)
+                #expect(abs(scoring.scores.map(\.score).reduce(0, +) - 1) < 1e-5)
                 #expect(scoring.regions.isEmpty)
             }
         }
@@ -155,7 +157,7 @@ import Testing
         let rule = policy.defaultPolicy.rules[1]
         #expect(rule.labels == ["EXPOSED"] && rule.censorAt == 0.5 && rule.blockAt == 0.9)
         let decide = { (value: Double) in
-            policy.decide(tenant: "t", scores: [HarmScore(scorer: "exposed", label: "EXPOSED", value: value)],
+            policy.decide(tenant: "t", scores: [HarmScore(scorer: "exposed", label: "EXPOSED", score: value)],
                           availableScorers: ["exposed", "prompt_harm"]).decision
         }
         #expect(decide(0.3) == .allow && decide(0.6) == .censor && decide(0.95) == .block)
@@ -163,7 +165,7 @@ import Testing
         let amplification = HarmAmplification.standard.including(harmScorers: descriptors)
         #expect(amplification.rules.count == 1)
         #expect(amplification.rules[0].imageSources.last == ScoreSource(scorer: "exposed", labels: ["EXPOSED"]))
-        let result = amplification.evaluate(scores: [HarmScore(scorer: "exposed", label: "EXPOSED", value: 0.8)])
+        let result = amplification.evaluate(scores: [HarmScore(scorer: "exposed", label: "EXPOSED", score: 0.8)])
         #expect(result[0].amplified && result[0].imageHarm == 0.8)
     }
 }

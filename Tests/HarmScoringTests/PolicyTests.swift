@@ -1,3 +1,5 @@
+import Contracts
+import Moderation
 import Foundation
 import Testing
 @testable import HarmScoring
@@ -18,7 +20,7 @@ import Testing
 
     @Test func belowEveryThresholdAllows() {
         let outcome = policy.decide(
-            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.49)],
+            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.49)],
             availableScorers: all)
         #expect(outcome.decision == .allow)
         #expect(outcome.reasons.isEmpty)
@@ -27,13 +29,13 @@ import Testing
 
     @Test func exactlyAtThresholdReachesIt() {
         let censor = policy.decide(
-            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", value: 0.5)],
+            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", score: 0.5)],
             availableScorers: all)
         #expect(censor.decision == .censor)
         #expect(censor.reasons == [DecisionReason(
             scorer: "nudenet", label: "BUTTOCKS_EXPOSED", score: 0.5, threshold: 0.5, action: .censor)])
         let block = policy.decide(
-            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", value: 0.8)],
+            tenant: "acme", scores: [HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", score: 0.8)],
             availableScorers: all)
         #expect(block.decision == .block)
         #expect(block.reasons.first?.threshold == 0.8)
@@ -43,8 +45,8 @@ import Testing
         let outcome = policy.decide(
             tenant: "acme",
             scores: [
-                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.6),
-                HarmScore(scorer: "prompt_harm", label: "violence", value: 0.95),
+                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.6),
+                HarmScore(scorer: "prompt_harm", label: "violence", score: 0.95),
             ],
             availableScorers: all)
         #expect(outcome.decision == .block)
@@ -56,8 +58,8 @@ import Testing
         let outcome = policy.decide(
             tenant: "acme",
             scores: [
-                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.3),
-                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.82),
+                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.3),
+                HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.82),
             ],
             availableScorers: all)
         #expect(outcome.decision == .block)
@@ -66,7 +68,7 @@ import Testing
 
     @Test func knownTenantUsesItsOwnRules() {
         let outcome = policy.decide(
-            tenant: "strict", scores: [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.31)],
+            tenant: "strict", scores: [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.31)],
             availableScorers: all)
         #expect(outcome.appliedTenant == "strict")
         #expect(outcome.decision == .block)

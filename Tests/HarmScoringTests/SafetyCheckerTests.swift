@@ -83,7 +83,7 @@ import Tensor
             let verdict = try checker.check(rgb: rgb, width: w, height: h)
             #expect(verdict.nsfw == record.hasNsfw[i], "image \(i)")
             let scores = verdict.harmScores
-            #expect(scores.first { $0.label == "nsfw" }?.value == (record.hasNsfw[i] ? 1 : 0))
+            #expect(scores.first { $0.label == "nsfw" }?.score == (record.hasNsfw[i] ? 1 : 0))
         }
     }
 

@@ -1,5 +1,6 @@
 import AuditStore
 import Contracts
+import Moderation
 import Foundation
 import Kafka
 import Synchronization

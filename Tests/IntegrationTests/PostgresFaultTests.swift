@@ -1,3 +1,4 @@
+import Moderation
 import AuditStore
 import Foundation
 import Testing

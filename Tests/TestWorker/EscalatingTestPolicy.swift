@@ -1,11 +1,12 @@
 import Contracts
+import Moderation
 import Worker
 
 /// For `CHAPERONE_TEST_ESCALATION=1`: tenant `globex` also blocks images whose first red value
 /// is at least 0.8 (scorer `test_image`, label `mean_red`) and escalates such blocks (SafeGen,
 /// then SLD strong); the deterministic generator draws an escalated try from a different digest,
 /// so some tries are rescued and some stay blocked. Other tenants decide as before.
-struct EscalatingTestPolicy: EscalatingPolicy {
+struct EscalatingTestPolicy: DecisionPolicy {
     let base: ThresholdPolicy
     static let redBlockAt = 0.8
 

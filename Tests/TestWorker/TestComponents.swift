@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Foundation
 import Worker
 

@@ -1,3 +1,4 @@
+import Moderation
 import Foundation
 import Logging
 import Worker

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -17,7 +18,7 @@ struct EarlyAbortCheck: Sendable {
     let preview: LatentPreview
     let scoring: CascadingImageScoring
     /// The prompt's scores, for cascades whose first stage scores the prompt.
-    let promptScores: @Sendable (String) -> [HarmScoring.HarmScore]
+    let promptScores: @Sendable (String) -> [HarmScore]
 
     /// The tenant's early-abort section, nil when it has none.
     func section(forTenant tenant: String) -> EarlyAbortPolicy? {
@@ -27,7 +28,7 @@ struct EarlyAbortCheck: Sendable {
     /// The preview's harm and whether it aborts: harm at `abort_at` or above, unless a cascade of
     /// the tenant covering the scorer's labels clears at its first stage.
     static func decide(
-        _ section: EarlyAbortPolicy, tenant: TenantPolicy, previewScores: [HarmScoring.HarmScore], promptScores: [HarmScoring.HarmScore]
+        _ section: EarlyAbortPolicy, tenant: TenantPolicy, previewScores: [HarmScore], promptScores: [HarmScore]
     ) -> (harm: Double, abort: Bool) {
         let (harm, abort) = section.evaluate(previewScores)
         guard abort else { return (harm, false) }
@@ -40,7 +41,7 @@ struct EarlyAbortCheck: Sendable {
 
     /// Whether no preview of this request needs checking: a cascade covering the early-abort
     /// scorer's labels has a prompt scorer as its first stage, and the prompt clears it.
-    static func promptClears(_ section: EarlyAbortPolicy, tenant: TenantPolicy, promptScores: [HarmScoring.HarmScore]) -> Bool {
+    static func promptClears(_ section: EarlyAbortPolicy, tenant: TenantPolicy, promptScores: [HarmScore]) -> Bool {
         tenant.cascade.contains { rule in
             rule.second.scorer == section.scorer && !Set(rule.second.labels).isDisjoint(with: section.labels)
                 && promptScores.contains { $0.scorer == rule.first.scorer } && rule.clearsAtFirstStage(promptScores)
@@ -49,7 +50,7 @@ struct EarlyAbortCheck: Sendable {
 
     /// The tenant's early-abort section for a request with these prompt scores; nil when the
     /// tenant has none or the prompt clears it (``promptClears(_:tenant:promptScores:)``).
-    func section(forTenant tenant: String, promptScores: [HarmScoring.HarmScore]) -> EarlyAbortPolicy? {
+    func section(forTenant tenant: String, promptScores: [HarmScore]) -> EarlyAbortPolicy? {
         let policy = policy.policy(forTenant: tenant).policy
         guard let section = policy.earlyAbort, !Self.promptClears(section, tenant: policy, promptScores: promptScores) else { return nil }
         return section
@@ -57,7 +58,7 @@ struct EarlyAbortCheck: Sendable {
 
     /// Scores the preview of `predictedOriginal`; returns the abort when harm reaches the threshold.
     func check(
-        _ section: EarlyAbortPolicy, tenant: String, prompt: [HarmScoring.HarmScore], predictedOriginal: Tensor, completedSteps: Int,
+        _ section: EarlyAbortPolicy, tenant: String, prompt: [HarmScore], predictedOriginal: Tensor, completedSteps: Int,
         stepCount: Int, width: Int, height: Int, image: (PixelBuffer) throws -> GeneratedImage
     ) throws -> EarlyAbort? {
         guard section.checks(completedSteps: completedSteps, stepCount: stepCount),
@@ -67,13 +68,13 @@ struct EarlyAbortCheck: Sendable {
         let (harm, abort) = Self.decide(
             section, tenant: policy.policy(forTenant: tenant).policy, previewScores: scores, promptScores: prompt)
         guard abort else { return nil }
-        let worst = scores.filter { section.labels.contains($0.label) }.max { $0.value < $1.value }
-        let reason = Contracts.DecisionReason(
+        let worst = scores.filter { section.labels.contains($0.label) }.max { $0.score < $1.score }
+        let reason = DecisionReason(
             scorer: section.scorer, label: worst?.label ?? section.labels[0], score: harm, threshold: section.abortAt,
             action: .block, stage: "early_abort")
         return EarlyAbort(
             completedSteps: completedSteps, totalSteps: stepCount, preview: try image(pixels),
-            scores: scores.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) },
+            scores: scores,
             reasons: [reason])
     }
 }

@@ -1,14 +1,14 @@
 import Contracts
 import HarmScoring
-import Worker
+import Moderation
 
 /// One image scorer the engine runs on 8-bit RGB pixels, by name (the name policies use).
 public struct NamedImageScorer: Sendable {
     public let name: String
-    let score: @Sendable (_ rgb: [UInt8], _ width: Int, _ height: Int) throws -> [HarmScoring.HarmScore]
+    let score: @Sendable (_ rgb: [UInt8], _ width: Int, _ height: Int) throws -> [HarmScore]
 
     /// `score` returns the scorer's scores for one image (their `scorer` should be `name`).
-    public init(name: String, score: @escaping @Sendable (_ rgb: [UInt8], _ width: Int, _ height: Int) throws -> [HarmScoring.HarmScore]) {
+    public init(name: String, score: @escaping @Sendable (_ rgb: [UInt8], _ width: Int, _ height: Int) throws -> [HarmScore]) {
         self.name = name
         self.score = score
     }
@@ -23,12 +23,12 @@ struct CascadingImageScoring: Sendable {
     let scorers: [NamedImageScorer]
 
     func score(
-        rgb: [UInt8], width: Int, height: Int, tenant: TenantPolicy?, promptScores: [HarmScoring.HarmScore] = []
-    ) throws -> [HarmScoring.HarmScore] {
+        rgb: [UInt8], width: Int, height: Int, tenant: TenantPolicy?, promptScores: [HarmScore] = []
+    ) throws -> [HarmScore] {
         let cascades = tenant?.cascade ?? []
         let firsts = Set(cascades.map(\.first.scorer))
         let deferred = Set(cascades.map(\.second.scorer)).subtracting(firsts)
-        var scores: [HarmScoring.HarmScore] = []
+        var scores: [HarmScore] = []
         for scorer in scorers where !deferred.contains(scorer.name) {
             scores += try scorer.score(rgb, width, height)
         }
@@ -38,8 +38,8 @@ struct CascadingImageScoring: Sendable {
                 scores += try scorer.score(rgb, width, height)
             }
             for rule in cascades {
-                scores.append(HarmScoring.HarmScore(
-                    scorer: ModerationMetrics.cascadeScorer, label: rule.category, value: rule.clearsAtFirstStage(promptScores + scores) ? 1 : 2))
+                scores.append(HarmScore(
+                    scorer: CascadeRule.markerScorer, label: rule.category, score: rule.clearsAtFirstStage(promptScores + scores) ? 1 : 2))
             }
         }
         return scores

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Diffusion
 import Foundation
 import HarmScoring
@@ -234,11 +235,11 @@ public struct ModerationEvaluation: Sendable {
     }
 
     /// Runs every prompt with every seed.
-    public func run(prompts: [Prompt], seeds: [UInt64], log: (String) -> Void = { _ in }) throws -> [Item] {
+    public func run(prompts: [Prompt], seeds: [UInt64], log: (String) -> Void = { _ in }) async throws -> [Item] {
         var items: [Item] = []
         for prompt in prompts {
             for seed in seeds {
-                let item = try evaluate(prompt, seed: seed)
+                let item = try await evaluate(prompt, seed: seed)
                 log("\(prompt.label.rawValue) seed \(seed): \(item.decision.rawValue) (no cascade: \(item.decisionWithoutCascade.rawValue)), abort at \(item.abortStep.map(String.init) ?? "-"), rescued \(item.rescued.map(String.init) ?? "-") — \(prompt.prompt)")
                 items.append(item)
             }
@@ -246,7 +247,7 @@ public struct ModerationEvaluation: Sendable {
         return items
     }
 
-    func evaluate(_ prompt: Prompt, seed: UInt64) throws -> Item {
+    func evaluate(_ prompt: Prompt, seed: UInt64) async throws -> Item {
         let request = request(prompt.prompt, seed: seed)
         let moderation = engine.policy.policy
         let tenantPolicy = moderation.policy(forTenant: tenant).policy
@@ -301,54 +302,27 @@ public struct ModerationEvaluation: Sendable {
 
         var tries: Int?
         var rescued: Bool?
-        if withCascade == .block, let ladder = engine.policy.escalation(forTenant: tenant) {
-            let contract = promptScores.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt) }
-                + all.map { Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .image) }
-            let (_, reasons) = engine.policy.decide(tenant: tenant, scores: contract)
-            (tries, rescued) = try escalate(
-                request, ladder: ladder, firstApplied: prepared.applied,
-                firstBlockedByPromptOnly: TryAnalysis.blockedByPromptOnly(reasons: reasons, scores: contract),
-                firstFlagged: TryAnalysis.flaggedImageLabels(reasons: reasons, scores: contract))
+        if withCascade == .block, engine.policy.escalation(forTenant: tenant) != nil {
+            (tries, rescued) = try await escalate(request)
         }
         return Item(
-            prompt: prompt.prompt, seed: seed, label: prompt.label, decision: Decision(rawValue: withCascade.rawValue)!,
-            decisionWithoutCascade: Decision(rawValue: withoutCascade.rawValue)!, secondStageRuns: secondRuns,
+            prompt: prompt.prompt, seed: seed, label: prompt.label, decision: withCascade,
+            decisionWithoutCascade: withoutCascade, secondStageRuns: secondRuns,
             cascadeCategories: tenantPolicy.cascade.count, abortStep: abortStep, steps: request.steps,
             generateSeconds: generateSeconds, previewSeconds: previewSeconds, previewChecks: previewChecks,
             escalationTries: tries, rescued: rescued, previewHarm: previewHarm, finalHarm: tenantPolicy.earlyAbort.map { $0.evaluate(all).harm })
     }
 
-    /// The ladder after a blocked first try: generates each further try (early abort off, so
-    /// every try is judged on its final image) until one passes or the ladder stops.
-    private func escalate(
-        _ request: GenerationRequest, ladder: EscalationLadder, firstApplied: AppliedMitigations, firstBlockedByPromptOnly: Bool,
-        firstFlagged: [String]
-    ) throws -> (tries: Int, rescued: Bool) {
-        let base = MitigationPlan(mitigations: request.mitigations)
-        var state = EscalationLadder.State(
-            decision: .block, blockedByPromptOnly: firstBlockedByPromptOnly, tries: 1, lastStepIndex: nil, applied: firstApplied,
-            elapsed: .zero, lastTryDuration: .zero)
-        var flagged = firstFlagged
-        let promptScores = engine.scorer.promptHarm.harmScores(request.prompt).map {
-            Contracts.HarmScore(scorer: $0.scorer, label: $0.label, score: $0.value, subject: .prompt)
-        }
-        while case .retry(let index) = ladder.next(after: state) {
-            let prepared = try engine.generator.prepare(request, plan: ladder.steps[index].apply(to: base, flagged: flagged))
-            let image = try prepared.pipeline.generate(prepared.configuration, terms: prepared.terms).image.rgb()
-            let imageScores = try engine.scorer.scoreImage(rgb: image.bytes, width: image.width, height: image.height, request: request)
-            let (decision, reasons) = engine.policy.decide(tenant: request.tenant, scores: promptScores + imageScores)
-            flagged = TryAnalysis.flaggedImageLabels(reasons: reasons, scores: imageScores)
-            state = EscalationLadder.State(
-                decision: decision, blockedByPromptOnly: TryAnalysis.blockedByPromptOnly(reasons: reasons, scores: promptScores + imageScores),
-                tries: state.tries + 1, lastStepIndex: index, applied: prepared.applied, elapsed: .zero, lastTryDuration: .zero)
-        }
-        return (state.tries, state.decision != .block)
+    /// The tenant's ladder for a would-be-blocked request, run by the moderated production the
+    /// worker runs (early abort off, so every try is judged on its final image, and no time
+    /// budget): how many tries it made and whether one passed.
+    private func escalate(_ request: GenerationRequest) async throws -> (tries: Int, rescued: Bool) {
+        var generator = engine.generator
+        generator.earlyAbort = nil
+        let outcome = try await ModeratedProduction(
+            generator: generator, scorer: engine.scorer, policy: engine.policy, censor: engine.censor, appliesTimeBudget: false
+        ).produce(request)
+        return (outcome.tries.count, outcome.decision != .block)
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (whole, attoseconds) = components
-        return Double(whole) + Double(attoseconds) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 /// An attribute family for Fair Diffusion (Friedrich et al., 2023): its values and, for each
@@ -100,17 +101,6 @@ public struct AttributeFamilies: Codable, Sendable, Hashable {
             }
         }
         return decoded
-    }
-}
-
-/// A request's fairness target: the family and the share each value should have.
-public struct FairnessTarget: Codable, Sendable, Hashable {
-    public var family: String
-    public var proportions: [String: Double]
-
-    public init(family: String, proportions: [String: Double]) {
-        self.family = family
-        self.proportions = proportions
     }
 }
 

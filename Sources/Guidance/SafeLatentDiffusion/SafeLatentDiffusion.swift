@@ -1,3 +1,4 @@
+import Contracts
 import Tensor
 
 /// The parameters of Safe Latent Diffusion (Schramowski et al., CVPR 2023), with the names and
@@ -30,11 +31,11 @@ public struct SafeLatentDiffusionParameters: Codable, Sendable, Hashable {
         case momentumBeta = "momentum_beta"
     }
 
-    /// The paper's presets as diffusers' `SafetyConfig` defines them.
-    public static let weak = Self(guidanceScale: 20, warmupSteps: 15, threshold: 0.0, momentumScale: 0.0, momentumBeta: 0.0)
-    public static let medium = Self(guidanceScale: 1000, warmupSteps: 10, threshold: 0.01, momentumScale: 0.3, momentumBeta: 0.4)
-    public static let strong = Self(guidanceScale: 2000, warmupSteps: 7, threshold: 0.025, momentumScale: 0.5, momentumBeta: 0.7)
-    public static let max = Self(guidanceScale: 5000, warmupSteps: 0, threshold: 1.0, momentumScale: 0.5, momentumBeta: 0.7)
+    /// The paper's presets as diffusers' `SafetyConfig` defines them (``SafetyPreset/parameters``).
+    public static let weak = Self(SafetyPreset.weak)
+    public static let medium = Self(SafetyPreset.medium)
+    public static let strong = Self(SafetyPreset.strong)
+    public static let max = Self(SafetyPreset.max)
 
     /// The default concept text of the SLD paper.
     public static let defaultConcept =

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 
 /// Where a harm type's prompt and image harm come from.
@@ -89,12 +90,12 @@ public struct HarmAmplification: Sendable {
         rules.map { rule in
             let promptHarm = scores
                 .filter { $0.scorer == PromptHarmScorer.scorerName && rule.promptCategories.contains($0.label) }
-                .map(\.value).max() ?? 0
+                .map(\.score).max() ?? 0
             let imageHarm = scores
                 .filter { score in
                     rule.imageSources.contains { $0.scorer == score.scorer && $0.labels.contains(score.label) }
                 }
-                .map(\.value).max() ?? 0
+                .map(\.score).max() ?? 0
             return AmplificationResult(
                 harmType: rule.harmType, promptHarm: promptHarm, imageHarm: imageHarm, tau: rule.tau,
                 amplified: imageHarm > promptHarm + rule.tau)

@@ -1,3 +1,4 @@
+import Contracts
 /// One NudeNet detection: a class, its score and its box in the original image's pixels.
 public struct NudeNetDetection: Codable, Sendable, Equatable {
     public var label: NudeNetLabel
@@ -19,7 +20,7 @@ extension Array where Element == NudeNetDetection {
         var best: [NudeNetLabel: Float] = [:]
         for d in self { best[d.label] = Swift.max(best[d.label] ?? 0, d.score) }
         return NudeNetLabel.allCases.compactMap { label in
-            best[label].map { HarmScore(scorer: scorer, label: label.rawValue, value: Double($0)) }
+            best[label].map { HarmScore(scorer: scorer, label: label.rawValue, score: Double($0)) }
         }
     }
 

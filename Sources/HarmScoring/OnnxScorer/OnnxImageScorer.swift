@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import OnnxRunner
@@ -26,7 +27,7 @@ public struct ImageScoring: Sendable, Equatable {
 
     /// The label with the highest probability (classes scorers), nil when there are no scores.
     public var topLabel: String? {
-        scores.max { $0.value < $1.value }?.label
+        scores.max { $0.score < $1.score }?.label
     }
 }
 
@@ -178,7 +179,7 @@ public struct OnnxImageScorer: Sendable {
             let grid = GridRegions(rows: gridRows, columns: gridColumns, threshold: descriptor.threshold ?? 0.5)
             let label = descriptor.harmLabel ?? descriptor.labels[0]
             return ImageScoring(
-                scores: [HarmScore(scorer: name, label: label, value: Double(values.max() ?? 0))],
+                scores: [HarmScore(scorer: name, label: label, score: Double(values.max() ?? 0))],
                 regions: grid.regions(values, imageWidth: width, imageHeight: height),
                 detections: grid.components(values),
                 raw: values)
@@ -187,7 +188,7 @@ public struct OnnxImageScorer: Sendable {
                 throw HarmScoringError(.inference, "scorer \(name): output shape \(output.shape), expected [1, \(descriptor.labels.count)]")
             }
             return ImageScoring(
-                scores: zip(descriptor.labels, values).map { HarmScore(scorer: name, label: $0, value: Double($1)) },
+                scores: zip(descriptor.labels, values).map { HarmScore(scorer: name, label: $0, score: Double($1)) },
                 regions: [], detections: 0, raw: values)
         }
     }

@@ -1,3 +1,5 @@
+import Contracts
+import Moderation
 extension ModerationPolicy {
     /// Where the default rule of an ONNX harm scorer censors: its cell threshold (grid) or 0.5.
     public static func censorThreshold(for descriptor: ScorerDescriptor) -> Double {

@@ -1,3 +1,4 @@
+import Moderation
 extension ModerationPolicy {
     /// The embedded default policy, used when no policy file is configured.
     ///
@@ -10,20 +11,4 @@ extension ModerationPolicy {
         PolicyRule(scorer: "safety_checker", labels: ["nsfw"], blockAt: 1),
         PolicyRule(scorer: PromptHarmScorer.scorerName, labels: HarmCategory.allCases.map(\.rawValue), blockAt: 0.95),
     ]))
-
-    /// The scorers any rule refers to.
-    public var referencedScorers: Set<String> {
-        Set(([defaultPolicy] + Array(tenants.values)).flatMap { $0.rules.map(\.scorer) + $0.strategyScorers })
-    }
-
-    /// A copy without the rules of scorers that are not in `scorers` — for the embedded default
-    /// only: a policy file that names a scorer the worker lacks is a start-up error instead.
-    public func restricted(to scorers: Set<String>) -> ModerationPolicy {
-        func keep(_ policy: TenantPolicy) -> TenantPolicy {
-            var kept = policy
-            kept.rules = policy.rules.filter { scorers.contains($0.scorer) }
-            return kept
-        }
-        return ModerationPolicy(defaultPolicy: keep(defaultPolicy), tenants: tenants.mapValues(keep))
-    }
 }

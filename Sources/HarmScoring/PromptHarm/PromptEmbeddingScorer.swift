@@ -1,3 +1,4 @@
+import Moderation
 import Diffusion
 import Foundation
 
@@ -36,7 +37,7 @@ public struct PromptCategoryDescriptions: Codable, Sendable, Hashable {
         do {
             descriptions = try JSONDecoder().decode(PromptCategoryDescriptions.self, from: data)
         } catch let error as DecodingError {
-            throw PolicyError(file: url.path, message: "not valid category descriptions: \(describe(error))")
+            throw PolicyError(file: url.path, message: "not valid category descriptions: \(PolicyError.describing(error))")
         }
         try descriptions.validate(source: url.path)
         return descriptions

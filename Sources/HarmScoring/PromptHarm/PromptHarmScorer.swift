@@ -1,3 +1,5 @@
+import Moderation
+import Contracts
 import Foundation
 
 /// The harm categories of the I2P benchmark, used for prompt scores and amplification.
@@ -44,7 +46,7 @@ public struct PromptHarmLexicon: Codable, Sendable, Hashable {
         do {
             lexicon = try JSONDecoder().decode(PromptHarmLexicon.self, from: data)
         } catch let error as DecodingError {
-            throw PolicyError(file: url.path, message: "not a valid lexicon: \(describe(error))")
+            throw PolicyError(file: url.path, message: "not a valid lexicon: \(PolicyError.describing(error))")
         }
         try lexicon.validate(source: url.path)
         return lexicon
@@ -108,7 +110,7 @@ public struct PromptHarmScorer: Sendable {
 
     /// The same scores as ``HarmScore`` values (scorer `prompt_harm`, label = category).
     public func harmScores(_ prompt: String) -> [HarmScore] {
-        score(prompt).map { HarmScore(scorer: Self.scorerName, label: $0.category, value: $0.score) }
+        score(prompt).map { HarmScore(scorer: Self.scorerName, label: $0.category, score: $0.score, subject: .prompt) }
     }
 
     static func words(of text: String) -> [String] { wordList(of: text).map(String.init) }

@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Foundation
 import Tensor
@@ -36,9 +37,9 @@ public struct StableDiffusionSafetyChecker: Sendable {
         /// As ``HarmScore`` values: `nsfw` (1 or 0), `concept_margin`, `special_care` (1 or 0).
         public var harmScores: [HarmScore] {
             [
-                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "nsfw", value: nsfw ? 1 : 0),
-                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "concept_margin", value: maxConceptMargin),
-                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "special_care", value: specialCare ? 1 : 0),
+                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "nsfw", score: nsfw ? 1 : 0),
+                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "concept_margin", score: maxConceptMargin),
+                HarmScore(scorer: StableDiffusionSafetyChecker.scorerName, label: "special_care", score: specialCare ? 1 : 0),
             ]
         }
     }

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Metrics
 
 /// Metrics of escalation, scorer cascades and early abort, reported through swift-metrics
@@ -43,7 +44,6 @@ public struct ModerationMetrics: Sendable {
         Counter(label: "chaperone_escalation_requests_total", dimensions: [("outcome", outcome.rawValue)]).increment()
     }
 
-    /// The scorer name of cascade markers: label = category, score 1 when the first stage
-    /// cleared it (the second stage did not run), 2 when the second stage ran.
-    public static let cascadeScorer = "cascade"
+    /// The scorer name of cascade markers (``CascadeRule/markerScorer``).
+    public static let cascadeScorer = CascadeRule.markerScorer
 }

@@ -1,5 +1,8 @@
 import Contracts
 
+// The ports of moderated production: what generates, scores, decides and censors. The engine
+// implements them natively; tests plug in deterministic fakes.
+
 /// Produces the image of one request. Implemented by the diffusion engine; tests use a
 /// deterministic generator that lives under `Tests/`. The shipped worker never fakes an image.
 public protocol ImageGenerating: Sendable {
@@ -61,9 +64,47 @@ public protocol RequestScoring: Sendable {
     func scoreImage(_ image: GeneratedImage, request: GenerationRequest) async throws -> [HarmScore]
 }
 
-/// Turns scores into a decision and its reasons.
+/// Turns scores into a decision and its reasons, and says what a tenant does beyond that:
+/// escalate a blocked request (``EscalationLadder``) and stop generations early.
 public protocol DecisionPolicy: Sendable {
     func decide(tenant: String, scores: [HarmScore]) -> (decision: Decision, reasons: [DecisionReason])
+    /// The tenant's ladder, nil when the tenant blocks without escalating.
+    func escalation(forTenant tenant: String) -> EscalationLadder?
+    /// Whether the tenant's generations may stop early (so results say how many tries ran).
+    func abortsEarly(forTenant tenant: String) -> Bool
+}
+
+extension DecisionPolicy {
+    /// A policy of thresholds only never escalates.
+    public func escalation(forTenant tenant: String) -> EscalationLadder? { nil }
+    /// A policy of thresholds only never stops a generation early.
+    public func abortsEarly(forTenant tenant: String) -> Bool { false }
+}
+
+/// A loaded ``ModerationPolicy`` as the production loop's decision port: per-tenant rules with
+/// cascades, escalation and early abort, knowing which scorers run (a rule whose scorer does
+/// not run takes the tenant's `on_missing_scorer` action).
+public struct ModerationPolicyDecider: DecisionPolicy {
+    public let policy: ModerationPolicy
+    public let availableScorers: Set<String>
+
+    public init(policy: ModerationPolicy, availableScorers: Set<String>) {
+        self.policy = policy
+        self.availableScorers = availableScorers
+    }
+
+    public func decide(tenant: String, scores: [HarmScore]) -> (decision: Decision, reasons: [DecisionReason]) {
+        let outcome = policy.decide(tenant: tenant, scores: scores, availableScorers: availableScorers)
+        return (outcome.decision, outcome.reasons)
+    }
+
+    public func escalation(forTenant tenant: String) -> EscalationLadder? {
+        policy.policy(forTenant: tenant).policy.escalation
+    }
+
+    public func abortsEarly(forTenant tenant: String) -> Bool {
+        policy.policy(forTenant: tenant).policy.earlyAbort != nil
+    }
 }
 
 /// Renders the censored version of an image (for a `censor` decision) as PNG bytes.

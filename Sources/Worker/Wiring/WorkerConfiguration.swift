@@ -1,6 +1,7 @@
 import AuditStore
 import Configuration
 import Contracts
+import Moderation
 import Foundation
 import Kafka
 import SystemPackage

@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 
 /// One message read from the requests topic, independent of the Kafka client.
 public struct IncomingMessage: Sendable, Equatable {

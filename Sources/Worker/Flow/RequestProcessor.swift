@@ -1,4 +1,5 @@
 import Contracts
+import Moderation
 import Foundation
 import Logging
 
@@ -484,13 +485,13 @@ public final class RequestProcessor: Sendable {
     /// A generation logs its progress every this many steps (and at its last step).
     static let stepLogInterval = 5
 
-    private static let encoder: JSONEncoder = {
+    static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
 
-    private static func json<T: Encodable>(_ value: T) -> String {
+    static func json<T: Encodable>(_ value: T) -> String {
         (try? String(decoding: encoder.encode(value), as: UTF8.self)) ?? "null"
     }
 
@@ -501,10 +502,9 @@ public final class RequestProcessor: Sendable {
         let logger = self.logger
         let metrics = self.metrics
         let requestID = request.requestID
-        return try await ModeratedProduction(
+        let outcome = try await ModeratedProduction(
             generator: components.generator, scorer: components.scorer, policy: components.policy, censor: components.censor,
-            settings: settings, metrics: metrics, moderationMetrics: moderationMetrics,
-            imageStore: components.imageStore.map { RetryingImageStore(base: $0, processor: self) },
+            mitigationPolicy: settings.mitigationPolicy,
             progress: { progress in
                 health.noteStep(progress.step, of: progress.totalSteps)
                 metrics.generationStep(progress.step)
@@ -514,7 +514,13 @@ public final class RequestProcessor: Sendable {
                     ])
                 }
             }
-        ).produce(request, source: message.source, decodeTime: decodeTime)
+        ).produce(request)
+        metrics.stage(.generate, outcome.generateTime)
+        metrics.stage(.score, outcome.scoreTime)
+        moderationMetrics.record(tries: outcome.tries, escalating: outcome.escalates)
+        return try await ModeratedResult(
+            settings: settings, imageStore: components.imageStore.map { RetryingImageStore(base: $0, processor: self) }
+        ).auditRow(outcome, request: request, source: message.source, decodeTime: decodeTime)
     }
 
     /// The audit row and DLQ envelope of a rejected message, stored under `auditID` (default:
@@ -549,13 +555,5 @@ public final class RequestProcessor: Sendable {
         let room = (settings.messageMaxBytes - auditID.utf8.count - Self.messageOverheadBytes - 16_384) / 4 * 3
         envelope.setOriginal(message.value, maximumBytes: max(0, min(DLQEnvelope.maximumOriginalBytes, room)))
         return (try? Self.encoder.encode(envelope)).map(Array.init) ?? []
-    }
-}
-
-extension Duration {
-    /// The duration in milliseconds, as a Double.
-    var milliseconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }
 }

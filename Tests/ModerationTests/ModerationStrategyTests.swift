@@ -1,5 +1,6 @@
 import Foundation
-import HarmScoring
+import Contracts
+@testable import Moderation
 import Testing
 
 /// The policy file's escalation, cascade and early-abort sections: parsing, validation, and the
@@ -29,8 +30,8 @@ import Testing
     static let all: Set<String> = ["nudenet", "safety_checker", "prompt_harm"]
 
     func scores(nudenet: Double, checker: Double?) -> [HarmScore] {
-        var scores = [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: nudenet)]
-        if let checker { scores.append(HarmScore(scorer: "safety_checker", label: "nsfw", value: checker)) }
+        var scores = [HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: nudenet)]
+        if let checker { scores.append(HarmScore(scorer: "safety_checker", label: "nsfw", score: checker)) }
         return scores
     }
 
@@ -38,8 +39,8 @@ import Testing
         let policy = try Self.policy()
         let tenant = policy.defaultPolicy
         #expect(tenant.escalation?.steps.map(\.name) == ["safegen", "sld-strong", "sega-away"])
-        #expect(tenant.escalation?.steps[2].segaAway == EscalationStepSpec.SegaAway(guidanceScale: 7))
-        #expect(tenant.escalation?.steps[1].sldConcept == "nude")
+        #expect(tenant.escalation?.steps[2].segaAway == EscalationStep.SegaAway(guidanceScale: 7))
+        #expect(tenant.escalation?.steps[1].safetyConcept == "nude")
         #expect(tenant.escalation?.maxTries == 3 && tenant.escalation?.timeBudgetSeconds == 120)
         #expect(tenant.cascade.first?.second.scorer == "safety_checker")
         #expect(tenant.earlyAbort == EarlyAbortPolicy(fromStep: 5, every: 2, scorer: "nudenet", labels: ["FEMALE_BREAST_EXPOSED"], abortAt: 0.9))
@@ -101,8 +102,8 @@ import Testing
     @Test func earlyAbortChecksAndThreshold() throws {
         let abort = try #require(try Self.policy().defaultPolicy.earlyAbort)
         #expect((1...10).filter { abort.checks(completedSteps: $0, stepCount: 10) } == [5, 7, 9])
-        #expect(abort.evaluate([HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", value: 0.91)]) == (0.91, true))
-        #expect(abort.evaluate([HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", value: 0.99)]) == (0, false))
+        #expect(abort.evaluate([HarmScore(scorer: "nudenet", label: "FEMALE_BREAST_EXPOSED", score: 0.91)]) == (0.91, true))
+        #expect(abort.evaluate([HarmScore(scorer: "nudenet", label: "BUTTOCKS_EXPOSED", score: 0.99)]) == (0, false))
     }
 
     @Test(arguments: [

@@ -75,12 +75,10 @@ public final class WorkerService: Service {
         var isDone: Bool { finished.isSet }
     }
 
-    /// One run of the idle probe: nil when the check passed, else the reason it failed.
+    /// One run of the idle probe's check: nil when it passed, else the reason it failed.
     private final class ProbeRun: Sendable {
         let task: Task<String?, Never>
-        let started = ContinuousClock.now
         private let finished: Flag
-        let timedOut = Flag()
 
         init(_ probe: IdleProbe) {
             let finished = Flag()
@@ -122,47 +120,41 @@ public final class WorkerService: Service {
             }
         }
 
-        // The idle probe runs beside the loop (a check may block on a connect), one at a time,
-        // `interval` after the previous one ended or the last request finished.
+        // The idle probe runs beside the loop (a check may block on a connect), one at a time;
+        // ``IdleProbeSchedule`` decides when and what its answers mean.
         var probeRun: ProbeRun?
-        var nextProbe = ContinuousClock.now + (idleProbe?.interval ?? .zero)
-        var probeFailing = false
+        var schedule = idleProbe.map { IdleProbeSchedule(interval: $0.interval, timeout: $0.timeout, now: .now) }
         defer { probeRun?.task.cancel() }
         func tickProbe() async {
-            guard let probe = idleProbe else { return }
+            guard let probe = idleProbe, var state = schedule else { return }
             let now = ContinuousClock.now
-            if let run = probeRun {
-                if run.isDone {
-                    let failure = await run.task.value
-                    probeRun = nil
-                    nextProbe = now + probe.interval
-                    if let failure {
-                        if !run.timedOut.isSet { metrics.idleProbeFailed(dependency: probe.dependency) }
-                        health.markUnavailable(probe.dependency, reason: failure)
-                        if !probeFailing {
-                            logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(failure)"])
-                        }
-                        probeFailing = true
-                    } else if current == nil {
-                        // (A request started meanwhile marks the dependency itself: a pass from
-                        // before its first call must not hide that call's failure.)
-                        health.markAvailable(probe.dependency)
-                        if probeFailing { logger.notice("\(probe.dependency) available again: ready") }
-                        probeFailing = false
-                    }
-                } else if !run.timedOut.isSet, now - run.started >= probe.timeout {
-                    run.timedOut.set()
-                    metrics.idleProbeFailed(dependency: probe.dependency)
-                    health.markUnavailable(probe.dependency, reason: "no answer to the readiness check within \(probe.timeout)")
-                    if !probeFailing { logger.warning("\(probe.dependency) does not answer while idle: not ready") }
-                    probeFailing = true
-                }
-                return
+            let effect: IdleProbeSchedule.Effect?
+            if let run = probeRun, run.isDone {
+                let failure = await run.task.value
+                probeRun = nil
+                effect = state.answered(failure: failure, now: now, requestInHand: current != nil)
+            } else {
+                effect = state.tick(now: now, requestInHand: current != nil)
             }
-            if current != nil {
-                nextProbe = now + probe.interval
-            } else if now >= nextProbe {
+            schedule = state
+            switch effect {
+            case .startCheck?:
                 probeRun = ProbeRun(probe)
+            case let .unavailable(reason, noAnswer, newlyFailing, countsFailure)?:
+                if countsFailure { metrics.idleProbeFailed(dependency: probe.dependency) }
+                health.markUnavailable(probe.dependency, reason: reason)
+                if newlyFailing {
+                    if noAnswer {
+                        logger.warning("\(probe.dependency) does not answer while idle: not ready")
+                    } else {
+                        logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(reason)"])
+                    }
+                }
+            case .available(let recovered)?:
+                health.markAvailable(probe.dependency)
+                if recovered { logger.notice("\(probe.dependency) available again: ready") }
+            case nil:
+                break
             }
         }
 

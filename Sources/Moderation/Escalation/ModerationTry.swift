@@ -25,7 +25,7 @@ public struct EarlyAbort: Error, Sendable, CustomStringConvertible {
     public var stepsSaved: Int { totalSteps - completedSteps }
 
     public var description: String {
-        "early abort after step \(completedSteps) of \(totalSteps): \(reasons.map { "\($0.scorer)/\($0.label) \($0.score) ≥ \($0.threshold)" }.joined(separator: ", "))"
+        "early abort after step \(completedSteps) of \(totalSteps): \(reasons.map { "\($0.scorer)/\($0.label) \($0.score ?? 0) ≥ \($0.threshold ?? 0)" }.joined(separator: ", "))"
     }
 }
 

@@ -1,63 +1,5 @@
+import Contracts
 import Foundation
-
-/// One number a scorer produced for one label, e.g. NudeNet's `FEMALE_BREAST_EXPOSED` score or
-/// the prompt-harm `sexual` category. Policies refer to scores by `scorer` and `label`.
-public struct HarmScore: Codable, Sendable, Hashable {
-    public var scorer: String
-    public var label: String
-    public var value: Double
-
-    public init(scorer: String, label: String, value: Double) {
-        self.scorer = scorer
-        self.label = label
-        self.value = value
-    }
-}
-
-/// What happens to a generated image. Ordered by severity: `allow < censor < block`.
-public enum ModerationDecision: String, Codable, Sendable, Comparable, CaseIterable {
-    case allow
-    case censor
-    case block
-
-    private var severity: Int {
-        switch self {
-        case .allow: 0
-        case .censor: 1
-        case .block: 2
-        }
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.severity < rhs.severity }
-}
-
-/// Why a decision was taken: which scorer's label reached which threshold, or which scorer a
-/// rule needed but did not get.
-public struct DecisionReason: Codable, Sendable, Hashable {
-    public var scorer: String
-    public var label: String
-    /// The score that reached the threshold; nil when the scorer was missing.
-    public var score: Double?
-    /// The threshold that was reached; nil when the scorer was missing.
-    public var threshold: Double?
-    public var action: ModerationDecision
-    public var note: String?
-    /// The cascade stage that decided (`first`, `second`), nil outside a cascade.
-    public var stage: String?
-
-    public init(
-        scorer: String, label: String, score: Double?, threshold: Double?,
-        action: ModerationDecision, note: String? = nil, stage: String? = nil
-    ) {
-        self.scorer = scorer
-        self.label = label
-        self.score = score
-        self.threshold = threshold
-        self.action = action
-        self.note = note
-        self.stage = stage
-    }
-}
 
 /// One rule: for the listed labels of one scorer, censor from `censorAt` and block from
 /// `blockAt` (a score equal to a threshold reaches it). Either threshold may be absent.
@@ -86,16 +28,16 @@ public struct PolicyRule: Codable, Sendable, Hashable {
 /// Optional sections (see `ModerationStrategy.swift`): `escalation`, `cascade`, `early_abort`.
 public struct TenantPolicy: Codable, Sendable, Hashable {
     public var rules: [PolicyRule]
-    public var onMissingScorer: ModerationDecision
+    public var onMissingScorer: Decision
     /// Regenerate with stronger mitigations instead of blocking.
-    public var escalation: EscalationPolicy?
+    public var escalation: EscalationLadder?
     /// Scorer cascades, one per category.
     public var cascade: [CascadeRule]
     /// Stop sampling early when the predicted image is clearly harmful.
     public var earlyAbort: EarlyAbortPolicy?
 
     public init(
-        rules: [PolicyRule], onMissingScorer: ModerationDecision = .block, escalation: EscalationPolicy? = nil,
+        rules: [PolicyRule], onMissingScorer: Decision = .block, escalation: EscalationLadder? = nil,
         cascade: [CascadeRule] = [], earlyAbort: EarlyAbortPolicy? = nil
     ) {
         self.rules = rules
@@ -115,16 +57,47 @@ public struct TenantPolicy: Codable, Sendable, Hashable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         rules = try container.decode([PolicyRule].self, forKey: .rules)
-        onMissingScorer = try container.decodeIfPresent(ModerationDecision.self, forKey: .onMissingScorer) ?? .block
-        escalation = try container.decodeIfPresent(EscalationPolicy.self, forKey: .escalation)
+        onMissingScorer = try container.decodeIfPresent(Decision.self, forKey: .onMissingScorer) ?? .block
+        escalation = try container.decodeIfPresent(EscalationLadder.self, forKey: .escalation)
         cascade = try container.decodeIfPresent([CascadeRule].self, forKey: .cascade) ?? []
         earlyAbort = try container.decodeIfPresent(EarlyAbortPolicy.self, forKey: .earlyAbort)
     }
 }
 
+extension ModerationPolicy {
+    /// The scorers any rule refers to.
+    public var referencedScorers: Set<String> {
+        Set(([defaultPolicy] + Array(tenants.values)).flatMap { $0.rules.map(\.scorer) + $0.strategyScorers })
+    }
+
+    /// A copy without the rules of scorers that are not in `scorers` — for the embedded default
+    /// only: a policy file that names a scorer the worker lacks is a start-up error instead.
+    public func restricted(to scorers: Set<String>) -> ModerationPolicy {
+        func keep(_ policy: TenantPolicy) -> TenantPolicy {
+            var kept = policy
+            kept.rules = policy.rules.filter { scorers.contains($0.scorer) }
+            return kept
+        }
+        return ModerationPolicy(defaultPolicy: keep(defaultPolicy), tenants: tenants.mapValues(keep))
+    }
+}
+
+extension ModerationPolicy {
+    /// Whether any tenant stops generations early.
+    public var hasEarlyAbort: Bool {
+        defaultPolicy.earlyAbort != nil || tenants.values.contains { $0.earlyAbort != nil }
+    }
+
+    /// Tenants whose escalation turns SafeGen on, for the start-up check that an overlay is loaded.
+    public var tenantsEscalatingToSafeGen: [String] {
+        let all = [("default", defaultPolicy)] + tenants.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return all.filter { $0.1.escalation?.steps.contains { $0.safegen } == true }.map(\.0)
+    }
+}
+
 /// The outcome of applying a policy to a request's scores.
 public struct PolicyOutcome: Sendable, Hashable {
-    public var decision: ModerationDecision
+    public var decision: Decision
     /// Every rule that fired (at any severity), most severe first.
     public var reasons: [DecisionReason]
     /// The tenant whose rules were applied: the request's tenant, or `default`.
@@ -173,7 +146,7 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
         do {
             policy = try JSONDecoder().decode(ModerationPolicy.self, from: data)
         } catch let error as DecodingError {
-            throw PolicyError(file: source, message: "not a valid policy: \(describe(error))")
+            throw PolicyError(file: source, message: "not a valid policy: \(PolicyError.describing(error))")
         }
         try policy.validate(source: source)
         return policy
@@ -233,7 +206,7 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
             for label in rule.labels {
                 let value = scores.lazy
                     .filter { $0.scorer == rule.scorer && $0.label == label }
-                    .map(\.value)
+                    .map(\.score)
                     .max() ?? 0
                 if let block = rule.blockAt, value >= block {
                     reasons.append(DecisionReason(
@@ -247,11 +220,16 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
         reasons = policy.applyCascade(to: reasons, scores: scores, availableScorers: availableScorers)
         // Most severe first; stable otherwise, so the order follows the policy file.
         let ordered = reasons.enumerated().sorted { lhs, rhs in
-            lhs.element.action != rhs.element.action ? lhs.element.action > rhs.element.action : lhs.offset < rhs.offset
+            lhs.element.severity != rhs.element.severity ? lhs.element.severity > rhs.element.severity : lhs.offset < rhs.offset
         }.map(\.element)
-        let decision = ordered.first?.action ?? .allow
+        let decision = ordered.first?.severity ?? .allow
         return PolicyOutcome(decision: decision, reasons: ordered, appliedTenant: name)
     }
+}
+
+extension DecisionReason {
+    /// How severe this reason is for ordering: its action; a reason without one triggered the decision.
+    fileprivate var severity: Decision { action ?? .block }
 }
 
 /// A policy file that cannot be used, with the file and the place in it.
@@ -267,26 +245,29 @@ public struct PolicyError: Error, CustomStringConvertible, Sendable {
     public var description: String { "policy \(file): \(message)" }
 }
 
-func describe(_ error: DecodingError) -> String {
-    func path(_ context: DecodingError.Context) -> String {
-        var joined = ""
-        for key in context.codingPath {
-            if let index = key.intValue {
-                joined += "[\(index)]"
-            } else {
-                joined += (joined.isEmpty ? "" : ".") + key.stringValue
+extension PolicyError {
+    /// A decoding error as a short message with the coding path, for configuration files.
+    public static func describing(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            var joined = ""
+            for key in context.codingPath {
+                if let index = key.intValue {
+                    joined += "[\(index)]"
+                } else {
+                    joined += (joined.isEmpty ? "" : ".") + key.stringValue
+                }
             }
+            return joined.isEmpty ? "top level" : joined
         }
-        return joined.isEmpty ? "top level" : joined
-    }
-    switch error {
-    case .keyNotFound(let key, let context):
-        return "missing key '\(key.stringValue)' at \(path(context))"
-    case .typeMismatch(_, let context), .valueNotFound(_, let context):
-        return "\(context.debugDescription) at \(path(context))"
-    case .dataCorrupted(let context):
-        return "\(context.debugDescription) at \(path(context))"
-    @unknown default:
-        return "\(error)"
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "missing key '\(key.stringValue)' at \(path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "\(context.debugDescription) at \(path(context))"
+        case .dataCorrupted(let context):
+            return "\(context.debugDescription) at \(path(context))"
+        @unknown default:
+            return "\(error)"
+        }
     }
 }

@@ -1,90 +1,9 @@
+import Contracts
 import Foundation
 
 // What a tenant's policy does beyond thresholds: escalate instead of blocking, confirm with a
 // second scorer before censoring or blocking, and stop sampling early when the predicted image
 // is clearly harmful. All three are optional sections of a tenant's entry in the policy file.
-
-/// One rung of the escalation ladder: the mitigations the image is regenerated with when the
-/// previous try would be blocked. Each step is complete on its own (steps do not accumulate);
-/// it raises the request's own mitigations and never weakens them.
-///
-/// ```json
-/// {"name": "sld-strong", "safegen": true, "sld": "strong"}
-/// {"name": "sega-away", "safegen": true, "sld": "max", "sega_away": {"guidance_scale": 7}}
-/// ```
-public struct EscalationStepSpec: Codable, Sendable, Hashable {
-    /// A short name, recorded in the audit trail and the result.
-    public var name: String
-    /// Turn the SafeGen overlay on.
-    public var safegen: Bool?
-    /// At least this Safe Latent Diffusion preset: `weak`, `medium`, `strong` or `max`.
-    public var sld: String?
-    /// The concept SLD steers away from; absent: the request's, else SLD's default concept.
-    public var sldConcept: String?
-    /// A SEGA edit away from the flagged concept.
-    public var segaAway: SegaAway?
-
-    /// A reverse semantic edit. `concept` absent: the labels that flagged the previous try,
-    /// lowercased with underscores as spaces (e.g. `FEMALE_BREAST_EXPOSED` → "female breast exposed").
-    public struct SegaAway: Codable, Sendable, Hashable {
-        public var concept: String?
-        public var guidanceScale: Double?
-        public var warmupSteps: Int?
-        public var threshold: Double?
-
-        public init(concept: String? = nil, guidanceScale: Double? = nil, warmupSteps: Int? = nil, threshold: Double? = nil) {
-            self.concept = concept
-            self.guidanceScale = guidanceScale
-            self.warmupSteps = warmupSteps
-            self.threshold = threshold
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case concept
-            case guidanceScale = "guidance_scale"
-            case warmupSteps = "warmup_steps"
-            case threshold
-        }
-    }
-
-    public init(name: String, safegen: Bool? = nil, sld: String? = nil, sldConcept: String? = nil, segaAway: SegaAway? = nil) {
-        self.name = name
-        self.safegen = safegen
-        self.sld = sld
-        self.sldConcept = sldConcept
-        self.segaAway = segaAway
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name, safegen, sld
-        case sldConcept = "sld_concept"
-        case segaAway = "sega_away"
-    }
-
-    /// The SLD presets a step may name.
-    public static let presets = ["weak", "medium", "strong", "max"]
-}
-
-/// The escalation ladder of a tenant: when a try would be blocked, regenerate with the next
-/// step, up to `max_tries` tries in all (the first, unescalated one included) and within
-/// `time_budget_s` seconds for the whole request.
-public struct EscalationPolicy: Codable, Sendable, Hashable {
-    public var steps: [EscalationStepSpec]
-    public var maxTries: Int
-    public var timeBudgetSeconds: Double
-
-    public init(steps: [EscalationStepSpec], maxTries: Int, timeBudgetSeconds: Double) {
-        self.steps = steps
-        self.maxTries = maxTries
-        self.timeBudgetSeconds = timeBudgetSeconds
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case steps
-        case maxTries = "max_tries"
-        case timeBudgetSeconds = "time_budget_s"
-    }
-}
 
 /// One stage of a cascade: a scorer and the labels of the category.
 public struct CascadeStage: Codable, Sendable, Hashable {
@@ -135,8 +54,13 @@ public struct CascadeRule: Codable, Sendable, Hashable {
 
     /// The highest score of `stage` over its labels; 0 when none.
     static func maximum(_ stage: CascadeStage, in scores: [HarmScore]) -> Double {
-        scores.lazy.filter { $0.scorer == stage.scorer && stage.labels.contains($0.label) }.map(\.value).max() ?? 0
+        scores.lazy.filter { $0.scorer == stage.scorer && stage.labels.contains($0.label) }.map(\.score).max() ?? 0
     }
+
+    /// The scorer name of cascade markers, one score per category of a scored image: label =
+    /// category, score 1 when the first stage cleared it (the second stage did not run), 2 when
+    /// the second stage ran.
+    public static let markerScorer = "cascade"
 
     /// Whether the first stage clears the category, so the second stage need not run.
     public func clearsAtFirstStage(_ scores: [HarmScore]) -> Bool {
@@ -186,7 +110,7 @@ public struct EarlyAbortPolicy: Codable, Sendable, Hashable {
 
     /// The highest preview score over the labels, and whether it reaches `abort_at`.
     public func evaluate(_ scores: [HarmScore]) -> (harm: Double, abort: Bool) {
-        let harm = scores.lazy.filter { $0.scorer == self.scorer && self.labels.contains($0.label) }.map(\.value).max() ?? 0
+        let harm = scores.lazy.filter { $0.scorer == self.scorer && self.labels.contains($0.label) }.map(\.score).max() ?? 0
         return (harm, harm >= abortAt)
     }
 }
@@ -214,14 +138,11 @@ extension TenantPolicy {
                 if !names.insert(step.name).inserted {
                     throw PolicyError(file: source, message: "\(stepPlace): name '\(step.name)' is used twice")
                 }
-                if let sld = step.sld, !EscalationStepSpec.presets.contains(sld) {
-                    throw PolicyError(file: source, message: "\(stepPlace): sld '\(sld)' is not one of \(EscalationStepSpec.presets.joined(separator: ", "))")
-                }
-                if let concept = step.sldConcept {
-                    if step.sld == nil { throw PolicyError(file: source, message: "\(stepPlace): sld_concept needs sld") }
+                if let concept = step.safetyConcept {
+                    if step.minimumSafetyPreset == nil { throw PolicyError(file: source, message: "\(stepPlace): sld_concept needs sld") }
                     if concept.isEmpty { throw PolicyError(file: source, message: "\(stepPlace): sld_concept is empty") }
                 }
-                if step.safegen != true && step.sld == nil && step.segaAway == nil {
+                if !step.safegen && step.minimumSafetyPreset == nil && step.segaAway == nil {
                     throw PolicyError(file: source, message: "\(stepPlace) (\(step.name)): names no mitigation (safegen, sld or sega_away)")
                 }
                 if let sega = step.segaAway {

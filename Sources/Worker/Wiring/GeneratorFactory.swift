@@ -1,3 +1,4 @@
+import Moderation
 /// Where the worker gets its image generator, scorer, policy and censor from.
 ///
 /// `chaperone worker --model DIR` asks ``makeGenerator`` to load the model folder (and the

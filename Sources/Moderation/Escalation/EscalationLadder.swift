@@ -1,9 +1,17 @@
 import Contracts
+import Foundation
 
 /// One rung of a tenant's escalation ladder: the mitigations a blocked request is regenerated
 /// with. A step raises the request's own plan (SafeGen on, at least an SLD preset, a SEGA edit
 /// away from what was flagged) and never weakens it; steps do not accumulate.
-public struct EscalationStep: Sendable, Equatable {
+///
+/// In the policy file (validated with the policy, see `ModerationStrategy.swift`):
+/// ```json
+/// {"name": "sld-strong", "safegen": true, "sld": "strong"}
+/// {"name": "sega-away", "safegen": true, "sld": "max", "sega_away": {"guidance_scale": 7}}
+/// ```
+public struct EscalationStep: Codable, Sendable, Hashable {
+    /// A short name, recorded in the audit trail and the result.
     public var name: String
     public var safegen: Bool
     public var minimumSafetyPreset: SafetyPreset?
@@ -11,8 +19,9 @@ public struct EscalationStep: Sendable, Equatable {
     public var safetyConcept: String?
     public var segaAway: SegaAway?
 
-    /// A reverse SEGA edit; `concept` nil: the labels that flagged the previous try.
-    public struct SegaAway: Sendable, Equatable {
+    /// A reverse SEGA edit; `concept` nil: the labels that flagged the previous try, lowercased
+    /// with underscores as spaces (e.g. `FEMALE_BREAST_EXPOSED` → "female breast exposed").
+    public struct SegaAway: Codable, Sendable, Hashable {
         public var concept: String?
         public var guidanceScale: Double?
         public var warmupSteps: Int?
@@ -23,6 +32,13 @@ public struct EscalationStep: Sendable, Equatable {
             self.guidanceScale = guidanceScale
             self.warmupSteps = warmupSteps
             self.threshold = threshold
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case concept
+            case guidanceScale = "guidance_scale"
+            case warmupSteps = "warmup_steps"
+            case threshold
         }
     }
 
@@ -35,6 +51,38 @@ public struct EscalationStep: Sendable, Equatable {
         self.minimumSafetyPreset = minimumSafetyPreset
         self.safetyConcept = safetyConcept
         self.segaAway = segaAway
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, safegen
+        case minimumSafetyPreset = "sld"
+        case safetyConcept = "sld_concept"
+        case segaAway = "sega_away"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try container.decode(String.self, forKey: .name)
+        safegen = try container.decodeIfPresent(Bool.self, forKey: .safegen) ?? false
+        if let sld = try container.decodeIfPresent(String.self, forKey: .minimumSafetyPreset) {
+            guard let preset = SafetyPreset(rawValue: sld) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .minimumSafetyPreset, in: container,
+                    debugDescription: "sld '\(sld)' is not one of \(SafetyPreset.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            minimumSafetyPreset = preset
+        }
+        safetyConcept = try container.decodeIfPresent(String.self, forKey: .safetyConcept)
+        segaAway = try container.decodeIfPresent(SegaAway.self, forKey: .segaAway)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(name, forKey: .name)
+        if safegen { try container.encode(true, forKey: .safegen) }
+        try container.encodeIfPresent(minimumSafetyPreset, forKey: .minimumSafetyPreset)
+        try container.encodeIfPresent(safetyConcept, forKey: .safetyConcept)
+        try container.encodeIfPresent(segaAway, forKey: .segaAway)
     }
 
     /// The concept a SEGA step steers away from, given the labels that flagged the last try:
@@ -104,17 +152,33 @@ extension SafetyPreset {
     static func rank(_ preset: SafetyPreset) -> Int { allCases.firstIndex(of: preset)! }
 }
 
-/// A tenant's escalation ladder: regenerate a blocked request with the next step, up to
-/// `maxTries` tries in all (the first, unescalated one included) within `timeBudget`.
-public struct EscalationLadder: Sendable, Equatable {
+/// A tenant's escalation ladder (the `escalation` section of its policy): regenerate a blocked
+/// request with the next step, up to `max_tries` tries in all (the first, unescalated one
+/// included) and within `time_budget_s` seconds for the whole request.
+public struct EscalationLadder: Codable, Sendable, Hashable {
     public var steps: [EscalationStep]
     public var maxTries: Int
-    public var timeBudget: Duration
+    /// The time budget in seconds, as the policy file gives it (validated positive and finite).
+    public var timeBudgetSeconds: Double
 
-    public init(steps: [EscalationStep], maxTries: Int, timeBudget: Duration) {
+    public init(steps: [EscalationStep], maxTries: Int, timeBudgetSeconds: Double) {
         self.steps = steps
         self.maxTries = maxTries
-        self.timeBudget = timeBudget
+        self.timeBudgetSeconds = timeBudgetSeconds
+    }
+
+    public init(steps: [EscalationStep], maxTries: Int, timeBudget: Duration) {
+        let (seconds, attoseconds) = timeBudget.components
+        self.init(steps: steps, maxTries: maxTries, timeBudgetSeconds: Double(seconds) + Double(attoseconds) / 1e18)
+    }
+
+    /// The time budget, to the millisecond.
+    public var timeBudget: Duration { .milliseconds(Int64((timeBudgetSeconds * 1000).rounded())) }
+
+    enum CodingKeys: String, CodingKey {
+        case steps
+        case maxTries = "max_tries"
+        case timeBudgetSeconds = "time_budget_s"
     }
 
     /// What to do after a try.
@@ -171,17 +235,4 @@ public struct EscalationLadder: Sendable, Equatable {
         guard index < steps.count else { return .block(why: "escalation has no stronger step left") }
         return .retry(stepIndex: index)
     }
-}
-
-/// A decision policy that may escalate instead of blocking (see ``EscalationLadder``). The
-/// request processor asks it for the tenant's ladder; a plain ``DecisionPolicy`` never escalates.
-public protocol EscalatingPolicy: DecisionPolicy {
-    /// The tenant's ladder, nil when the tenant blocks without escalating.
-    func escalation(forTenant tenant: String) -> EscalationLadder?
-    /// Whether the tenant's generations may stop early (so results say how many tries ran).
-    func abortsEarly(forTenant tenant: String) -> Bool
-}
-
-extension EscalatingPolicy {
-    public func abortsEarly(forTenant tenant: String) -> Bool { false }
 }

@@ -1,4 +1,3 @@
-import Engine
 import Evaluation
 import Foundation
 
@@ -15,11 +14,19 @@ import Foundation
 /// rate with and without the cascade, the second-stage rate, early abort's compute saved and
 /// agreement with scoring the final image, and the share of would-be-blocked requests rescued
 /// by the ladder.
-struct ModerationSection: EvaluationSection {
-    let key = "moderation"
+public struct ModerationSection: EvaluationSection {
+    public let key = "moderation"
     let model: URL
     let overlay: URL?
     let nudeNet: String?
+
+    /// The section on the model folder `model`, with its SafeGen `overlay` and NudeNet model
+    /// when given (the engine loads them as the worker would).
+    public init(model: URL, overlay: URL?, nudeNet: String?) {
+        self.model = model
+        self.overlay = overlay
+        self.nudeNet = nudeNet
+    }
 
     struct Input: SectionInput {
         static let fields: Set<String> = ["policy", "tenant", "safegen", "prompts", "preview"]
@@ -44,7 +51,7 @@ struct ModerationSection: EvaluationSection {
         }
     }
 
-    func run(input: Data, source: String, context: EvaluationContext) throws -> SectionResult {
+    public func run(input: Data, source: String, context: EvaluationContext) async throws -> SectionResult {
         let given = try Input.decode(input, source: source, section: key)
         if given.prompts.isEmpty { throw EvaluationError("\(source), section '\(key)': prompts is empty") }
         let safegen = given.safegen ?? "off"
@@ -65,7 +72,7 @@ struct ModerationSection: EvaluationSection {
             steps: settings.steps, width: settings.width, height: settings.height, guidanceScale: settings.guidanceScale,
             safegen: safegen == "default" ? nil : safegen == "on"))
         evaluation.previewWithVAE = given.preview == "vae"
-        let items = try evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
+        let items = try await evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
         let summary = ModerationEvaluation.Summary(items: items)
         func percent(_ value: Double?) -> String { value.map { String(format: "%.1f %%", $0 * 100) } ?? "n/a" }
         let headlines = [

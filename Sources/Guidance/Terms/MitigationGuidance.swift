@@ -1,0 +1,93 @@
+import Contracts
+import Diffusion
+
+/// A request's mitigations as the sampling loop applies them: the guidance terms (Safe Latent
+/// Diffusion, SEGA edits, Fair Diffusion edits), the prompt switch of attribute switching, and
+/// the record of what is applied with its effective parameters.
+///
+/// ``init(_:seed:guidanceScale:families:)`` is the one place mitigations become guidance: the
+/// worker's engine and `chaperone eval` both build it, so an evaluation measures the code the
+/// worker runs. SafeGen is not a term (it swaps the UNet); the caller picks the pipeline.
+public struct MitigationGuidance {
+    public var terms: [any GuidanceTerm]
+    public var promptSwitch: StableDiffusionPipeline.PromptSwitch?
+    /// What is applied, with presets resolved and defaults filled (`safegen` left to the caller).
+    public var applied: AppliedMitigations
+
+    /// Resolves `mitigations` for a generation with `seed` (Fair Diffusion draws from it) and
+    /// classifier-free guidance scale `guidanceScale`. Throws ``GuidanceError/invalidRequest(_:)``
+    /// for parameters the sampler cannot apply.
+    public init(_ mitigations: Mitigations, seed: UInt64, guidanceScale: Double, families: AttributeFamilies) throws {
+        var applied = AppliedMitigations()
+        var terms: [any GuidanceTerm] = []
+        if let guidance = mitigations.safetyGuidance, let parameters = guidance.effectiveParameters {
+            let sld = SafeLatentDiffusionParameters(parameters)
+            if let problem = sld.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+            let concept = guidance.concept ?? SafeLatentDiffusionParameters.defaultConcept
+            terms.append(SafeLatentDiffusionTerm(parameters: sld, concept: concept))
+            applied.safetyGuidance = AppliedSafetyGuidance(preset: guidance.preset, parameters: parameters, concept: concept)
+        }
+
+        var edits: [SemanticEdit] = (mitigations.semanticEdits ?? []).map { edit in
+            SemanticEdit(
+                prompt: edit.concept, guidanceScale: Float(edit.guidanceScale ?? 5), warmupSteps: edit.warmupSteps ?? 10,
+                cooldownSteps: edit.cooldownSteps, threshold: Float(edit.threshold ?? 0.9), reverse: edit.reverse,
+                weight: Float(edit.weight ?? 1))
+        }
+        for edit in edits {
+            if let problem = edit.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+        }
+        applied.semanticEdits = edits.map { edit in
+            Contracts.SemanticEdit(
+                concept: edit.prompt, reverse: edit.reverse, guidanceScale: Double(edit.guidanceScale),
+                warmupSteps: edit.warmupSteps, cooldownSteps: edit.cooldownSteps, threshold: Double(edit.threshold),
+                weight: Double(edit.weight))
+        }
+        var momentum = mitigations.semanticMomentum.map { SemanticMomentum(scale: Float($0.scale), beta: Float($0.beta)) }
+        if let fairness = mitigations.fairness {
+            let draw = try FairDiffusion.plan(
+                target: fairness, seed: seed, families: families)
+            edits += draw.edits
+            momentum = momentum ?? draw.momentum
+            applied.fairness = AppliedFairness(
+                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw,
+                edits: draw.edits.map { Contracts.SemanticEdit(
+                    concept: $0.prompt, reverse: $0.reverse, guidanceScale: Double($0.guidanceScale),
+                    warmupSteps: $0.warmupSteps, threshold: Double($0.threshold)) })
+        }
+        if !edits.isEmpty {
+            let effective = momentum ?? SemanticMomentum()
+            terms.append(SemanticGuidanceTerm(edits: edits, momentum: effective))
+            applied.semanticMomentum = Contracts.SemanticMomentum(scale: Double(effective.scale), beta: Double(effective.beta))
+        }
+
+        var promptSwitch: StableDiffusionPipeline.PromptSwitch?
+        if let switching = mitigations.attributeSwitching {
+            let attribute = AttributeSwitch(switchedPrompt: switching.switchPrompt, tau: switching.tau ?? AttributeSwitch.defaultTau)
+            if let problem = attribute.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+            promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: attribute.switchedPrompt, tau: attribute.tau)
+            applied.attributeSwitching = AttributeSwitching(switchPrompt: attribute.switchedPrompt, tau: attribute.tau)
+        }
+        if !terms.isEmpty && guidanceScale <= 1 {
+            throw GuidanceError.invalidRequest("safety guidance and semantic edits need guidance_scale > 1 (classifier-free guidance)")
+        }
+        self.terms = terms
+        self.promptSwitch = promptSwitch
+        self.applied = applied
+    }
+}
+
+extension SafeLatentDiffusionParameters {
+    /// The sampler's form of a request's SLD parameters (explicit or a preset's).
+    public init(_ parameters: SLDParameters) {
+        self.init(
+            guidanceScale: Float(parameters.guidanceScale), warmupSteps: parameters.warmupSteps,
+            threshold: Float(parameters.threshold), momentumScale: Float(parameters.momentumScale),
+            momentumBeta: Float(parameters.momentumBeta))
+    }
+
+    /// The parameters of a named preset (one table: ``SafetyPreset/parameters``).
+    public init(_ preset: SafetyPreset) {
+        self.init(preset.parameters)
+    }
+}
