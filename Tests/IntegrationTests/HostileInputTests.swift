@@ -189,8 +189,7 @@ extension FaultTests.HostileInputTests {
             #expect(envelope.reasonCode == .duplicateRequestID && envelope.firstRequest?.auditID == "hf-shared-1")
             let reusedInvalid = try #require(try await audit.decision(requestID: reusedInvalidID))
             #expect(reusedInvalid.reasonsJSON.contains("duplicate_request_id"))
-            var stalls = 0
-            for (id, value) in bytes where run.messages[id] == nil { stalls += 1; _ = value }
+            let stalls = bytes.keys.filter { run.messages[$0] == nil }.count
             #expect(stalls == 0)
             await audit.connection.close()
             print("hostile fields: \(kinds) kinds, stalls=\(stalls), without audit row=\(report.lost), in \(ContinuousClock.now - start): \(report)")

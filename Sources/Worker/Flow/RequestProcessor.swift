@@ -155,9 +155,6 @@ public final class RequestProcessor: Sendable {
                     // Not a crash: take the start back so a healthy message is never quarantined.
                     try? await components.audit.retractProcessingStart(message.source)
                 }
-                if case .delivered = outcome, started > 0 {
-                    try? await components.audit.clearProcessingStarts(message.source)
-                }
                 record(outcome, tenant: tenant, source: message.source, requestID: requestID)
                 return outcome
             case .lookUp(let requestID):
@@ -295,9 +292,7 @@ public final class RequestProcessor: Sendable {
     private func pauseAfterRefusal(_ dependency: String, _ error: any Error) async {
         logger.critical("\(dependency) refuses even the fallback for this message; retrying", metadata: ["error": "\(error)"])
         health.markUnavailable(dependency, reason: Self.safeReason(error))
-        var backoff = settings.backoff
-        for _ in 0..<6 { _ = backoff.nextDelay() }
-        try? await Task.sleep(for: backoff.nextDelay())
+        try? await Task.sleep(for: settings.backoff.maximum)
     }
 
     private func isFinished(_ flow: RequestFlow) -> Bool {
@@ -464,11 +459,9 @@ public final class RequestProcessor: Sendable {
             switch await processor.retryTransient("image-store", { try await base.store(png: png, sha256: sha256) }) {
             case nil: throw CancellationError()
             case .success(let reference)?: return reference
-            case .failure(let error)?: throw MessageFailure(.unpublishable, "the image store refuses the image: \(Self.describe(error))")
+            case .failure(let error)?: throw MessageFailure(.unpublishable, "the image store refuses the image: \(RequestProcessor.safeReason(error))")
             }
         }
-
-        static func describe(_ error: any Error) -> String { RequestProcessor.safeReason(error) }
     }
 
     static func appending(note: String, to reasonsJSON: String) -> String {
