@@ -74,32 +74,34 @@ let package = Package(
         ]),
 
         // MARK: Tests
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "GuidanceTests", dependencies: ["Guidance", "Contracts", "Diffusion", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "OnnxRunnerTests", dependencies: ["OnnxRunner", "Tensor"], swiftSettings: numericSettings),
-        .testTarget(name: "HarmScoringTests", dependencies: ["HarmScoring", "Moderation", "Contracts", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        // What the test targets share: fixture paths and parity tolerances.
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport", swiftSettings: numericSettings),
+        .testTarget(name: "TensorTests", dependencies: ["TestSupport", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "DiffusionTests", dependencies: ["TestSupport", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "GuidanceTests", dependencies: ["TestSupport", "Guidance", "Contracts", "Diffusion", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "OnnxRunnerTests", dependencies: ["TestSupport", "OnnxRunner", "Tensor"], swiftSettings: numericSettings),
+        .testTarget(name: "HarmScoringTests", dependencies: ["TestSupport", "HarmScoring", "Moderation", "Contracts", "OnnxRunner", "Diffusion", "Tensor"], swiftSettings: numericSettings),
         .testTarget(name: "ModerationTests", dependencies: ["Moderation", "Contracts"]),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts"]),
+        .testTarget(name: "ContractsTests", dependencies: ["TestSupport", "Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
-        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Contracts"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Moderation", "Contracts", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
-        .testTarget(name: "EngineTests", dependencies: [
+        .testTarget(name: "AuditStoreTests", dependencies: ["TestSupport", "AuditStore", "Contracts"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Moderation", "Contracts", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
+        .testTarget(name: "EngineTests", dependencies: ["TestSupport", 
             "Engine", "Worker", "Moderation", "Contracts", "AuditStore", "HarmScoring", "Diffusion", "Tensor",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: numericSettings),
-        .testTarget(name: "WorkerTests", dependencies: [
+        .testTarget(name: "WorkerTests", dependencies: ["TestSupport", 
             "Worker", "Moderation", "Contracts", "AuditStore", "Kafka",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["Kafka", "AuditStore", "Contracts", "Moderation", "Worker"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Kafka", "AuditStore", "Contracts", "Moderation", "Worker"]),
         // Deployment files (docker/, ops/k8s, dashboards, alerts) checked against the sources; no dependencies.
-        .testTarget(name: "DeploymentTests"),
+        .testTarget(name: "DeploymentTests", dependencies: ["TestSupport"]),
         // The real worker with a deterministic generator; test-only, run by IntegrationTests.
         .executableTarget(name: "chaperone-test-worker", dependencies: [
-            "Worker", "Moderation", "Contracts",
+            "Worker", "Moderation", "Contracts", "AuditStore",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/TestWorker"),
     ]

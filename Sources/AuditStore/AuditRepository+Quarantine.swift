@@ -1,9 +1,10 @@
+import Contracts
 /// Poison quarantine: a durable count, per input position, of processing starts that never
 /// ended in an audit row (table `delivery_attempts`, migration 004).
 extension AuditRepository {
     /// Counts one more start of processing the message at `source` by `workerID` and returns
     /// the count including this one. Safe to call concurrently (one upsert).
-    public func recordProcessingStart(of source: DecisionRecord.SourcePosition, workerID: String) async throws -> Int {
+    public func recordProcessingStart(of source: SourcePosition, workerID: String) async throws -> Int {
         try validateText(source.topic, field: "source_topic")
         try validateText(workerID, field: "worker_id")
         let upsert: SQLQuery = """
@@ -24,7 +25,7 @@ extension AuditRepository {
 
     /// Takes back one start at `source` (a hand-back: the message was not finished, but no
     /// crash happened either). Never goes below zero.
-    public func retractProcessingStart(of source: DecisionRecord.SourcePosition) async throws {
+    public func retractProcessingStart(of source: SourcePosition) async throws {
         let update: SQLQuery = """
             UPDATE delivery_attempts SET attempts = greatest(attempts - 1, 0)
             WHERE source_topic = \(source.topic) AND source_partition = \(source.partition) AND source_offset = \(source.offset)
@@ -36,7 +37,7 @@ extension AuditRepository {
 
     /// Forgets the starts at `source` once its audit row is written (a redelivery then finds
     /// the row and never generates, so the count has no further use).
-    public func clearProcessingStarts(of source: DecisionRecord.SourcePosition) async throws {
+    public func clearProcessingStarts(of source: SourcePosition) async throws {
         let delete: SQLQuery = """
             DELETE FROM delivery_attempts
             WHERE source_topic = \(source.topic) AND source_partition = \(source.partition) AND source_offset = \(source.offset)
@@ -47,7 +48,7 @@ extension AuditRepository {
     }
 
     /// The recorded starts at `source` (0 when none).
-    public func processingStarts(of source: DecisionRecord.SourcePosition) async throws -> Int {
+    public func processingStarts(of source: SourcePosition) async throws -> Int {
         let select: SQLQuery = """
             SELECT coalesce(max(attempts), 0) AS attempts FROM delivery_attempts
             WHERE source_topic = \(source.topic) AND source_partition = \(source.partition) AND source_offset = \(source.offset)

@@ -1,3 +1,4 @@
+import Contracts
 import Logging
 
 /// Reads and writes the audit log: the `decisions` table and its views.

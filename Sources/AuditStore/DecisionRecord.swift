@@ -1,29 +1,31 @@
+import Contracts
+import Foundation
+
 /// One moderation decision as stored in the `decisions` table: what was decided, why, about
 /// what, by which worker and models, where the request came from, and the exact bytes published.
+/// The worker builds it, this module stores it, and a redelivery republishes the stored one:
+/// one type from decision to audit log and back.
 ///
 /// JSON fields (`reasons`, `mitigations`, `scores`) are JSON text. PostgreSQL stores them as
 /// `jsonb`, which normalises whitespace and key order, so the text read back may be formatted
 /// differently from the text written; `publishedPayload` and `rawRequest` come back byte for byte.
 public struct DecisionRecord: Sendable, Hashable {
-    /// The outcome of moderation.
+    /// The outcome recorded for a message: a moderation ``Contracts/Decision``, or `rejected`
+    /// for a message that was never decided (invalid, duplicate id, poison, unstorable, …).
     public enum Decision: String, Sendable, Hashable, CaseIterable, Codable {
         case allow, censor, block, rejected
-    }
 
-    /// Where a request was read from.
-    public struct SourcePosition: Sendable, Hashable {
-        public var topic: String
-        public var partition: Int32
-        public var offset: Int64
-
-        public init(topic: String, partition: Int32, offset: Int64) {
-            self.topic = topic
-            self.partition = partition
-            self.offset = offset
+        /// The recorded form of a moderation decision.
+        public init(_ moderated: Contracts.Decision) {
+            switch moderated {
+            case .allow: self = .allow
+            case .censor: self = .censor
+            case .block: self = .block
+            }
         }
     }
 
-    /// The request's id, or ``syntheticRequestID(for:)`` when it could not be read.
+    /// The request's id, or ``Contracts/SourcePosition/syntheticRequestID`` when it could not be read.
     public var requestID: String
     /// True when `requestID` was made from the message's position.
     public var requestIDIsSynthetic: Bool
@@ -38,13 +40,14 @@ public struct DecisionRecord: Sendable, Hashable {
     public var negativePrompt: String?
     /// JSON object of the mitigations applied.
     public var mitigationsJSON: String?
-    /// JSON object of the harm scores.
+    /// JSON array of the harm scores.
     public var scoresJSON: String?
     /// Lowercase hex SHA-256 of the generated image (nil when none was generated).
     public var imageSHA256: String?
     public var modelSHA256: String?
     public var overlaySHA256: String?
     public var workerID: String
+    /// Where the message was read from.
     public var source: SourcePosition
     /// The topic the outcome was published to (results or DLQ).
     public var publishedTopic: String
@@ -60,8 +63,11 @@ public struct DecisionRecord: Sendable, Hashable {
     /// from another message reusing the request id. Nil on rows written before migration 004.
     public var requestSHA256: String?
 
+    /// - Parameters:
+    ///   - requestIDIsSynthetic: default: whether `requestID` is the synthetic id of `source`.
+    ///   - decidedAt: default: now.
     public init(
-        requestID: String, requestIDIsSynthetic: Bool = false, tenant: String?, decidedAt: SQLTimestamp,
+        requestID: String, requestIDIsSynthetic: Bool? = nil, tenant: String?, decidedAt: SQLTimestamp? = nil,
         decision: Decision, reasonsJSON: String = "[]", prompt: String?, negativePrompt: String?,
         mitigationsJSON: String?, scoresJSON: String?, imageSHA256: String?, modelSHA256: String?,
         overlaySHA256: String?, workerID: String, source: SourcePosition, publishedTopic: String,
@@ -69,9 +75,9 @@ public struct DecisionRecord: Sendable, Hashable {
         triesJSON: String? = nil, requestSHA256: String? = nil
     ) {
         self.requestID = requestID
-        self.requestIDIsSynthetic = requestIDIsSynthetic
+        self.requestIDIsSynthetic = requestIDIsSynthetic ?? (requestID == source.syntheticRequestID)
         self.tenant = tenant
-        self.decidedAt = decidedAt
+        self.decidedAt = decidedAt ?? SQLTimestamp(Date())
         self.decision = decision
         self.reasonsJSON = reasonsJSON
         self.prompt = prompt
@@ -91,10 +97,14 @@ public struct DecisionRecord: Sendable, Hashable {
         self.requestSHA256 = requestSHA256
     }
 
-    /// The deterministic id of a message whose request_id cannot be read:
-    /// `kafka:<topic>:<partition>:<offset>`. A redelivery of the same message maps to the same id.
-    public static func syntheticRequestID(for source: SourcePosition) -> String {
-        "kafka:\(source.topic):\(source.partition):\(source.offset)"
+    /// The key the payload is published with: always the row's request id (results: the
+    /// request id; DLQ: the request id or the synthetic id), so it is not stored separately.
+    public var publishedKey: String { requestID }
+
+    /// Whether this row answers the message with SHA-256 `requestSHA256`: true for the same
+    /// bytes (a redelivery), and for rows written before the hash was kept.
+    public func answers(requestSHA256 other: String) -> Bool {
+        requestSHA256 == nil || requestSHA256 == other
     }
 
     /// Throws `invalidValue`, naming the field and byte offset, when a text field holds a NUL

@@ -8,7 +8,7 @@ import Foundation
 public struct DLQEnvelope: Codable, Sendable, Equatable {
     /// The request id read from the message, absent when it could not be read.
     public var requestID: String?
-    /// The id the audit row is stored under: `requestID`, or ``syntheticRequestID(topic:partition:offset:)``.
+    /// The id the audit row is stored under: `requestID`, or ``SourcePosition/syntheticRequestID``.
     public var auditID: String
     public var reasonCode: RejectionCode
     /// Human-readable reason, naming the field and the limit.
@@ -104,14 +104,6 @@ public struct DLQEnvelope: Codable, Sendable, Equatable {
             originalSHA256 = nil
         }
     }
-
-    /// The audit id of a message whose request id cannot be read: `kafka:<topic>:<partition>:<offset>`.
-    ///
-    /// Deterministic, so a redelivery of the same message finds the same audit row; it cannot
-    /// collide with a real request id, whose characters are restricted to `[A-Za-z0-9._-]`.
-    public static func syntheticRequestID(topic: String, partition: Int32, offset: Int64) -> String {
-        "kafka:\(topic):\(partition):\(offset)"
-    }
 }
 
 /// Where a message was read from.
@@ -129,4 +121,10 @@ public struct SourcePosition: Codable, Sendable, Equatable, Hashable {
         self.partition = partition
         self.offset = offset
     }
+
+    /// The audit id of a message whose request id cannot be read: `kafka:<topic>:<partition>:<offset>`.
+    ///
+    /// Deterministic, so a redelivery of the same message finds the same audit row; it cannot
+    /// collide with a real request id, whose characters are restricted to `[A-Za-z0-9._-]`.
+    public var syntheticRequestID: String { "kafka:\(topic):\(partition):\(offset)" }
 }

@@ -105,7 +105,7 @@ public struct SafetyGuidance: Codable, Sendable, Equatable {
 }
 
 /// One SEGA concept edit. Optional members take the SEGA defaults documented in the schema.
-public struct SemanticEdit: Codable, Sendable, Equatable {
+public struct SemanticEdit: Codable, Sendable, Hashable {
     /// The concept text to add (or remove when `reverse` is true).
     public var concept: String
     /// Remove the concept instead of adding it.
@@ -139,8 +139,38 @@ public struct SemanticEdit: Codable, Sendable, Equatable {
     }
 }
 
+extension SemanticEdit {
+    /// SEGA's defaults (as in the schema and diffusers' semantic pipeline).
+    public static let defaultGuidanceScale = 5.0
+    public static let defaultWarmupSteps = 10
+    public static let defaultThreshold = 0.9
+    public static let defaultWeight = 1.0
+
+    /// This edit with every default filled in (`cooldown_steps` stays absent: never): the
+    /// parameters the sampler applies, as recorded in the result's `mitigations`.
+    public var resolved: SemanticEdit {
+        SemanticEdit(
+            concept: concept, reverse: reverse, guidanceScale: guidanceScale ?? Self.defaultGuidanceScale,
+            warmupSteps: warmupSteps ?? Self.defaultWarmupSteps, cooldownSteps: cooldownSteps,
+            threshold: threshold ?? Self.defaultThreshold, weight: weight ?? Self.defaultWeight)
+    }
+
+    /// Why the edit cannot be applied, or nil: an empty concept or a parameter out of range
+    /// (guidance_scale >= 0, warmup_steps >= 0, cooldown_steps >= 0, 0 <= threshold < 1,
+    /// weight >= 0, all finite).
+    public var problem: String? {
+        if concept.isEmpty { return "the concept is empty" }
+        let ok = (guidanceScale.map { $0.isFinite && $0 >= 0 } ?? true)
+            && (warmupSteps.map { $0 >= 0 } ?? true)
+            && (cooldownSteps.map { $0 >= 0 } ?? true)
+            && (threshold.map { $0.isFinite && $0 >= 0 && $0 < 1 } ?? true)
+            && (weight.map { $0.isFinite && $0 >= 0 } ?? true)
+        return ok ? nil : "out of range: guidance_scale >= 0, warmup_steps >= 0, cooldown_steps >= 0, 0 <= threshold < 1, weight >= 0"
+    }
+}
+
 /// SEGA momentum: `scale` (s_m) and `beta` (β) of the momentum shared by all edits.
-public struct SemanticMomentum: Codable, Sendable, Equatable {
+public struct SemanticMomentum: Codable, Sendable, Hashable {
     public var scale: Double
     public var beta: Double
 
@@ -152,6 +182,9 @@ public struct SemanticMomentum: Codable, Sendable, Equatable {
         self.scale = scale
         self.beta = beta
     }
+
+    /// SEGA's default momentum (scale 0.1, beta 0.4), used when a request's edits name none.
+    public static let standard = SemanticMomentum(scale: 0.1, beta: 0.4)
 }
 
 /// Fair Diffusion target: an attribute family the worker knows (from its families file, e.g.

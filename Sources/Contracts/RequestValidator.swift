@@ -152,15 +152,8 @@ public struct RequestValidator: Sendable {
         for (index, edit) in edits.enumerated() {
             let field = "mitigations.semantic_edits[\(index)]"
             try checkText(edit.concept, field: "\(field).concept", nonEmpty: true)
-            let ok = (edit.guidanceScale.map { $0.isFinite && $0 >= 0 } ?? true)
-                && (edit.warmupSteps.map { $0 >= 0 } ?? true)
-                && (edit.cooldownSteps.map { $0 >= 0 } ?? true)
-                && (edit.threshold.map { $0.isFinite && $0 >= 0 && $0 < 1 } ?? true)
-                && (edit.weight.map { $0.isFinite && $0 >= 0 } ?? true)
-            guard ok else {
-                throw RequestRejection(
-                    .invalidMitigation,
-                    "`\(field)` out of range: guidance_scale >= 0, warmup_steps >= 0, cooldown_steps >= 0, 0 <= threshold < 1, weight >= 0")
+            if let problem = edit.problem {
+                throw RequestRejection(.invalidMitigation, "`\(field)` \(problem)")
             }
         }
         if let momentum = mitigations.semanticMomentum {

@@ -174,7 +174,7 @@ struct BenchPipeline: AsyncParsableCommand {
             settings: .init(workerID: id, topics: topics),
             components: .init(
                 generator: TrivialGenerator(), scorer: NoScores(), policy: ThresholdPolicy(rules: []), censor: NoCensor(),
-                audit: TimedAudit(inner: PostgresAuditLog(repository: repository), timings: timings),
+                audit: TimedAudit(inner: (repository), timings: timings),
                 publisher: TimedPublisher(inner: KafkaResultPublisher(producer: producer, consumer: consumer), timings: timings)),
             health: WorkerHealth(), logger: logger)
         return WorkerService(consumer: TimedDecodeConsumer(inner: KafkaRequestConsumer(consumer: consumer), timings: timings),
@@ -228,32 +228,32 @@ struct TimedAudit: AuditLog {
     let inner: any AuditLog
     let timings: StageRecorder
 
-    func find(requestID: String) async throws -> StoredDecision? {
+    func decision(requestID: String) async throws -> DecisionRecord? {
         let start = ContinuousClock.now
         defer { timings.record("audit_lookup", since: start) }
-        return try await inner.find(requestID: requestID)
+        return try await inner.decision(requestID: requestID)
     }
 
-    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
+    func insertDecision(_ entry: DecisionRecord) async throws -> InsertOutcome {
         let start = ContinuousClock.now
         defer { timings.record("audit_insert", since: start) }
-        return try await inner.insert(entry)
+        return try await inner.insertDecision(entry)
     }
 
-    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
+    func recordProcessingStart(of source: SourcePosition, workerID: String) async throws -> Int {
         let start = ContinuousClock.now
         defer { timings.record("attempt_count", since: start) }
-        return try await inner.recordProcessingStart(source, workerID: workerID)
+        return try await inner.recordProcessingStart(of: source, workerID: workerID)
     }
 
-    func retractProcessingStart(_ source: SourcePosition) async throws {
-        try await inner.retractProcessingStart(source)
+    func retractProcessingStart(of source: SourcePosition) async throws {
+        try await inner.retractProcessingStart(of: source)
     }
 
-    func clearProcessingStarts(_ source: SourcePosition) async throws {
+    func clearProcessingStarts(of source: SourcePosition) async throws {
         let start = ContinuousClock.now
         defer { timings.record("attempt_count", since: start) }
-        try await inner.clearProcessingStarts(source)
+        try await inner.clearProcessingStarts(of: source)
     }
 }
 

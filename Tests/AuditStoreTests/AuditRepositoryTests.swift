@@ -151,10 +151,9 @@ import Testing
     }
 
     @Test func rejectedMessagesUseTheSyntheticIdOfTheirPosition() async throws {
-        let source = DecisionRecord.SourcePosition(topic: "chaperone.requests", partition: 3, offset: 1042)
-        let id = DecisionRecord.syntheticRequestID(for: source)
+        let source = SourcePosition(topic: "chaperone.requests", partition: 3, offset: 1042)
+        let id = source.syntheticRequestID
         #expect(id == "kafka:chaperone.requests:3:1042")
-        #expect(id == DLQEnvelope.syntheticRequestID(topic: "chaperone.requests", partition: 3, offset: 1042))
         try await TestDatabase.with { db in
             let repository = AuditRepository(connection: try await db.migrated())
             var record = Fixtures.decision(id: id, tenant: nil, decision: .rejected, prompt: nil, offset: 1042)

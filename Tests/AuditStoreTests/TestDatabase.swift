@@ -1,6 +1,7 @@
 import AuditStore
 import Foundation
 import Testing
+import TestSupport
 
 /// A fresh, empty database per test on the PostgreSQL named by `CHAPERONE_TEST_POSTGRES_URL`
 /// (a superuser URL), dropped afterwards.
@@ -59,8 +60,7 @@ struct SetupError: Error, CustomStringConvertible {
 
 enum Fixtures {
     /// The repository root, found from this file's path.
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestPaths.repositoryRoot
 
     /// The project's migrations folder.
     static let migrations = root.appendingPathComponent("schemas/migrations", isDirectory: true)

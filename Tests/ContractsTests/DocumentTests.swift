@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func syntheticRequestIDIsDeterministicAndCannotCollide() {
-        let id = DLQEnvelope.syntheticRequestID(topic: "chaperone.requests", partition: 3, offset: 17)
+        let id = SourcePosition(topic: "chaperone.requests", partition: 3, offset: 17).syntheticRequestID
         #expect(id == "kafka:chaperone.requests:3:17")
         #expect(throws: RequestRejection.self) {
             try RequestValidator().validate(GenerationRequest(requestID: id, tenant: "t", prompt: "p", seed: 0))

@@ -1,9 +1,9 @@
 import Foundation
+import TestSupport
 
 /// Paths of the committed contract fixtures and schema files, found relative to this file.
 enum Fixtures {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = TestPaths.repositoryRoot
     static let contracts = repositoryRoot.appendingPathComponent("Tests/Fixtures/contracts")
     static let schemas = repositoryRoot.appendingPathComponent("schemas")
 

@@ -12,9 +12,11 @@ enum DeploymentNames {
         "CHAPERONE_" + key.uppercased().replacingOccurrences(of: ".", with: "_").replacingOccurrences(of: "-", with: "_")
     }
 
-    /// Configuration keys read in Swift source: every `forKey: "…"` string literal.
+    /// Configuration keys in Swift source: every `forKey: "…"` string literal and every entry of
+    /// the key registry (`Self("kafka.group_id", .string, …)` in ConfigurationKey.swift).
     static func configurationKeys(inSwift source: String) -> Set<String> {
         Set(matches(of: #"forKey:\s*"([a-z0-9_.\-]+)""#, in: source))
+            .union(matches(of: #"Self\("([a-z0-9_]+\.[a-z0-9_]+)",\s*\.(?:string|integer|boolean|number|list)"#, in: source))
     }
 
     /// Environment variables read directly in Swift source: `environment["CHAPERONE_…"]`.

@@ -1,10 +1,10 @@
 import Foundation
+import TestSupport
 
 /// Files of the repository this test target lives in, found relative to this source file.
 enum RepositoryFiles {
     /// The repository root: two folders above `Tests/DeploymentTests/`.
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let root = TestPaths.repositoryRoot
 
     struct Missing: Error, CustomStringConvertible {
         let path: String

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tensor
 @testable import Diffusion
+import TestSupport
 
 /// The shared layers checked against naive reference loops written out here.
 @Suite struct LayersTests {

@@ -2,10 +2,10 @@ import Foundation
 import Tensor
 import Testing
 @testable import Diffusion
+import TestSupport
 
 private func pngFixture(_ name: String) -> URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/pipeline/png/\(name)")
+    TestPaths.fixture("pipeline/png/\(name)")
 }
 
 /// Deterministic pseudo-random bytes (xorshift) with smooth regions so every filter wins rows.

@@ -2,6 +2,7 @@ import Foundation
 import Tensor
 import Testing
 @testable import Diffusion
+import TestSupport
 
 /// Full-pipeline parity with diffusers 0.42.1 `StableDiffusionPipeline` on the tiny random-init
 /// model (`Tests/Fixtures/tiny-sd`), from `Tests/Fixtures/pipeline/runs.json`, written by
@@ -31,8 +32,7 @@ struct PipelineRun: Decodable, Sendable, CustomTestStringConvertible {
 
 private struct PipelineFixture: Decodable { var runs: [PipelineRun] }
 
-let pipelineFixturesRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("Fixtures")
+let pipelineFixturesRoot = TestPaths.fixtures
 
 private let loadedRuns = Result {
     let decoder = JSONDecoder()

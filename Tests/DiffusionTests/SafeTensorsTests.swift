@@ -2,11 +2,10 @@ import Foundation
 import Testing
 import Tensor
 @testable import Diffusion
+import TestSupport
 
 /// Fixtures written by ops/reference/make_text_encoder_fixtures.py.
-private let safetensorsFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/safetensors")
+private let safetensorsFixtures = TestPaths.fixture("safetensors")
 
 /// A scratch directory removed when the value goes away.
 final class ScratchDirectory {

@@ -2,6 +2,7 @@ import Foundation
 import Tensor
 import Testing
 @testable import Diffusion
+import TestSupport
 
 /// Scheduler parity with diffusers 0.42.1: `Tests/Fixtures/schedulers/cases.json`, written by
 /// `ops/reference/make_scheduler_fixtures.py`. Each case runs a full loop on a fixed latent with
@@ -49,8 +50,7 @@ private struct SchedulerFixture: Decodable {
 }
 
 private func fixturesDirectory() -> URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/schedulers")
+    TestPaths.fixture("schedulers")
 }
 
 private func loadCases() throws -> [SchedulerCase] {

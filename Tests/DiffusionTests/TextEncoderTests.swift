@@ -2,12 +2,11 @@ import Foundation
 import Testing
 import Tensor
 @testable import Diffusion
+import TestSupport
 
 /// Fixtures written by ops/reference/make_text_encoder_fixtures.py (transformers 5.23
 /// CLIPTextModel, float32).
-private let encoderFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/text-encoder")
+private let encoderFixtures = TestPaths.fixture("text-encoder")
 
 private struct Reference {
     var inputIDs: [[Int]]

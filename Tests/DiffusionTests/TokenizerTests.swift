@@ -1,12 +1,11 @@
 import Foundation
 import Testing
 @testable import Diffusion
+import TestSupport
 
 /// Fixtures written by ops/reference/make_tokenizer_fixtures.py (transformers 5.23 CLIPTokenizer
 /// on the original CLIP vocabulary).
-private let tokenizerFixtures = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent()
-    .appendingPathComponent("Fixtures/tokenizer")
+private let tokenizerFixtures = TestPaths.fixture("tokenizer")
 
 /// Loading the 49,408-token vocabulary once for all tests.
 private let sharedTokenizer = Result { try CLIPTokenizer(folder: tokenizerFixtures.appendingPathComponent("clip")) }

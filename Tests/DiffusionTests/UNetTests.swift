@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tensor
 @testable import Diffusion
+import TestSupport
 
 /// Parity with diffusers 0.42.1 on the committed random-init UNets
 /// (ops/reference/make_unet_vae_fixtures.py). Tolerance: max abs error ≤ 1e-4 × max |reference|.

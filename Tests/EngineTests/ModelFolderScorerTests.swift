@@ -6,12 +6,12 @@ import HarmScoring
 import Testing
 import Worker
 @testable import Engine
+import TestSupport
 
 /// A model folder with `scorers/` (the demo world's layout): the engine loads its harm scorers,
 /// the embedded policy decides on them, and censoring pixelates the flagged cells only.
 @Suite struct ModelFolderScorerTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
 
     /// tiny-sd with the fixture scorers linked in as `scorers/`.
     static func modelWithScorers() throws -> URL {

@@ -10,6 +10,7 @@ import Tensor
 import Testing
 import Worker
 @testable import Engine
+import TestSupport
 
 /// Escalation, the scorer cascade and early abort end to end through the worker's request
 /// processor with the native engine on the tiny model (and its SafeGen overlay), a policy file,
@@ -65,14 +66,14 @@ import Worker
         let processor = RequestProcessor(
             settings: .init(workerID: "engine-e2e", maxGenerationAttempts: 1),
             components: .init(generator: engine.generator, scorer: engine.scorer, policy: engine.policy, censor: engine.censor,
-                              audit: PostgresAuditLog(repository: database.repository), publisher: publisher),
+                              audit: (database.repository), publisher: publisher),
             health: WorkerHealth(), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         let source = SourcePosition(topic: "chaperone.requests", partition: 0, offset: Int64(database.nextOffset()))
         let outcome = await processor.process(IncomingMessage(source: source, key: nil, value: Array(try JSONEncoder().encode(request))))
         guard case .delivered(let stored, republished: false) = outcome else {
             throw NotDelivered(description: "request \(request.requestID) was not delivered: \(outcome)")
         }
-        #expect(stored.decision != "rejected", "\(String(decoding: stored.payload, as: UTF8.self))")
+        #expect(stored.decision != .rejected, "\(String(decoding: stored.publishedPayload, as: UTF8.self))")
         let record = try #require(try await database.repository.decision(requestID: request.requestID))
         let published = try #require(publisher.payloads.last)
         #expect(published == record.publishedPayload, "published bytes = stored payload")
@@ -346,8 +347,7 @@ final class AuditDatabase: Sendable {
         let name = "chaperone_engine_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         let admin = try await Connection.connect(url: url)
         try await admin.query("CREATE DATABASE \(identifier: String(name))")
-        let migrations = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("schemas/migrations")
+        let migrations = TestPaths.repository("schemas/migrations")
         do {
             let connection = try await Connection.connect(url: url, overrides: ["dbname": String(name)])
             _ = try await Migrator(connection: connection, directory: migrations).migrate()

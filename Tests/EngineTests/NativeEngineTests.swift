@@ -4,11 +4,11 @@ import Foundation
 import Testing
 import Worker
 @testable import Engine
+import TestSupport
 
 /// The native engine behind the worker, on the tiny test model with its SafeGen overlay.
 @Suite struct NativeEngineTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
     static let model = fixtures.appendingPathComponent("tiny-sd").path
     static let overlay = fixtures.appendingPathComponent("safegen/overlay.safetensors").path
 

@@ -2,12 +2,12 @@ import Contracts
 import Engine
 import Foundation
 import Testing
+import TestSupport
 
 /// The moderation half of the engine on its own (what `chaperone score` loads), and prompt
 /// harm with text-embedding similarity through the worker's scoring port.
 @Suite struct NativeModerationTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
     static let model = fixtures.appendingPathComponent("tiny-sd").path
     static let descriptions = fixtures.appendingPathComponent("prompt-embedding/descriptions.json").path
 

@@ -2,12 +2,12 @@ import Diffusion
 import Foundation
 import Testing
 @testable import Evaluation
+import TestSupport
 
 /// One whole evaluation on the tiny random model (2 steps, 2 seeds) with the fixture scorers and
 /// the tiny SafeGen overlay: the report's structure and the consistency of its numbers.
 @Suite struct EvalRunTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
 
     @Test func endToEndOnTinySD() async throws {
         let evaluator = Evaluator()

@@ -3,13 +3,13 @@ import Testing
 import Diffusion
 import Tensor
 @testable import Guidance
+import TestSupport
 
 /// Attribute switching has no packaged reference; its defining invariants are checked on the
 /// tiny model with fixed latents: τ = 0 is the pipeline with the first prompt, τ = 1000 the
 /// pipeline with the second, and a τ inside the schedule is neither.
 @Suite struct AttributeSwitchingPipelineTests {
-    static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/tiny-sd")
+    static let model = TestPaths.fixture("tiny-sd")
 
     func run(_ pipeline: StableDiffusionPipeline, prompt: String, promptSwitch: StableDiffusionPipeline.PromptSwitch?) throws -> [UInt8] {
         var configuration = StableDiffusionPipeline.Configuration(prompt: prompt)

@@ -1,4 +1,4 @@
-import struct Contracts.FairnessTarget
+import Contracts
 import Foundation
 import Testing
 import Tensor
@@ -88,7 +88,7 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test func nothingIsAddedBeforeAnyWarmUpButMomentumAccumulates() {
-        let edit = SemanticEdit(prompt: "x", guidanceScale: 2, warmupSteps: 2, threshold: 0)
+        let edit = SemanticEdit(concept: "x", guidanceScale: 2, warmupSteps: 2, threshold: 0)
         var sega = SemanticGuidance(edits: [edit], momentum: SemanticMomentum(scale: 0.5, beta: 0.5))
         let u = testTensor(shape, seed: 1), e = testTensor(shape, seed: 2)
         #expect(sega.term(uncond: u, editPredictions: [e], step: 0) == nil)
@@ -102,8 +102,8 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test func partialWarmUpAddsRenormalisedWarmEditsWithoutMomentum() {
-        let early = SemanticEdit(prompt: "a", guidanceScale: 1, warmupSteps: 0, threshold: 0, weight: 2)
-        let late = SemanticEdit(prompt: "b", guidanceScale: 1, warmupSteps: 5, threshold: 0, reverse: true, weight: 1)
+        let early = SemanticEdit(concept: "a", guidanceScale: 1, warmupSteps: 0, threshold: 0, weight: 2)
+        let late = SemanticEdit(concept: "b", reverse: true, guidanceScale: 1, warmupSteps: 5, threshold: 0, weight: 1)
         var sega = SemanticGuidance(edits: [early, late], momentum: SemanticMomentum(scale: 0.9, beta: 0.1))
         let u = testTensor(shape, seed: 4), a = testTensor(shape, seed: 5), b = testTensor(shape, seed: 6)
         let term = sega.term(uncond: u, editPredictions: [a, b], step: 0)!
@@ -123,7 +123,7 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test func cooledDownEditContributesNothing() {
-        let edit = SemanticEdit(prompt: "a", guidanceScale: 3, warmupSteps: 0, cooldownSteps: 2, threshold: 0)
+        let edit = SemanticEdit(concept: "a", guidanceScale: 3, warmupSteps: 0, cooldownSteps: 2, threshold: 0)
         var sega = SemanticGuidance(edits: [edit], momentum: SemanticMomentum(scale: 0, beta: 0.4))
         let u = testTensor(shape, seed: 7), a = testTensor(shape, seed: 8)
         #expect(sega.term(uncond: u, editPredictions: [a], step: 1) != nil)
@@ -132,10 +132,11 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test func editDefaultsAreSEGAs() throws {
-        let edit = try JSONDecoder().decode(SemanticEdit.self, from: Data(#"{"prompt": "a hat"}"#.utf8))
-        #expect(edit == SemanticEdit(prompt: "a hat", guidanceScale: 5, warmupSteps: 10, cooldownSteps: nil, threshold: 0.9, reverse: false, weight: 1))
-        #expect(SemanticEdit(prompt: "", guidanceScale: 5).validationProblem() != nil)
-        #expect(SemanticEdit(prompt: "x", threshold: 1.5).validationProblem() != nil)
+        let edit = try JSONDecoder().decode(SemanticEdit.self, from: Data(#"{"concept": "a hat", "reverse": false}"#.utf8))
+        #expect(edit.resolved == SemanticEdit(concept: "a hat", reverse: false, guidanceScale: 5, warmupSteps: 10, cooldownSteps: nil, threshold: 0.9, weight: 1))
+        #expect(SemanticEdit(concept: "", guidanceScale: 5).problem != nil)
+        #expect(SemanticEdit(concept: "x", threshold: 1.5).problem != nil)
+        #expect(SemanticEdit(concept: "x", threshold: 0.5).problem == nil)
     }
 }
 
@@ -165,7 +166,7 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         let target = FairnessTarget(family: "gender", proportions: ["female": 1, "male": 0])
         let plan = try FairDiffusion.plan(target: target, seed: 7, families: families)
         #expect(plan.value == "female")
-        #expect(plan.edits.map(\.prompt) == ["female person", "male person"])
+        #expect(plan.edits.map(\.concept) == ["female person", "male person"])
         #expect(plan.edits.map(\.reverse) == [false, true])
         #expect(plan.edits.allSatisfy { $0.guidanceScale == 4 && $0.warmupSteps == 5 && $0.threshold == 0.95 })
         #expect(plan.momentum == SemanticMomentum(scale: 0.5, beta: 0.6))

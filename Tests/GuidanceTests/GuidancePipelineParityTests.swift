@@ -1,8 +1,10 @@
+import Contracts
 import Foundation
 import Testing
 import Diffusion
 import Tensor
 @testable import Guidance
+import TestSupport
 
 /// Full runs of diffusers 0.42.1 `StableDiffusionPipelineSafe` (SLD presets) and
 /// `SemanticStableDiffusionPipeline` (SEGA, Fair Diffusion's edits) on the tiny random-init model
@@ -10,8 +12,7 @@ import Tensor
 /// matching guidance terms. Tolerances: recorded latents within 1e-3 × max |diffusers|; the final
 /// 8-bit image within 1/255.
 @Suite struct GuidancePipelineParityTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
 
     struct Call: Decodable {
         var prompt: String
@@ -76,16 +77,16 @@ import Tensor
         if let prompts = call.editingPrompt {
             let edits = (0..<prompts.count).map { k in
                 SemanticEdit(
-                    prompt: prompts.value(k),
-                    guidanceScale: call.editGuidanceScale?.value(k) ?? 5,
-                    warmupSteps: call.editWarmupSteps?.value(k) ?? 10,
-                    cooldownSteps: call.editCooldownSteps?.value(k),
-                    threshold: call.editThreshold?.value(k) ?? 0.9,
+                    concept: prompts.value(k),
                     reverse: call.reverseEditingDirection?.value(k) ?? false,
-                    weight: call.editWeights?[k] ?? 1)
+                    guidanceScale: call.editGuidanceScale.map { Double($0.value(k)) },
+                    warmupSteps: call.editWarmupSteps?.value(k),
+                    cooldownSteps: call.editCooldownSteps?.value(k),
+                    threshold: call.editThreshold.map { Double($0.value(k)) },
+                    weight: call.editWeights.map { Double($0[k]) })
             }
             return [SemanticGuidanceTerm(
-                edits: edits, momentum: SemanticMomentum(scale: call.editMomentumScale ?? 0.1, beta: call.editMomBeta ?? 0.4))]
+                edits: edits, momentum: SemanticMomentum(scale: Double(call.editMomentumScale ?? 0.1), beta: Double(call.editMomBeta ?? 0.4)))]
         }
         return []
     }

@@ -3,10 +3,10 @@ import Testing
 import Diffusion
 import Tensor
 @testable import Guidance
+import TestSupport
 
 @Suite struct SafeGenOverlayTests {
-    static let fixtures = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = TestPaths.fixtures
     let safegen = fixtures.appendingPathComponent("safegen")
 
     func baseUNet() throws -> UNet2DConditionModel {

@@ -5,11 +5,11 @@ import Tensor
 import Testing
 
 @testable import HarmScoring
+import TestSupport
 
 /// Fixtures written by ops/reference/make_nudenet_fixtures.py from nudenet 3.4.2 (onnxruntime).
 enum NudeNetFixtures {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = TestPaths.repositoryRoot
     static let root = repositoryRoot.appendingPathComponent("Tests/Fixtures/nudenet")
 
     struct Expected: Decodable {

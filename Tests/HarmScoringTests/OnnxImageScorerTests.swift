@@ -4,12 +4,12 @@ import Diffusion
 import Foundation
 import Testing
 @testable import HarmScoring
+import TestSupport
 
 /// ONNX image scorers (the demo world's kind) against onnxruntime, their descriptors, and the
 /// grid-to-region arithmetic.
 @Suite struct OnnxImageScorerTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/demo-scorers")
+    static let folder = TestPaths.fixture("demo-scorers")
     static let scorers = folder.appendingPathComponent("scorers")
 
     struct Expected: Decodable {

@@ -3,13 +3,13 @@ import Testing
 import Diffusion
 import Tensor
 @testable import HarmScoring
+import TestSupport
 
 /// Compared with diffusers' `StableDiffusionSafetyChecker` and transformers'
 /// `CLIPImageProcessor` (Pillow backend) on a small random-init checker
 /// (ops/reference/make_safety_checker_fixtures.py).
 @Suite struct SafetyCheckerTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/safety-checker")
+    static let folder = TestPaths.fixture("safety-checker")
 
     struct Record: Decodable {
         var images: Int

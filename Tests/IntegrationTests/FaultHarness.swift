@@ -212,10 +212,10 @@ final class FaultRun {
         let auditID: String
         switch validator.decode(value) {
         case _ where storedUnderPosition:
-            auditID = DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)
+            auditID = source.syntheticRequestID
         case .success(let request): auditID = request.requestID
         case .failure(let rejection):
-            auditID = rejection.requestID ?? DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)
+            auditID = rejection.requestID ?? source.syntheticRequestID
         }
         #expect(expected[auditID] == nil, "duplicate test id \(auditID)")
         expected[auditID] = source

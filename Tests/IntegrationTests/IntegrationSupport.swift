@@ -2,12 +2,12 @@ import AuditStore
 import Foundation
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Environment and processes for the integration tests.
 enum IntegrationEnvironment {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repositoryRoot = TestPaths.repositoryRoot
 
     /// The superuser URL of the test PostgreSQL, or a failure explaining how to start it.
     static func postgresURL() throws -> String {

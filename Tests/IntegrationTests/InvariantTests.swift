@@ -112,7 +112,7 @@ import Worker
             switch validator.decode(value) {
             case .success(let request): auditID = request.requestID
             case .failure(let rejection):
-                auditID = rejection.requestID ?? DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset)
+                auditID = rejection.requestID ?? source.syntheticRequestID
             }
             #expect(expected[auditID] == nil, "duplicate test id \(auditID)")
             expected[auditID] = source

@@ -1,12 +1,11 @@
 import Foundation
 import OnnxRunner
 import Tensor
+import TestSupport
 
 /// Fixtures written by ops/reference/make_onnx_fixtures.py (onnxruntime outputs).
 enum OnnxFixtures {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/onnx")
+    static let root = TestPaths.fixture("onnx")
 
     static func url(_ name: String) -> URL { root.appendingPathComponent(name) }
 
@@ -55,13 +54,3 @@ enum OnnxFixtures {
     }
 }
 
-/// Largest absolute difference between two float tensors of the same shape (∞ if shapes differ).
-func maxAbsDifference(_ a: Tensor, _ b: Tensor) -> Float {
-    guard a.shape == b.shape else { return .infinity }
-    var worst: Float = 0
-    for (x, y) in zip(a.scalars, b.scalars) {
-        if x.isNaN != y.isNaN { return .infinity }
-        if !x.isNaN { worst = max(worst, abs(x - y)) }
-    }
-    return worst
-}

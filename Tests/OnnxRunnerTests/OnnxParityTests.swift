@@ -2,6 +2,7 @@ import Foundation
 import OnnxRunner
 import Tensor
 import Testing
+import TestSupport
 
 /// Every operator case against onnxruntime 1.31.1 on the same inputs (max abs error ≤ 1e-4;
 /// int64 outputs exactly). Fixtures: ops/reference/make_onnx_fixtures.py.

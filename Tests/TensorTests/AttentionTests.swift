@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tensor
+import TestSupport
 
 /// Naive attention over [B, L, d] slices with an optional additive [Lq, Lk] mask.
 private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: [Float]?, causal: Bool, scale: Float?) -> Tensor {
@@ -82,7 +83,7 @@ private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: [Float]
             let v = randomTensor([1, 2, lk, d], seed: 42 + UInt64(d))
             let fused = scaledDotProductAttention(query: q, key: k, value: v)
             let naive = naiveAttention(q, k, v, mask: nil, causal: false, scale: nil)
-            let diff = maxAbsDiff(fused, naive)
+            let diff = maxAbsDifference(fused, naive)
             #expect(diff <= 1e-5, "d \(d), Lk \(lk): max |fused − naive| = \(diff)")
         }
     }
@@ -98,6 +99,6 @@ private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: [Float]
             .permuted([0, 2, 1, 3]).reshaped([b, lq, heads * (d + 2)])
         let packed = multiHeadAttention(query: q, key: k, value: v, heads: heads)
         #expect(packed.shape == [b, lq, heads * (d + 2)])
-        #expect(maxAbsDiff(packed, expected) <= 1e-6)
+        #expect(maxAbsDifference(packed, expected) <= 1e-6)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Tensor
+import TestSupport
 
 /// Deterministic SplitMix64 generator for test inputs.
 struct TestRNG {
@@ -29,19 +30,6 @@ func randomTensor(_ shape: [Int], seed: UInt64, scale: Float = 1) -> Tensor {
     return Tensor(shape: shape, scalars: (0..<n).map { _ in rng.uniform() * scale })
 }
 
-/// Largest absolute elementwise difference; shapes must match.
-func maxAbsDiff(_ a: Tensor, _ b: Tensor) -> Float {
-    #expect(a.shape == b.shape, "shape \(a.shape) vs \(b.shape)")
-    guard a.shape == b.shape else { return .infinity }
-    let x = a.scalars, y = b.scalars
-    var m: Float = 0
-    for i in x.indices {
-        let d = Swift.abs(x[i] - y[i])
-        if d.isNaN { return .infinity }
-        m = Swift.max(m, d)
-    }
-    return m
-}
 
 /// Expects `actual` within `tolerance · max(1, max|expected|)` of `expected` everywhere.
 func expectClose(
@@ -49,7 +37,7 @@ func expectClose(
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     let scale = Swift.max(1, expected.scalars.map { Swift.abs($0) }.max() ?? 0)
-    let err = maxAbsDiff(actual, expected)
+    let err = maxAbsDifference(actual, expected)
     #expect(err <= tolerance * scale, "\(what): max abs error \(err) > \(tolerance) × scale \(scale)",
             sourceLocation: sourceLocation)
 }
@@ -66,10 +54,7 @@ struct KernelFixtures: Decodable {
     let cases: [String: [String: Packed]]
 
     static let shared: KernelFixtures = {
-        let url = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()
-            .deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/tensor/kernels.json")
+        let url = TestPaths.fixture("tensor/kernels.json")
         do {
             return try JSONDecoder().decode(KernelFixtures.self, from: Data(contentsOf: url))
         } catch {

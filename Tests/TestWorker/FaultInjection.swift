@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Foundation
 import Synchronization
@@ -69,27 +70,27 @@ struct KillingAuditLog: AuditLog {
     let base: any AuditLog
     let killSwitch: KillSwitch
 
-    func find(requestID: String) async throws -> StoredDecision? {
+    func decision(requestID: String) async throws -> DecisionRecord? {
         killSwitch.reached(.consumed)
-        return try await base.find(requestID: requestID)
+        return try await base.decision(requestID: requestID)
     }
 
-    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
-        let outcome = try await base.insert(entry)
+    func insertDecision(_ entry: DecisionRecord) async throws -> InsertOutcome {
+        let outcome = try await base.insertDecision(entry)
         killSwitch.reached(.recorded)
         return outcome
     }
 
-    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
-        try await base.recordProcessingStart(source, workerID: workerID)
+    func recordProcessingStart(of source: SourcePosition, workerID: String) async throws -> Int {
+        try await base.recordProcessingStart(of: source, workerID: workerID)
     }
 
-    func retractProcessingStart(_ source: SourcePosition) async throws {
-        try await base.retractProcessingStart(source)
+    func retractProcessingStart(of source: SourcePosition) async throws {
+        try await base.retractProcessingStart(of: source)
     }
 
-    func clearProcessingStarts(_ source: SourcePosition) async throws {
-        try await base.clearProcessingStarts(source)
+    func clearProcessingStarts(of source: SourcePosition) async throws {
+        try await base.clearProcessingStarts(of: source)
     }
 }
 

@@ -8,7 +8,7 @@ import Worker
         let source = SourcePosition(topic: "chaperone.requests", partition: 2, offset: offset)
         let envelope = DLQEnvelope(
             requestID: requestID,
-            auditID: requestID ?? DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset),
+            auditID: requestID ?? source.syntheticRequestID,
             reasonCode: code, reasonMessage: "because", originalValue: Data(original.utf8).base64EncodedString(),
             originalKey: requestID.map { Data($0.utf8).base64EncodedString() }, source: source, workerID: "w", rejectedAt: "2026-11-30T00:00:00Z")
         return Array(try! JSONEncoder().encode(envelope))

@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Moderation
 import Foundation
@@ -87,7 +88,7 @@ struct LadderPolicy: DecisionPolicy {
     func run(
         _ id: String, prompt: String = "a lighthouse", tenant: String = "acme", ladder: EscalationLadder = Self.ladder,
         generator: MitigationSensitiveGenerator = MitigationSensitiveGenerator(), mitigations: Mitigations = Mitigations(safegen: false)
-    ) async throws -> (row: AuditRow, result: ModerationResult, published: [UInt8], tries: [ModerationTry]) {
+    ) async throws -> (row: DecisionRecord, result: ModerationResult, published: [UInt8], tries: [ModerationTry]) {
         let audit = MemoryAuditLog()
         let publisher = RecordingPublisher()
         let processor = RequestProcessor(
@@ -103,9 +104,9 @@ struct LadderPolicy: DecisionPolicy {
         guard case .publish(_, _, let payload) = try #require(publisher.recorded.first) else {
             throw FakeError.unavailable("no publish")
         }
-        #expect(payload == row.payload, "the published bytes are the stored payload")
+        #expect(payload == row.publishedPayload, "the published bytes are the stored payload")
         let tries = try row.triesJSON.map { try JSONDecoder().decode([ModerationTry].self, from: Data($0.utf8)) } ?? []
-        return (row, try JSONDecoder().decode(ModerationResult.self, from: Data(row.payload)), payload, tries)
+        return (row, try JSONDecoder().decode(ModerationResult.self, from: Data(row.publishedPayload)), payload, tries)
     }
 
     @Test func blockedFirstTryIsRescuedByTheLadder() async throws {
@@ -117,7 +118,7 @@ struct LadderPolicy: DecisionPolicy {
         #expect(tries.allSatisfy { $0.durationMs >= 0 && $0.stepsRun == 10 && $0.earlyAbort == nil })
         #expect(tries[2].mitigations.safetyGuidance?.preset == .strong)
         #expect(tries[2].mitigations.forcedByPolicy == ["escalation:sld-strong"])
-        #expect(result.decision == .allow && row.decision == "allow")
+        #expect(result.decision == .allow && row.decision == .allow)
         #expect(result.escalation == EscalationSummary(tries: 3, publishedTry: 3, steps: ["request", "safegen", "sld-strong"], earlyAborts: 0, stepsSaved: 0))
         #expect(result.image.flatMap { Data(base64Encoded: $0) } == Data("png:esc-1:40".utf8))
         #expect(row.imageSHA256 == SHA256.hex(Array("png:esc-1:40".utf8)))
@@ -129,7 +130,7 @@ struct LadderPolicy: DecisionPolicy {
         let (row, result, _, tries) = try await run("esc-2", ladder: short)
         #expect(tries.map(\.decision) == [.block, .block])
         #expect(tries.map(\.published) == [false, false])
-        #expect(result.decision == .block && result.image == nil && row.decision == "block")
+        #expect(result.decision == .block && result.image == nil && row.decision == .block)
         #expect(result.escalation?.publishedTry == nil && result.escalation?.tries == 2)
         #expect(row.imageSHA256 == tries[1].imageSHA256)
     }
@@ -148,7 +149,7 @@ struct LadderPolicy: DecisionPolicy {
         #expect(tries.isEmpty && row.triesJSON == nil)
         #expect(result.escalation == nil)
         #expect(result.decision == .block)
-        #expect(!String(decoding: row.payload, as: UTF8.self).contains("escalation"))
+        #expect(!String(decoding: row.publishedPayload, as: UTF8.self).contains("escalation"))
     }
 
     @Test func earlyAbortCountsAsABlockedTryAndRecordsStepsSaved() async throws {

@@ -7,17 +7,17 @@ import Worker
 
 /// In-memory audit log with the same insert-or-return-existing rule as the database.
 final class MemoryAuditLog: AuditLog {
-    private let rows = Mutex<[String: AuditRow]>([:])
+    private let rows = Mutex<[String: DecisionRecord]>([:])
     /// Calls that fail before succeeding (simulates PostgreSQL being down).
     let failuresLeft = Mutex(0)
     let inserts = Mutex(0)
 
-    func find(requestID: String) async throws -> StoredDecision? {
+    func decision(requestID: String) async throws -> DecisionRecord? {
         try failIfAsked()
-        return rows.withLock { $0[requestID]?.stored }
+        return rows.withLock { $0[requestID] }
     }
 
-    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome {
+    func insertDecision(_ entry: DecisionRecord) async throws -> InsertOutcome {
         try failIfAsked()
         inserts.withLock { $0 += 1 }
         if refuseEverything.withLock({ $0 }) {
@@ -31,13 +31,13 @@ final class MemoryAuditLog: AuditLog {
             }
         }
         return rows.withLock { rows in
-            if let existing = rows[entry.requestID] { return .existing(existing.stored) }
+            if let existing = rows[entry.requestID] { return .alreadyPresent(existing) }
             rows[entry.requestID] = entry
-            return .inserted(entry.stored)
+            return .inserted(entry)
         }
     }
 
-    var all: [String: AuditRow] { rows.withLock { $0 } }
+    var all: [String: DecisionRecord] { rows.withLock { $0 } }
 
     /// Processing starts per position, as the `delivery_attempts` table keeps them.
     let starts = Mutex<[SourcePosition: Int]>([:])
@@ -46,7 +46,7 @@ final class MemoryAuditLog: AuditLog {
     /// Refuse every row for its data (a schema that refuses even a minimal row).
     let refuseEverything = Mutex(false)
 
-    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
+    func recordProcessingStart(of source: SourcePosition, workerID: String) async throws -> Int {
         try failIfAsked()
         return starts.withLock { starts in
             starts[source, default: 0] += 1
@@ -54,11 +54,11 @@ final class MemoryAuditLog: AuditLog {
         }
     }
 
-    func retractProcessingStart(_ source: SourcePosition) async throws {
+    func retractProcessingStart(of source: SourcePosition) async throws {
         starts.withLock { $0[source] = max(0, ($0[source] ?? 0) - 1) }
     }
 
-    func clearProcessingStarts(_ source: SourcePosition) async throws {
+    func clearProcessingStarts(of source: SourcePosition) async throws {
         _ = starts.withLock { $0.removeValue(forKey: source) }
     }
 

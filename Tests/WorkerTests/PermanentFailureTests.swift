@@ -49,22 +49,22 @@ import Worker
 
         #expect(generator.calls.withLock { $0 } == 1, "the duplicate is never generated")
         let first = try #require(audit.all["shared"])
-        #expect(first.decision == "allow")
+        #expect(first.decision == .allow)
         let duplicate = try #require(audit.all["kafka:chaperone.requests:2:9"], "the duplicate has its own audit row")
-        #expect(duplicate.decision == "rejected")
+        #expect(duplicate.decision == .rejected)
         #expect(duplicate.reasonsJSON.contains("duplicate_request_id"))
         #expect(duplicate.rawRequest == otherBytes)
         #expect(duplicate.requestSHA256 == SHA256.hex(otherBytes))
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(duplicate.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(duplicate.publishedPayload))
         #expect(envelope.reasonCode == .duplicateRequestID)
         #expect(envelope.auditID == "kafka:chaperone.requests:2:9")
         #expect(envelope.firstRequest == DLQEnvelope.FirstRequest(auditID: "shared", source: SourcePosition(topic: "chaperone.requests", partition: 0, offset: 1)))
         guard case .delivered(let stored, republished: false) = second else { Issue.record("not delivered: \(second)"); return }
-        #expect(stored.payload == duplicate.payload)
+        #expect(stored.publishedPayload == duplicate.publishedPayload)
         let sent = Self.published(publisher)
         #expect(sent.count == 2)
-        #expect(sent[1].topic == "chaperone.requests.dlq" && sent[1].payload == duplicate.payload, "the DLQ copy is the stored payload")
-        #expect(sent[0].payload == first.payload)
+        #expect(sent[1].topic == "chaperone.requests.dlq" && sent[1].payload == duplicate.publishedPayload, "the DLQ copy is the stored payload")
+        #expect(sent[0].payload == first.publishedPayload)
     }
 
     @Test func theSameBytesRedeliveredElsewhereAreAnsweredWithTheStoredResult() async throws {
@@ -108,12 +108,12 @@ import Worker
             .process(message(requestBytes("deadly"), offset: 11))
         #expect(generator.calls.withLock { $0 } == 0)
         let row = try #require(audit.all["kafka:chaperone.requests:0:11"])
-        #expect(row.decision == "rejected" && row.reasonsJSON.contains("\"poison\""))
+        #expect(row.decision == .rejected && row.reasonsJSON.contains("\"poison\""))
         #expect(audit.all["deadly"] == nil, "the request id stays free: the message was never answered under it")
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.reasonCode == .poison && envelope.attempts == 3)
         guard case .delivered(let stored, _) = outcome else { Issue.record("not delivered"); return }
-        #expect(stored.payload == row.payload)
+        #expect(stored.publishedPayload == row.publishedPayload)
         #expect(audit.starts.withLock { $0[source] } == nil, "the count is cleared once the row is written")
     }
 
@@ -122,7 +122,7 @@ import Worker
         let source = SourcePosition(topic: "chaperone.requests", partition: 0, offset: 12)
         audit.starts.withLock { $0[source] = 1 }  // one earlier delivery died on it
         _ = await processor(audit: audit, maxAttempts: 3).process(message(requestBytes("survivor"), offset: 12))
-        #expect(try #require(audit.all["survivor"]).decision == "allow")
+        #expect(try #require(audit.all["survivor"]).decision == .allow)
         #expect(audit.starts.withLock { $0[source] } == nil)
     }
 
@@ -145,7 +145,7 @@ import Worker
         let bytes = Array(#"{"request_id":"nul-key","tenant":"acme","prompt":"a cat","negative_prompt":"","seed":1,"width":64,"height":64,"steps":2,"guidance_scale":7.5,"scheduler":"pndm","mitigations":{},"attributes":{"a\u0000":1}}"#.utf8)
         let outcome = await processor(audit: audit).process(message(bytes, offset: 20))
         let row = try #require(audit.all["nul-key"])
-        #expect(row.decision == "rejected")
+        #expect(row.decision == .rejected)
         #expect(row.reasonsJSON.contains("wrong_type"))
         #expect(!row.reasonsJSON.contains("\\u0000"))
         guard case .delivered = outcome else { Issue.record("not delivered: \(outcome)"); return }
@@ -159,13 +159,13 @@ import Worker
         let outcome = await processor(audit: audit, publisher: publisher, scorer: NULLabelScorer())
             .process(message(requestBytes("refused"), offset: 21))
         let row = try #require(audit.all["refused"])
-        #expect(row.decision == "rejected")
+        #expect(row.decision == .rejected)
         #expect(row.reasonsJSON.contains("unstorable"))
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.reasonCode == .unstorable)
         #expect(envelope.requestID == "refused")
         let sent = Self.published(publisher)
-        #expect(sent.count == 1 && sent[0].topic == "chaperone.requests.dlq" && sent[0].payload == row.payload)
+        #expect(sent.count == 1 && sent[0].topic == "chaperone.requests.dlq" && sent[0].payload == row.publishedPayload)
         guard case .delivered = outcome else { Issue.record("not delivered: \(outcome)"); return }
     }
 
@@ -208,9 +208,9 @@ import Worker
         let outcome = await processor(audit: audit, generator: generator, messageMaxBytes: 50_000, imageStore: store)
             .process(message(requestBytes("large"), offset: 30))
         let row = try #require(audit.all["large"])
-        #expect(row.decision == "allow")
-        #expect(row.payload.count < 50_000 - 2048)
-        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(row.payload))
+        #expect(row.decision == .allow)
+        #expect(row.publishedPayload.count < 50_000 - 2048)
+        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(row.publishedPayload))
         #expect(result.image == nil)
         let sha = try #require(result.imageSHA256)
         #expect(result.imageRef == "memory:\(sha)")
@@ -223,11 +223,11 @@ import Worker
         let audit = MemoryAuditLog()
         let store = MemoryImageStore()
         _ = await processor(audit: audit, imageStore: store).process(message(requestBytes("small"), offset: 31))
-        let inline = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["small"]).payload))
+        let inline = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["small"]).publishedPayload))
         #expect(inline.image != nil && inline.imageRef == nil)
         #expect(store.images.withLock { $0.isEmpty })
         _ = await processor(audit: audit, imageStore: store, storePolicy: .always).process(message(requestBytes("stored"), offset: 32))
-        let stored = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["stored"]).payload))
+        let stored = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["stored"]).publishedPayload))
         #expect(stored.image == nil && stored.imageRef != nil)
     }
 
@@ -237,9 +237,9 @@ import Worker
         let outcome = await processor(audit: audit, publisher: publisher, generator: LargeImageGenerator(bytes: 60_000), messageMaxBytes: 50_000)
             .process(message(requestBytes("toolarge"), offset: 33))
         let row = try #require(audit.all["toolarge"])
-        #expect(row.decision == "rejected" && row.reasonsJSON.contains("unpublishable"))
+        #expect(row.decision == .rejected && row.reasonsJSON.contains("unpublishable"))
         let sent = Self.published(publisher)
-        #expect(sent.count == 1 && sent[0].payload == row.payload && sent[0].payload.count < 50_000)
+        #expect(sent.count == 1 && sent[0].payload == row.publishedPayload && sent[0].payload.count < 50_000)
         guard case .delivered = outcome else { Issue.record("not delivered"); return }
     }
 
@@ -248,9 +248,9 @@ import Worker
         let value = Array(repeating: UInt8(ascii: "x"), count: 120_000)
         _ = await processor(audit: audit, messageMaxBytes: 50_000).process(message(value, offset: 34))
         let row = try #require(audit.all["kafka:chaperone.requests:0:34"])
-        #expect(row.payload.count < 50_000)
+        #expect(row.publishedPayload.count < 50_000)
         #expect(row.rawRequest == value, "the audit row keeps the whole original")
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.originalTruncated == true && envelope.originalSize == value.count)
     }
 
@@ -259,7 +259,7 @@ import Worker
         let publisher = RefusingPublisher(refusedTopic: "chaperone.results")
         let outcome = await processor(audit: audit, publisher: publisher).process(message(requestBytes("refused-by-broker"), offset: 40))
         let row = try #require(audit.all["refused-by-broker"])
-        #expect(row.decision == "allow", "the row was written before the broker refused the payload")
+        #expect(row.decision == .allow, "the row was written before the broker refused the payload")
         let sent = publisher.sent.withLock { $0 }
         #expect(sent.count == 1 && sent[0].topic == "chaperone.requests.dlq")
         let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(sent[0].payload))
@@ -357,23 +357,23 @@ struct NULLabelScorer: RequestScoring {
 final class RacingAuditLog: AuditLog {
     let memory = MemoryAuditLog()
 
-    func find(requestID: String) async throws -> StoredDecision? {
-        let found = try await memory.find(requestID: requestID)
+    func decision(requestID: String) async throws -> DecisionRecord? {
+        let found = try await memory.decision(requestID: requestID)
         if requestID == "raced", found == nil {
             let theirs = requestBytes("raced", prompt: "theirs")
-            _ = try await memory.insert(AuditRow(
-                requestID: "raced", tenant: "acme", decision: "allow", reasonsJSON: "[]", prompt: "theirs", negativePrompt: "",
+            _ = try await memory.insertDecision(DecisionRecord(
+                requestID: "raced", tenant: "acme", decision: .allow, reasonsJSON: "[]", prompt: "theirs", negativePrompt: "",
                 mitigationsJSON: "{}", scoresJSON: "[]", imageSHA256: nil, modelSHA256: nil, overlaySHA256: nil, workerID: "w2",
                 source: SourcePosition(topic: "chaperone.requests", partition: 3, offset: 1), publishedTopic: "chaperone.results",
-                publishedKey: "raced", payload: Array("theirs".utf8), rawRequest: nil, requestSHA256: SHA256.hex(theirs)))
+                publishedPayload: Array("theirs".utf8), rawRequest: nil, requestSHA256: SHA256.hex(theirs)))
         }
         return found
     }
 
-    func insert(_ entry: AuditRow) async throws -> AuditInsertOutcome { try await memory.insert(entry) }
-    func recordProcessingStart(_ source: SourcePosition, workerID: String) async throws -> Int {
-        try await memory.recordProcessingStart(source, workerID: workerID)
+    func insertDecision(_ entry: DecisionRecord) async throws -> InsertOutcome { try await memory.insertDecision(entry) }
+    func recordProcessingStart(of source: SourcePosition, workerID: String) async throws -> Int {
+        try await memory.recordProcessingStart(of: source, workerID: workerID)
     }
-    func retractProcessingStart(_ source: SourcePosition) async throws { try await memory.retractProcessingStart(source) }
-    func clearProcessingStarts(_ source: SourcePosition) async throws { try await memory.clearProcessingStarts(source) }
+    func retractProcessingStart(of source: SourcePosition) async throws { try await memory.retractProcessingStart(of: source) }
+    func clearProcessingStarts(of source: SourcePosition) async throws { try await memory.clearProcessingStarts(of: source) }
 }

@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Testing
 import Worker
@@ -6,10 +7,16 @@ import Worker
     let source = SourcePosition(topic: "chaperone.requests", partition: 2, offset: 9)
     let request = GenerationRequest(requestID: "r1", tenant: "acme", prompt: "p", seed: 1)
 
-    func entry(_ id: String = "r1", topic: String = "chaperone.results") -> AuditRow {
-        AuditRow(requestID: id, tenant: "acme", decision: "allow", reasonsJSON: "[]", prompt: "p", negativePrompt: "",
-                   mitigationsJSON: "{}", scoresJSON: "[]", imageSHA256: "x", modelSHA256: "m", overlaySHA256: nil,
-                   workerID: "w", source: source, publishedTopic: topic, publishedKey: id, payload: [1, 2, 3], rawRequest: nil)
+    func entry(_ id: String = "r1", topic: String = "chaperone.results") -> DecisionRecord {
+        record(id, decision: .allow, topic: topic, payload: [1, 2, 3])
+    }
+
+    /// A row with a fixed decision time, so two calls give equal rows.
+    func record(_ id: String, decision: DecisionRecord.Decision, topic: String = "chaperone.results", payload: [UInt8]) -> DecisionRecord {
+        DecisionRecord(requestID: id, tenant: "acme", decidedAt: SQLTimestamp(microsecondsSince1970: 0), decision: decision,
+                       reasonsJSON: "[]", prompt: "p", negativePrompt: "", mitigationsJSON: "{}", scoresJSON: "[]", imageSHA256: "x",
+                       modelSHA256: "m", overlaySHA256: nil, workerID: "w", source: source, publishedTopic: topic,
+                       publishedPayload: payload, rawRequest: nil)
     }
 
     @Test func newRequestIsRecordedBeforePublishAndCommittedAfter() {
@@ -17,15 +24,14 @@ import Worker
         #expect(flow.action == .lookUp(requestID: "r1"))
         #expect(flow.handle(.lookedUp(nil)) == .generate(request))
         #expect(flow.handle(.produced(entry())) == .record(entry()))
-        #expect(flow.handle(.recorded(.inserted(entry().stored))) == .publish(entry().stored))
+        #expect(flow.handle(.recorded(.inserted(entry()))) == .publish(entry()))
         #expect(flow.handle(.published) == .commit(source))
-        #expect(flow.handle(.committed) == .finish(.delivered(entry().stored, republished: false)))
+        #expect(flow.handle(.committed) == .finish(.delivered(entry(), republished: false)))
     }
 
     @Test func redeliveryRepublishesStoredBytesWithoutGenerating() {
         var flow = RequestFlow(.valid(request), source: source, transactional: false)
-        let stored = StoredDecision(requestID: "r1", decision: "block", imageSHA256: "x", publishedTopic: "chaperone.results",
-                                    publishedKey: "r1", payload: [9, 9])
+        let stored = record("r1", decision: .block, payload: [9, 9])
         #expect(flow.handle(.lookedUp(stored)) == .publish(stored))
         #expect(flow.handle(.published) == .commit(source))
         #expect(flow.handle(.committed) == .finish(.delivered(stored, republished: true)))
@@ -35,31 +41,30 @@ import Worker
         var flow = RequestFlow(.valid(request), source: source, transactional: false)
         flow.handle(.lookedUp(nil))
         flow.handle(.produced(entry()))
-        let winner = StoredDecision(requestID: "r1", decision: "censor", imageSHA256: "y", publishedTopic: "chaperone.results",
-                                    publishedKey: "r1", payload: [7])
-        #expect(flow.handle(.recorded(.existing(winner))) == .publish(winner))
+        let winner = record("r1", decision: .censor, payload: [7])
+        #expect(flow.handle(.recorded(.alreadyPresent(winner))) == .publish(winner))
     }
 
     @Test func rejectedRequestIsRecordedThenDeadLettered() {
         let dlq = entry("kafka:chaperone.requests:2:9", topic: "chaperone.requests.dlq")
         var flow = RequestFlow(.rejected(dlq), source: source, transactional: false)
         #expect(flow.action == .record(dlq))
-        #expect(flow.handle(.recorded(.inserted(dlq.stored))) == .publish(dlq.stored))
+        #expect(flow.handle(.recorded(.inserted(dlq))) == .publish(dlq))
     }
 
     @Test func transactionalFlowPublishesAndCommitsInOneStep() {
         var flow = RequestFlow(.valid(request), source: source, transactional: true)
         flow.handle(.lookedUp(nil))
         flow.handle(.produced(entry()))
-        #expect(flow.handle(.recorded(.inserted(entry().stored))) == .publishAndCommit(entry().stored, source))
-        #expect(flow.handle(.published) == .publishAndCommit(entry().stored, source), "a bare publish event does not finish a transaction")
-        #expect(flow.handle(.committed) == .finish(.delivered(entry().stored, republished: false)))
+        #expect(flow.handle(.recorded(.inserted(entry()))) == .publishAndCommit(entry(), source))
+        #expect(flow.handle(.published) == .publishAndCommit(entry(), source), "a bare publish event does not finish a transaction")
+        #expect(flow.handle(.committed) == .finish(.delivered(entry(), republished: false)))
     }
 
     @Test func handBackNeverCommits() {
         for steps in 0...4 {
             var flow = RequestFlow(.valid(request), source: source, transactional: false)
-            let events: [RequestFlow.Event] = [.lookedUp(nil), .produced(entry()), .recorded(.inserted(entry().stored)), .published]
+            let events: [RequestFlow.Event] = [.lookedUp(nil), .produced(entry()), .recorded(.inserted(entry())), .published]
             for event in events.prefix(steps) { flow.handle(event) }
             #expect(flow.handle(.handBack(reason: "revoked")) == .finish(.handedBack(reason: "revoked")))
             #expect(flow.handle(.committed) == .finish(.handedBack(reason: "revoked")), "after \(steps) steps")
@@ -71,7 +76,7 @@ import Worker
         #expect(flow.handle(.committed) == .lookUp(requestID: "r1"))
         #expect(flow.handle(.published) == .lookUp(requestID: "r1"))
         flow.handle(.lookedUp(nil))
-        #expect(flow.handle(.recorded(.inserted(entry().stored))) == .generate(request), "cannot record before generating")
+        #expect(flow.handle(.recorded(.inserted(entry()))) == .generate(request), "cannot record before generating")
     }
 }
 

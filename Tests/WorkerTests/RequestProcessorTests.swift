@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Moderation
 import Foundation
@@ -22,14 +23,14 @@ import Worker
         let publisher = RecordingPublisher()
         let outcome = await processor(audit: audit, publisher: publisher).process(message(requestBytes("r1"), offset: 4))
         let row = try #require(audit.all["r1"])
-        #expect(row.decision == "allow")
+        #expect(row.decision == .allow)
         #expect(row.imageSHA256 == SHA256.hex(Array("png:a lighthouse:7".utf8)))
         #expect(publisher.recorded == [
-            .publish(topic: "chaperone.results", key: "r1", payload: row.payload),
+            .publish(topic: "chaperone.results", key: "r1", payload: row.publishedPayload),
             .commit(SourcePosition(topic: "chaperone.requests", partition: 0, offset: 4)),
         ])
-        #expect(outcome == .delivered(row.stored, republished: false))
-        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(row.payload))
+        #expect(outcome == .delivered(row, republished: false))
+        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(row.publishedPayload))
         #expect(result.decision == .allow)
         #expect(result.generatedImageSHA256 == row.imageSHA256)
         #expect(result.image.flatMap { Data(base64Encoded: $0) } == Data("png:a lighthouse:7".utf8))
@@ -51,11 +52,11 @@ import Worker
         let p = processor(audit: audit)
         _ = await p.process(message(requestBytes("c1", prompt: "a fight")))
         _ = await p.process(message(requestBytes("b1", prompt: "gore")))
-        let censored = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["c1"]).payload))
+        let censored = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["c1"]).publishedPayload))
         #expect(censored.decision == .censor)
         #expect(censored.image == Data("censored".utf8).base64EncodedString())
         #expect(censored.reasons == [DecisionReason(scorer: "keyword", label: "violence", score: 0.6, threshold: 0.5)])
-        let blocked = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["b1"]).payload))
+        let blocked = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all["b1"]).publishedPayload))
         #expect(blocked.decision == .block)
         #expect(blocked.image == nil)
         #expect(blocked.imageSHA256 == nil)
@@ -76,7 +77,7 @@ import Worker
         }
         #expect(publishes.count == 2)
         #expect(publishes[0] == publishes[1])
-        #expect(second == .delivered(try #require(audit.all["r1"]).stored, republished: true))
+        #expect(second == .delivered(try #require(audit.all["r1"]), republished: true))
     }
 
     @Test func rejectedRequestGoesToDLQWithAuditRow() async throws {
@@ -85,20 +86,20 @@ import Worker
         let bad = Array(#"{"request_id": "r9", "tenant": "acme"}"#.utf8)
         _ = await processor(audit: audit, publisher: publisher).process(message(bad, partition: 3, offset: 11))
         let row = try #require(audit.all["r9"])
-        #expect(row.decision == "rejected")
+        #expect(row.decision == .rejected)
         #expect(row.rawRequest == bad)
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.reasonCode == .missingField)
         #expect(envelope.originalValue == Data(bad).base64EncodedString())
         #expect(envelope.source == SourcePosition(topic: "chaperone.requests", partition: 3, offset: 11))
-        #expect(publisher.recorded.first == .publish(topic: "chaperone.requests.dlq", key: "r9", payload: row.payload))
+        #expect(publisher.recorded.first == .publish(topic: "chaperone.requests.dlq", key: "r9", payload: row.publishedPayload))
     }
 
     @Test func unreadableRequestUsesTheSyntheticID() async throws {
         let audit = MemoryAuditLog()
         _ = await processor(audit: audit).process(message([0xff, 0xfe], partition: 1, offset: 2))
         let row = try #require(audit.all["kafka:chaperone.requests:1:2"])
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.requestID == nil)
         #expect(envelope.reasonCode == .invalidUTF8)
     }
@@ -121,9 +122,9 @@ import Worker
         let generator = CountingGenerator(failures: 5)
         _ = await processor(audit: audit, generator: generator).process(message(requestBytes("r1")))
         let row = try #require(audit.all["r1"])
-        #expect(row.decision == "rejected")
+        #expect(row.decision == .rejected)
         #expect(generator.calls.withLock { $0 } == 3)
-        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.payload))
+        let envelope = try JSONDecoder().decode(DLQEnvelope.self, from: Data(row.publishedPayload))
         #expect(envelope.reasonCode == .generationFailed)
     }
 

@@ -23,13 +23,13 @@ public struct AttributeFamily: Codable, Sendable, Hashable {
 
 /// The SEGA parameters Fair Diffusion uses for its attribute edits.
 public struct FairEditSettings: Codable, Sendable, Hashable {
-    public var guidanceScale: Float
+    public var guidanceScale: Double
     public var warmupSteps: Int
-    public var threshold: Float
-    public var momentumScale: Float
-    public var momentumBeta: Float
+    public var threshold: Double
+    public var momentumScale: Double
+    public var momentumBeta: Double
 
-    public init(guidanceScale: Float, warmupSteps: Int, threshold: Float, momentumScale: Float, momentumBeta: Float) {
+    public init(guidanceScale: Double, warmupSteps: Int, threshold: Double, momentumScale: Double, momentumBeta: Double) {
         self.guidanceScale = guidanceScale
         self.warmupSteps = warmupSteps
         self.threshold = threshold
@@ -158,8 +158,8 @@ public enum FairDiffusion {
         for value in values {
             for phrase in family.values[value] ?? [] {
                 edits.append(SemanticEdit(
-                    prompt: phrase, guidanceScale: settings.guidanceScale, warmupSteps: settings.warmupSteps,
-                    threshold: settings.threshold, reverse: value != chosen))
+                    concept: phrase, reverse: value != chosen, guidanceScale: settings.guidanceScale,
+                    warmupSteps: settings.warmupSteps, threshold: settings.threshold))
             }
         }
         return FairnessDraw(

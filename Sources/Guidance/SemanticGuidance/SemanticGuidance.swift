@@ -1,84 +1,5 @@
+import Contracts
 import Tensor
-
-/// One semantic edit of SEGA (Brack et al., NeurIPS 2023): a concept to add to the image, or to
-/// remove from it (`reverse`), with its own strength, warm-up, cool-down and threshold.
-public struct SemanticEdit: Codable, Sendable, Hashable {
-    /// The concept text, encoded like a prompt.
-    public var prompt: String
-    /// `s_e`: the edit's guidance scale (not multiplied by the CFG scale, as in diffusers).
-    public var guidanceScale: Float
-    /// Loop steps before the edit is added.
-    public var warmupSteps: Int
-    /// Loop step from which the edit is no longer computed (nil: never).
-    public var cooldownSteps: Int?
-    /// `λ`: the per-channel quantile of |guidance| below which elements are zeroed (0.9 keeps the top 10 %).
-    public var threshold: Float
-    /// Remove the concept instead of adding it.
-    public var reverse: Bool
-    /// Relative weight of the edit among several.
-    public var weight: Float
-
-    public init(
-        prompt: String, guidanceScale: Float = 5, warmupSteps: Int = 10, cooldownSteps: Int? = nil,
-        threshold: Float = 0.9, reverse: Bool = false, weight: Float = 1
-    ) {
-        self.prompt = prompt
-        self.guidanceScale = guidanceScale
-        self.warmupSteps = warmupSteps
-        self.cooldownSteps = cooldownSteps
-        self.threshold = threshold
-        self.reverse = reverse
-        self.weight = weight
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case prompt
-        case guidanceScale = "guidance_scale"
-        case warmupSteps = "warmup_steps"
-        case cooldownSteps = "cooldown_steps"
-        case threshold
-        case reverse
-        case weight
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        prompt = try c.decode(String.self, forKey: .prompt)
-        guidanceScale = try c.decodeIfPresent(Float.self, forKey: .guidanceScale) ?? 5
-        warmupSteps = try c.decodeIfPresent(Int.self, forKey: .warmupSteps) ?? 10
-        cooldownSteps = try c.decodeIfPresent(Int.self, forKey: .cooldownSteps)
-        threshold = try c.decodeIfPresent(Float.self, forKey: .threshold) ?? 0.9
-        reverse = try c.decodeIfPresent(Bool.self, forKey: .reverse) ?? false
-        weight = try c.decodeIfPresent(Float.self, forKey: .weight) ?? 1
-    }
-
-    /// Checks the edit; returns a reason when it is unusable.
-    public func validationProblem() -> String? {
-        if prompt.isEmpty { return "semantic edit prompt is empty" }
-        if !guidanceScale.isFinite || guidanceScale < 0 { return "semantic edit guidance_scale must be finite and ≥ 0" }
-        if warmupSteps < 0 { return "semantic edit warmup_steps must be ≥ 0" }
-        if let cooldown = cooldownSteps, cooldown < 0 { return "semantic edit cooldown_steps must be ≥ 0" }
-        if !(threshold >= 0 && threshold <= 1) { return "semantic edit threshold must be in [0, 1]" }
-        if !weight.isFinite { return "semantic edit weight must be finite" }
-        return nil
-    }
-}
-
-/// SEGA's momentum settings, shared by all edits of a request.
-public struct SemanticMomentum: Codable, Sendable, Hashable {
-    public var scale: Float
-    public var beta: Float
-
-    public init(scale: Float = 0.1, beta: Float = 0.4) {
-        self.scale = scale
-        self.beta = beta
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case scale
-        case beta
-    }
-}
 
 /// The per-request state of SEGA: the edits and the momentum across steps.
 ///
@@ -91,14 +12,38 @@ public struct SemanticMomentum: Codable, Sendable, Hashable {
 /// the warm edits are added at once with their weights renormalised to sum to one and without
 /// momentum (the momentum still accumulates from the full sum). An edit past its cool-down
 /// contributes nothing and has weight zero. Matches diffusers' `SemanticStableDiffusionPipeline`.
+///
+/// Edits are the request's own ``Contracts/SemanticEdit``s (absent parameters take SEGA's
+/// defaults, ``Contracts/SemanticEdit/resolved``); the arithmetic runs in `Float`.
 public struct SemanticGuidance: Sendable {
     public let edits: [SemanticEdit]
     public let momentumSettings: SemanticMomentum
+    private let parameters: [Parameters]
     private var momentum: Tensor?
+
+    /// An edit's parameters as the arithmetic uses them.
+    private struct Parameters: Sendable {
+        var guidanceScale: Float
+        var warmupSteps: Int
+        var cooldownSteps: Int?
+        var threshold: Float
+        var reverse: Bool
+        var weight: Float
+
+        init(_ edit: SemanticEdit) {
+            guidanceScale = Float(edit.guidanceScale ?? SemanticEdit.defaultGuidanceScale)
+            warmupSteps = edit.warmupSteps ?? SemanticEdit.defaultWarmupSteps
+            cooldownSteps = edit.cooldownSteps
+            threshold = Float(edit.threshold ?? SemanticEdit.defaultThreshold)
+            reverse = edit.reverse
+            weight = Float(edit.weight ?? SemanticEdit.defaultWeight)
+        }
+    }
 
     public init(edits: [SemanticEdit], momentum: SemanticMomentum) {
         self.edits = edits
         self.momentumSettings = momentum
+        self.parameters = edits.map(Parameters.init)
     }
 
     /// The term to add to the guided noise prediction at loop step `step`, or nil when nothing
@@ -113,7 +58,7 @@ public struct SemanticGuidance: Sendable {
         var guidance: [Tensor] = []
         var weights: [Float] = []
         var warm: [Int] = []
-        for (k, edit) in edits.enumerated() {
+        for (k, edit) in parameters.enumerated() {
             if step >= edit.warmupSteps { warm.append(k) }
             if let cooldown = edit.cooldownSteps, step >= cooldown {
                 guidance.append(Tensor.zeros(shape))
@@ -141,8 +86,9 @@ public struct SemanticGuidance: Sendable {
         var combined = Tensor.zeros(shape)
         for k in edits.indices { combined = combined + guidance[k] * weights[k] }
         let v = momentum ?? Tensor.zeros(shape)
-        combined = combined + v * momentumSettings.scale
-        momentum = v * momentumSettings.beta + combined * (1 - momentumSettings.beta)
+        let (scale, beta) = (Float(momentumSettings.scale), Float(momentumSettings.beta))
+        combined = combined + v * scale
+        momentum = v * beta + combined * (1 - beta)
         if warm.count == edits.count { added = combined }
         return added
     }

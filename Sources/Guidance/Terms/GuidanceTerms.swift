@@ -1,3 +1,4 @@
+import Contracts
 import Diffusion
 import Tensor
 
@@ -57,7 +58,7 @@ public struct SemanticGuidanceTerm: GuidanceTerm {
     private func branch(_ index: Int) -> String { "\(prefix).\(index)" }
 
     public var conditions: [GuidanceCondition] {
-        state.edits.enumerated().map { GuidanceCondition(name: branch($0.offset), source: .prompt($0.element.prompt)) }
+        state.edits.enumerated().map { GuidanceCondition(name: branch($0.offset), source: .prompt($0.element.concept)) }
     }
 
     /// A cooled-down edit contributes zero, so its branch is not evaluated.

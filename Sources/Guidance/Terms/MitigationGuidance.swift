@@ -28,37 +28,24 @@ public struct MitigationGuidance {
             applied.safetyGuidance = AppliedSafetyGuidance(preset: guidance.preset, parameters: parameters, concept: concept)
         }
 
-        var edits: [SemanticEdit] = (mitigations.semanticEdits ?? []).map { edit in
-            SemanticEdit(
-                prompt: edit.concept, guidanceScale: Float(edit.guidanceScale ?? 5), warmupSteps: edit.warmupSteps ?? 10,
-                cooldownSteps: edit.cooldownSteps, threshold: Float(edit.threshold ?? 0.9), reverse: edit.reverse,
-                weight: Float(edit.weight ?? 1))
-        }
+        var edits = (mitigations.semanticEdits ?? []).map(\.resolved)
         for edit in edits {
-            if let problem = edit.validationProblem() { throw GuidanceError.invalidRequest(problem) }
+            if let problem = edit.problem { throw GuidanceError.invalidRequest("semantic edit '\(edit.concept)' \(problem)") }
         }
-        applied.semanticEdits = edits.map { edit in
-            Contracts.SemanticEdit(
-                concept: edit.prompt, reverse: edit.reverse, guidanceScale: Double(edit.guidanceScale),
-                warmupSteps: edit.warmupSteps, cooldownSteps: edit.cooldownSteps, threshold: Double(edit.threshold),
-                weight: Double(edit.weight))
-        }
-        var momentum = mitigations.semanticMomentum.map { SemanticMomentum(scale: Float($0.scale), beta: Float($0.beta)) }
+        applied.semanticEdits = edits
+        var momentum = mitigations.semanticMomentum
         if let fairness = mitigations.fairness {
             let draw = try FairDiffusion.plan(
                 target: fairness, seed: seed, families: families)
             edits += draw.edits
             momentum = momentum ?? draw.momentum
             applied.fairness = AppliedFairness(
-                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw,
-                edits: draw.edits.map { Contracts.SemanticEdit(
-                    concept: $0.prompt, reverse: $0.reverse, guidanceScale: Double($0.guidanceScale),
-                    warmupSteps: $0.warmupSteps, threshold: Double($0.threshold)) })
+                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw, edits: draw.edits)
         }
         if !edits.isEmpty {
-            let effective = momentum ?? SemanticMomentum()
+            let effective = momentum ?? .standard
             terms.append(SemanticGuidanceTerm(edits: edits, momentum: effective))
-            applied.semanticMomentum = Contracts.SemanticMomentum(scale: Double(effective.scale), beta: Double(effective.beta))
+            applied.semanticMomentum = effective
         }
 
         var promptSwitch: StableDiffusionPipeline.PromptSwitch?

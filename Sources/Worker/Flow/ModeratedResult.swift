@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Foundation
 import Moderation
@@ -12,7 +13,7 @@ struct ModeratedResult {
     /// The audit row of `outcome`, with the exact result payload it publishes.
     func auditRow(
         _ outcome: ModerationOutcome, request: GenerationRequest, source: SourcePosition, decodeTime: Duration
-    ) async throws -> AuditRow {
+    ) async throws -> DecisionRecord {
         let scores = outcome.scores
         let generatedSHA = SHA256.hex(outcome.image.png)
         let published = outcome.publishedImage
@@ -25,13 +26,13 @@ struct ModeratedResult {
                 decodeMs: decodeTime.milliseconds, generateMs: outcome.generateTime.milliseconds, scoreMs: outcome.scoreTime.milliseconds),
             escalation: outcome.escalationSummary)
         let payload = try await fittingPayload(result, published: published)
-        return AuditRow(
-            requestID: request.requestID, tenant: request.tenant, decision: outcome.decision.rawValue,
+        return DecisionRecord(
+            requestID: request.requestID, tenant: request.tenant, decision: .init(outcome.decision),
             reasonsJSON: RequestProcessor.json(outcome.reasons), prompt: request.prompt, negativePrompt: request.negativePrompt,
             mitigationsJSON: RequestProcessor.json(outcome.mitigations), scoresJSON: RequestProcessor.json(scores), imageSHA256: generatedSHA,
             modelSHA256: outcome.image.modelSHA256, overlaySHA256: outcome.image.overlaySHA256, workerID: settings.workerID,
-            source: source, publishedTopic: settings.topics.results, publishedKey: request.requestID,
-            payload: payload, rawRequest: nil, attributesJSON: request.attributes.map { RequestProcessor.json($0) },
+            source: source, publishedTopic: settings.topics.results,
+            publishedPayload: payload, rawRequest: nil, attributesJSON: request.attributes.map { RequestProcessor.json($0) },
             triesJSON: outcome.reportsTries ? RequestProcessor.json(outcome.tries) : nil)
     }
 

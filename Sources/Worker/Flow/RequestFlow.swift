@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 
 /// The steps of one request, as a pure state machine: the driver performs each ``Action``
@@ -30,21 +31,21 @@ public struct RequestFlow: Sendable, Equatable {
         case lookUp(requestID: String)
         /// Another message holds the request id: record this one as a `duplicate_request_id`
         /// rejection (a new flow) naming `first`.
-        case rejectDuplicate(of: StoredDecision)
+        case rejectDuplicate(of: DecisionRecord)
         case generate(GenerationRequest)
-        case record(AuditRow)
-        case publish(StoredDecision)
+        case record(DecisionRecord)
+        case publish(DecisionRecord)
         case commit(SourcePosition)
-        case publishAndCommit(StoredDecision, SourcePosition)
+        case publishAndCommit(DecisionRecord, SourcePosition)
         case finish(Outcome)
     }
 
     /// What the driver observed.
     public enum Event: Sendable, Equatable {
-        case lookedUp(StoredDecision?)
+        case lookedUp(DecisionRecord?)
         /// Generation, scoring and the decision are done; this is the row to record.
-        case produced(AuditRow)
-        case recorded(AuditInsertOutcome)
+        case produced(DecisionRecord)
+        case recorded(InsertOutcome)
         case published
         case committed
         /// Stop at this boundary without committing (revocation or forced shutdown).
@@ -54,7 +55,7 @@ public struct RequestFlow: Sendable, Equatable {
     /// How a request ended.
     public enum Outcome: Sendable, Equatable {
         /// Published (or republished) and committed.
-        case delivered(StoredDecision, republished: Bool)
+        case delivered(DecisionRecord, republished: Bool)
         /// Left uncommitted for the next owner of the partition.
         case handedBack(reason: String)
     }
@@ -62,18 +63,18 @@ public struct RequestFlow: Sendable, Equatable {
     /// Where the request is.
     public enum State: Sendable, Equatable {
         case lookingUp(GenerationRequest)
-        case duplicate(of: StoredDecision)
+        case duplicate(of: DecisionRecord)
         case generating(GenerationRequest)
-        case recording(AuditRow)
-        case publishing(StoredDecision, republished: Bool)
-        case committing(StoredDecision, republished: Bool)
+        case recording(DecisionRecord)
+        case publishing(DecisionRecord, republished: Bool)
+        case committing(DecisionRecord, republished: Bool)
         case done(Outcome)
     }
 
     /// The input of the flow: a valid request, or the audit row of a rejected one.
     public enum Input: Sendable, Equatable {
         case valid(GenerationRequest)
-        case rejected(AuditRow)
+        case rejected(DecisionRecord)
     }
 
     public private(set) var state: State
@@ -125,8 +126,8 @@ public struct RequestFlow: Sendable, Equatable {
         case (.recording, .recorded(let outcome)):
             switch outcome {
             case .inserted(let stored): state = .publishing(stored, republished: false)
-            case .existing(let stored) where answers(stored): state = .publishing(stored, republished: true)
-            case .existing(let stored): state = .duplicate(of: stored)
+            case .alreadyPresent(let stored) where answers(stored): state = .publishing(stored, republished: true)
+            case .alreadyPresent(let stored): state = .duplicate(of: stored)
             }
         case (.publishing(let stored, let republished), .published) where !transactional:
             state = .committing(stored, republished: republished)
@@ -142,9 +143,9 @@ public struct RequestFlow: Sendable, Equatable {
 
     /// Whether `stored` answers this message: same bytes, a row without the hash, or the row
     /// of this very position (its synthetic id; a position holds one message).
-    private func answers(_ stored: StoredDecision) -> Bool {
+    private func answers(_ stored: DecisionRecord) -> Bool {
         guard let requestSHA256 else { return true }
-        if stored.requestID == DLQEnvelope.syntheticRequestID(topic: source.topic, partition: source.partition, offset: source.offset) {
+        if stored.requestID == source.syntheticRequestID {
             return true
         }
         return stored.answers(requestSHA256: requestSHA256)

@@ -1,3 +1,4 @@
+import AuditStore
 import Contracts
 import Moderation
 import Foundation
@@ -9,7 +10,7 @@ import Logging
 /// revocation or shutdown. Failures are classified (``FailureKind``): a transient one (the
 /// database or broker unreachable) is retried with ``Backoff`` while ``WorkerHealth`` reports
 /// the dependency unavailable; a permanent one for this message ends it as `rejected`, with a
-/// reason code and a DLQ envelope, through an audit row made storable (``AuditRow/storable()``)
+/// reason code and a DLQ envelope, through an audit row made storable (``DecisionRecord/storable()``)
 /// and, should even that be refused, a minimal row of worker-made text. Generation failures
 /// are tried `maxGenerationAttempts` times in process; a message whose processing started
 /// `maxAttempts` times without ending (the worker died on it) is quarantined as `poison`.
@@ -153,12 +154,12 @@ public final class RequestProcessor: Sendable {
             case .finish(let outcome):
                 if case .handedBack = outcome, started > 0 {
                     // Not a crash: take the start back so a healthy message is never quarantined.
-                    try? await components.audit.retractProcessingStart(message.source)
+                    try? await components.audit.retractProcessingStart(of: message.source)
                 }
                 record(outcome, tenant: tenant, source: message.source, requestID: requestID)
                 return outcome
             case .lookUp(let requestID):
-                switch await retryTransient("audit", { try await self.components.audit.find(requestID: requestID) }) {
+                switch await retryTransient("audit", { try await self.components.audit.decision(requestID: requestID) }) {
                 case nil:
                     flow.handle(.handBack(reason: "cancelled while looking up the audit row"))
                 case .success(let found)?:
@@ -173,21 +174,21 @@ public final class RequestProcessor: Sendable {
                 metrics.duplicateRequestID()
                 let rejection = RequestRejection(
                     .duplicateRequestID,
-                    "request_id '\(first.requestID)' already belongs to another message\(first.source.map { " (read from \(Self.describe($0)))" } ?? ""); "
+                    "request_id '\(first.requestID)' already belongs to another message (read from \(Self.describe(first.source))); "
                         + "this message has different bytes and is recorded under its position",
                     requestID: first.requestID)
                 let auditID = syntheticID(message)
                 var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: auditID)
-                entry.payload = envelopePayload(rejection, message: message, auditID: auditID) { envelope in
+                entry.publishedPayload = envelopePayload(rejection, message: message, auditID: auditID) { envelope in
                     envelope.firstRequest = DLQEnvelope.FirstRequest(
-                        auditID: first.requestID, source: first.source ?? SourcePosition(topic: "unknown", partition: 0, offset: 0))
+                        auditID: first.requestID, source: first.source)
                 }
                 flow = RequestFlow(.rejected(entry), source: message.source, transactional: transactional, requestSHA256: requestSHA256)
             case .generate(let request):
                 if generationAttempts == 0 {
                     // Poison quarantine: generation is where a message can kill the process
                     // (memory, a trap in a kernel), so its start is counted durably first.
-                    switch await retryTransient("audit", { try await self.components.audit.recordProcessingStart(message.source, workerID: self.settings.workerID) }) {
+                    switch await retryTransient("audit", { try await self.components.audit.recordProcessingStart(of: message.source, workerID: self.settings.workerID) }) {
                     case nil:
                         flow.handle(.handBack(reason: "cancelled before generating"))
                         continue
@@ -228,14 +229,14 @@ public final class RequestProcessor: Sendable {
                 }
             case .record(let entry):
                 let start = clock.now
-                switch await retryTransient("audit", { try await self.components.audit.insert(entry) }, onError: { self.metrics.auditWriteFailed() }) {
+                switch await retryTransient("audit", { try await self.components.audit.insertDecision(entry) }, onError: { self.metrics.auditWriteFailed() }) {
                 case nil:
                     continue
                 case .success(let outcome)?:
                     metrics.stage(.auditInsert, clock.now - start)
                     if started > 0 {
                         // The row now answers every redelivery: the start count has done its job.
-                        try? await components.audit.clearProcessingStarts(message.source)
+                        try? await components.audit.clearProcessingStarts(of: message.source)
                         started = 0
                     }
                     flow.handle(.recorded(outcome))
@@ -252,7 +253,7 @@ public final class RequestProcessor: Sendable {
             case .publish(let stored):
                 let start = clock.now
                 switch await retryTransient("broker", {
-                    try await self.components.publisher.publish(topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.payload)
+                    try await self.components.publisher.publish(topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload)
                 }) {
                 case nil: continue
                 case .success?:
@@ -272,7 +273,7 @@ public final class RequestProcessor: Sendable {
                 let start = clock.now
                 switch await retryTransient("broker", {
                     try await self.components.publisher.publishAndCommit(
-                        topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.payload, offset: position)
+                        topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload, offset: position)
                 }) {
                 case nil: continue
                 case .success?:
@@ -307,7 +308,7 @@ public final class RequestProcessor: Sendable {
         case .delivered(let stored, let republished):
             if republished { metrics.redeliveryRepublished() }
             if stored.publishedTopic == settings.topics.deadLetters { metrics.deadLettered() }
-            metrics.requestDelivered(decision: stored.decision, tenant: tenant)
+            metrics.requestDelivered(decision: stored.decision.rawValue, tenant: tenant)
             logger.info("request delivered", metadata: [
                 "request_id": "\(stored.requestID)", "decision": "\(stored.decision)", "republished": "\(republished)",
             ])
@@ -360,7 +361,7 @@ public final class RequestProcessor: Sendable {
     }
 
     private func syntheticID(_ message: IncomingMessage) -> String {
-        DLQEnvelope.syntheticRequestID(topic: message.source.topic, partition: message.source.partition, offset: message.source.offset)
+        message.source.syntheticRequestID
     }
 
     /// The flow of a message quarantined as poison: its generation started `count` times and
@@ -371,7 +372,7 @@ public final class RequestProcessor: Sendable {
         let rejection = RequestRejection(
             .poison, "generation of this message started \(count) times and never ended (limits.max_attempts is \(settings.maxAttempts)); it is not tried again")
         var entry = rejectionEntry(rejection, message: message, tenant: nil, auditID: syntheticID(message))
-        entry.payload = envelopePayload(rejection, message: message, auditID: entry.requestID) { $0.attempts = count }
+        entry.publishedPayload = envelopePayload(rejection, message: message, auditID: entry.requestID) { $0.attempts = count }
         return RequestFlow(.rejected(entry), source: message.source, transactional: components.publisher.isTransactional, requestSHA256: requestSHA256)
     }
 
@@ -390,7 +391,7 @@ public final class RequestProcessor: Sendable {
     /// outcome as a rejection with request text made storable (a rejection keeps its reasons;
     /// any other decision becomes `unstorable`), then a minimal rejection of worker-made text
     /// under the synthetic id. Nil when the minimal row was refused too.
-    private func storableFallback(after error: any Error, entry: AuditRow, message: IncomingMessage, fallback: inout Fallback) -> AuditRow? {
+    private func storableFallback(after error: any Error, entry: DecisionRecord, message: IncomingMessage, fallback: inout Fallback) -> DecisionRecord? {
         logger.error("the audit database refuses this message's row", metadata: [
             "request_id": "\(entry.requestID)", "source": "\(Self.describe(message.source))", "error": "\(error)",
         ])
@@ -398,7 +399,7 @@ public final class RequestProcessor: Sendable {
         case .none:
             fallback = .storable
             var row = entry
-            if entry.decision != "rejected" {
+            if entry.decision != .rejected {
                 let rejection = RequestRejection(
                     .unstorable, "the audit database refused the \(entry.decision) row: \(Self.safeReason(error))", requestID: entry.requestID)
                 row = rejectionEntry(rejection, message: message, tenant: entry.tenant, auditID: entry.requestID)
@@ -430,7 +431,7 @@ public final class RequestProcessor: Sendable {
     /// size is checked before the row is written), the message still ends: a DLQ envelope
     /// `unpublishable` naming the stored row is published and committed. That envelope is not
     /// the row's payload, so it is logged as an invariant break.
-    private func unpublishableFlow(_ stored: StoredDecision, error: any Error, message: IncomingMessage, requestSHA256: String) -> RequestFlow {
+    private func unpublishableFlow(_ stored: DecisionRecord, error: any Error, message: IncomingMessage, requestSHA256: String) -> RequestFlow {
         logger.critical("the broker refuses the stored payload for good; publishing an unpublishable envelope instead", metadata: [
             "request_id": "\(stored.requestID)", "error": "\(error)",
         ])
@@ -439,13 +440,14 @@ public final class RequestProcessor: Sendable {
             .unpublishable, "the broker refused the stored \(stored.decision) payload of audit row '\(stored.requestID)': \(Self.safeReason(error))",
             requestID: stored.requestID)
         let payload = envelopePayload(rejection, message: message, auditID: stored.requestID) { _ in }
-        let replacement = StoredDecision(
-            requestID: stored.requestID, decision: stored.decision, imageSHA256: stored.imageSHA256,
-            publishedTopic: settings.topics.deadLetters, publishedKey: stored.requestID, payload: payload,
-            requestSHA256: requestSHA256, source: message.source)
+        var replacement = stored
+        replacement.publishedTopic = settings.topics.deadLetters
+        replacement.publishedPayload = payload
+        replacement.requestSHA256 = requestSHA256
+        replacement.source = message.source
         var flow = RequestFlow(.rejected(rejectionEntry(rejection, message: message, tenant: nil)), source: message.source,
                                transactional: components.publisher.isTransactional, requestSHA256: requestSHA256)
-        flow.handle(.recorded(.existing(replacement)))
+        flow.handle(.recorded(.alreadyPresent(replacement)))
         return flow
     }
 
@@ -490,7 +492,7 @@ public final class RequestProcessor: Sendable {
 
     /// Generates, scores and decides `request` (escalating when the tenant's policy says so),
     /// and builds its audit row with the result payload (see ``ModeratedProduction``).
-    private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> AuditRow {
+    private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> DecisionRecord {
         let health = self.health
         let logger = self.logger
         let metrics = self.metrics
@@ -520,16 +522,16 @@ public final class RequestProcessor: Sendable {
     /// the request id when readable, else the synthetic id of the message's position).
     func rejectionEntry(
         _ rejection: RequestRejection, message: IncomingMessage, tenant: String?, request: GenerationRequest? = nil, auditID: String? = nil
-    ) -> AuditRow {
+    ) -> DecisionRecord {
         let auditID = auditID ?? rejection.requestID ?? syntheticID(message)
         let payload = envelopePayload(rejection, message: message, auditID: auditID) { _ in }
         struct Reason: Encodable { var code: String; var message: String }
-        return AuditRow(
-            requestID: auditID, tenant: tenant ?? request?.tenant, decision: "rejected",
+        return DecisionRecord(
+            requestID: auditID, tenant: tenant ?? request?.tenant, decision: .rejected,
             reasonsJSON: Self.json([Reason(code: rejection.code.rawValue, message: rejection.message)]),
             prompt: request?.prompt, negativePrompt: request?.negativePrompt, mitigationsJSON: "{}", scoresJSON: "[]",
             imageSHA256: nil, modelSHA256: nil, overlaySHA256: nil, workerID: settings.workerID, source: message.source,
-            publishedTopic: settings.topics.deadLetters, publishedKey: auditID, payload: payload, rawRequest: message.value,
+            publishedTopic: settings.topics.deadLetters, publishedPayload: payload, rawRequest: message.value,
             requestSHA256: SHA256.hex(message.value))
     }
 

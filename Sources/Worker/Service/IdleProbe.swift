@@ -93,3 +93,48 @@ public struct IdleProbeSchedule: Sendable, Equatable {
         return .available(recovered: failing)
     }
 }
+
+extension IdleProbe {
+    /// Runs the check once: nil when it passed, else why it failed.
+    func failure() async -> String? {
+        do {
+            try await check()
+            return nil
+        } catch {
+            return RequestProcessor.safeReason(error)
+        }
+    }
+}
+
+/// The idle probe's schedule and its check in flight: each loop turn feeds the schedule the
+/// time, whether a request is in hand and the check's answer once there is one, and starts a
+/// check (through `start`, which runs it as a child task) when the schedule says so.
+struct IdleProbeRunner {
+    let probe: IdleProbe
+    private var schedule: IdleProbeSchedule
+    private var running: ChildResult<String?>?
+
+    init(probe: IdleProbe, now: ContinuousClock.Instant) {
+        self.probe = probe
+        schedule = IdleProbeSchedule(interval: probe.interval, timeout: probe.timeout, now: now)
+    }
+
+    /// One turn of the loop; returns what the service must carry out.
+    mutating func turn(
+        now: ContinuousClock.Instant, requestInHand: Bool, start: (ChildResult<String?>) -> Void
+    ) -> IdleProbeSchedule.Effect? {
+        let effect: IdleProbeSchedule.Effect?
+        if let check = running, let failure = check.value {
+            running = nil
+            effect = schedule.answered(failure: failure, now: now, requestInHand: requestInHand)
+        } else {
+            effect = schedule.tick(now: now, requestInHand: requestInHand)
+        }
+        if effect == .startCheck {
+            let check = ChildResult<String?>()
+            running = check
+            start(check)
+        }
+        return effect
+    }
+}

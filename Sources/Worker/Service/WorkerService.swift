@@ -41,136 +41,64 @@ public final class WorkerService: Service {
     }
 
     public func run() async throws {
-        let shutdown = Flag()
+        let shutdown = ShutdownFlag()
         try await withGracefulShutdownHandler {
-            try await loop(shutdown: shutdown)
+            // A discarding group: finished children (one per request, one per idle check) are
+            // not kept until the loop ends.
+            try await withThrowingDiscardingTaskGroup { children in
+                defer { children.cancelAll() }  // an idle check still running when the loop ends
+                try await loop(shutdown: shutdown, children: &children)
+            }
         } onGracefulShutdown: {
             shutdown.set()
+        }
+        do {
+            try await consumer.close()
+        } catch {
+            logger.warning("closing the consumer failed", metadata: ["error": "\(error)"])
         }
     }
 
     /// A one-way flag set from the graceful-shutdown handler.
-    private final class Flag: Sendable {
+    private final class ShutdownFlag: Sendable {
         private let value = Atomic(false)
         func set() { value.store(true, ordering: .releasing) }
         var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
-    /// The request being worked, and whether it has finished.
-    private final class Current: Sendable {
-        let task: Task<RequestFlow.Outcome, Never>
+    /// The request in hand: a child task of the loop's group, handed back through its signal.
+    private struct InFlight {
         let started = ContinuousClock.now
-        private let finished: Flag
-
-        init(_ message: IncomingMessage, processor: RequestProcessor) {
-            let finished = Flag()
-            self.finished = finished
-            task = Task {
-                let outcome = await processor.process(message)
-                finished.set()
-                return outcome
-            }
-        }
-
-        var isDone: Bool { finished.isSet }
+        let handBack = CancellationSignal()
+        let outcome = ChildResult<RequestFlow.Outcome>()
     }
 
-    /// One run of the idle probe's check: nil when it passed, else the reason it failed.
-    private final class ProbeRun: Sendable {
-        let task: Task<String?, Never>
-        private let finished: Flag
-
-        init(_ probe: IdleProbe) {
-            let finished = Flag()
-            self.finished = finished
-            task = Task {
-                defer { finished.set() }
-                do {
-                    try await probe.check()
-                    return nil
-                } catch {
-                    return RequestProcessor.safeReason(error)
-                }
-            }
-        }
-
-        var isDone: Bool { finished.isSet }
-    }
-
-    private func loop(shutdown: Flag) async throws {
+    /// The request loop. The request in hand and the idle check run as child tasks of
+    /// `children`; the loop reads their answers between polls, so it keeps polling while busy.
+    private func loop(shutdown: ShutdownFlag, children: inout ThrowingDiscardingTaskGroup<any Error>) async throws {
         var flow = ConsumerFlow(maxBacklog: maxBacklog)
-        var current: Current?
+        var inFlight: InFlight?
+        var pause = PauseRequests()
+        var idle = idleProbe.map { IdleProbeRunner(probe: $0, now: .now) }
         var shutdownSeen = false
         health.setRunning(true)
         defer { health.setRunning(false) }
 
-        // Pause and resume are tried once per loop turn and retried on later turns, never in
-        // a blocking loop: a rebalance in progress can make them fail, and only polling lets
-        // the rebalance finish.
-        var pauseWanted: Bool?
-        func applyPause() async {
-            guard let wanted = pauseWanted else { return }
-            do {
-                if wanted { try await consumer.pauseAll() } else { try await consumer.resumeAll() }
-                pauseWanted = nil
-                health.markAvailable("broker-consumer")
-            } catch {
-                health.markUnavailable("broker-consumer", reason: RequestProcessor.safeReason(error))
-                logger.warning("\(wanted ? "pause" : "resume") failed; retrying after the next poll", metadata: ["error": "\(error)"])
-            }
-        }
-
-        // The idle probe runs beside the loop (a check may block on a connect), one at a time;
-        // ``IdleProbeSchedule`` decides when and what its answers mean.
-        var probeRun: ProbeRun?
-        var schedule = idleProbe.map { IdleProbeSchedule(interval: $0.interval, timeout: $0.timeout, now: .now) }
-        defer { probeRun?.task.cancel() }
-        func tickProbe() async {
-            guard let probe = idleProbe, var state = schedule else { return }
-            let now = ContinuousClock.now
-            let effect: IdleProbeSchedule.Effect?
-            if let run = probeRun, run.isDone {
-                let failure = await run.task.value
-                probeRun = nil
-                effect = state.answered(failure: failure, now: now, requestInHand: current != nil)
-            } else {
-                effect = state.tick(now: now, requestInHand: current != nil)
-            }
-            schedule = state
-            switch effect {
-            case .startCheck?:
-                probeRun = ProbeRun(probe)
-            case let .unavailable(reason, noAnswer, newlyFailing, countsFailure)?:
-                if countsFailure { metrics.idleProbeFailed(dependency: probe.dependency) }
-                health.markUnavailable(probe.dependency, reason: reason)
-                if newlyFailing {
-                    if noAnswer {
-                        logger.warning("\(probe.dependency) does not answer while idle: not ready")
-                    } else {
-                        logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(reason)"])
-                    }
-                }
-            case .available(let recovered)?:
-                health.markAvailable(probe.dependency)
-                if recovered { logger.notice("\(probe.dependency) available again: ready") }
-            case nil:
-                break
-            }
-        }
-
-        func perform(_ actions: [ConsumerFlow.Action]) async throws -> Bool {
+        /// Carries out `actions`; true when the loop must stop.
+        func perform(_ actions: [ConsumerFlow.Action]) async -> Bool {
             for action in actions {
                 switch action {
-                case .pauseAll:
-                    pauseWanted = true
-                    await applyPause()
-                case .resumeAll:
-                    pauseWanted = false
-                    await applyPause()
+                case .pauseAll, .resumeAll:
+                    pause.want(paused: action == .pauseAll)
+                    await pause.apply(to: consumer, health: health, logger: logger)
                 case .start(let message):
-                    current = Current(message, processor: processor)
+                    let request = InFlight()
+                    children.addTask { [processor] in
+                        request.outcome.finish(await request.handBack.run { await processor.process(message) })
+                    }
+                    inFlight = request
                 case .handBackCurrent:
-                    current?.task.cancel()
+                    inFlight?.handBack.signal()
                 case .stop:
                     return true
                 }
@@ -178,29 +106,34 @@ public final class WorkerService: Service {
             return false
         }
 
-        polling: while true {
+        while true {
             if !shutdownSeen, shutdown.isSet {
                 shutdownSeen = true
                 logger.notice("graceful shutdown: finishing the current request")
-                if try await perform(flow.handle(.shutdownRequested)) { break polling }
+                if await perform(flow.handle(.shutdownRequested)) { return }
             }
             if Task.isCancelled {
-                // The shutdown deadline passed: hand the current request back.
-                current?.task.cancel()
-                if let current { _ = await current.task.value }
-                break polling
+                // The shutdown deadline passed: the request in hand, a child, is cancelled with
+                // the loop and hands itself back; the group waits for it.
+                return
             }
-            await tickProbe()
-            if let running = current, running.isDone {
-                _ = await running.task.value
-                current = nil
-                if try await perform(flow.handle(.finished)) { break polling }
+            if var runner = idle {
+                let probe = runner.probe
+                let effect = runner.turn(now: .now, requestInHand: inFlight != nil) { check in
+                    children.addTask { check.finish(await probe.failure()) }
+                }
+                idle = runner
+                if let effect { apply(effect, of: probe) }
+            }
+            if let request = inFlight, request.outcome.value != nil {
+                inFlight = nil
+                if await perform(flow.handle(.finished)) { return }
                 continue
             }
-            if let running = current, !flow.paused, ContinuousClock.now - running.started >= pauseDelay {
-                _ = try await perform(flow.handle(.busyPastPauseDelay))
+            if let request = inFlight, !flow.paused, ContinuousClock.now - request.started >= pauseDelay {
+                _ = await perform(flow.handle(.busyPastPauseDelay))
             }
-            await applyPause()
+            await pause.apply(to: consumer, health: health, logger: logger)
             let event: ConsumerEvent?
             do {
                 event = try await consumer.poll(timeout: pollTimeout)
@@ -215,20 +148,36 @@ public final class WorkerService: Service {
             }
             switch event {
             case .message(let message)?:
-                if try await perform(flow.handle(.received(message))) { break polling }
+                if await perform(flow.handle(.received(message))) { return }
             case .revoked(let partitions)?:
                 logger.info("partitions revoked", metadata: ["partitions": "\(partitions.map { "\($0.topic):\($0.partition)" })"])
-                if try await perform(flow.handle(.revoked(partitions))) { break polling }
+                if await perform(flow.handle(.revoked(partitions))) { return }
             case .assigned(let partitions)?:
                 logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map { "\($0.topic):\($0.partition)" })"])
             case nil:
                 break
             }
         }
-        do {
-            try await consumer.close()
-        } catch {
-            logger.warning("closing the consumer failed", metadata: ["error": "\(error)"])
+    }
+
+    /// Carries out what the idle probe's schedule decided: readiness, the failure metric, logs.
+    private func apply(_ effect: IdleProbeSchedule.Effect, of probe: IdleProbe) {
+        switch effect {
+        case .startCheck:
+            break  // started by the runner
+        case let .unavailable(reason, noAnswer, newlyFailing, countsFailure):
+            if countsFailure { metrics.idleProbeFailed(dependency: probe.dependency) }
+            health.markUnavailable(probe.dependency, reason: reason)
+            if newlyFailing {
+                if noAnswer {
+                    logger.warning("\(probe.dependency) does not answer while idle: not ready")
+                } else {
+                    logger.warning("\(probe.dependency) unavailable while idle: not ready", metadata: ["error": "\(reason)"])
+                }
+            }
+        case .available(let recovered):
+            health.markAvailable(probe.dependency)
+            if recovered { logger.notice("\(probe.dependency) available again: ready") }
         }
     }
 }

@@ -4,6 +4,7 @@ import Contracts
 import Moderation
 import Foundation
 import Kafka
+import Logging
 import SystemPackage
 
 /// Everything `chaperone worker` needs, read with swift-configuration from, in order of
@@ -123,7 +124,7 @@ public struct WorkerConfiguration: Sendable {
     /// libpq's own environment (`PGPASSFILE`).
     public var kafkaSecurity: [String: String]
     /// Key `log.level` (trace … critical). Default: info.
-    public var logLevel: String
+    public var logLevel: Logger.Level
     /// Key `log.format`: `text` or `json`. Default: text.
     public var logFormat: String
     /// Key `shutdown.max_seconds`: longest graceful shutdown before the current request is
@@ -146,16 +147,24 @@ public struct WorkerConfiguration: Sendable {
 
     /// Reads the configuration. `flags` are the values given on the command line (highest
     /// precedence), `environment` the process environment, `configFile` an optional JSON file.
+    /// A value that cannot be read as its key's kind, and a key of the file that is not one of
+    /// ``ConfigurationKey/all``, are refused with the key named.
     public static func load(
         flags: [String: ConfigContent] = [:], environment: [String: String] = ProcessInfo.processInfo.environment,
         configFile: String? = nil
     ) async throws -> WorkerConfiguration {
         var providers: [any ConfigProvider] = []
-        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue($0.value, isSecret: ["database.url", "kafka.sasl_password", "kafka.ssl_key_password"].contains($0.key))) })
+        for name in flags.keys where ConfigurationKey.named(name) == nil {
+            throw WorkerError(.invalidConfiguration, "flag for unknown configuration key '\(name)'")
+        }
+        let flagValues = Dictionary(uniqueKeysWithValues: flags.map {
+            (AbsoluteConfigKey(ConfigKey($0.key)), ConfigValue($0.value, isSecret: ConfigurationKey.named($0.key)?.isSecret ?? false))
+        })
         providers.append(InMemoryProvider(name: "flags", values: flagValues))
         providers.append(
-            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(Set(secretEnvironmentVariables)))
-                .prefixKeys(with: "chaperone"))
+            EnvironmentVariablesProvider(
+                environmentVariables: environment, secretsSpecifier: .specific(ConfigurationKey.secretEnvironmentVariables)
+            ).prefixKeys(with: "chaperone"))
         let file = configFile ?? environment["CHAPERONE_CONFIG"]
         if let file {
             guard FileManager.default.fileExists(atPath: file) else {
@@ -166,99 +175,136 @@ public struct WorkerConfiguration: Sendable {
             } catch {
                 throw WorkerError(.invalidConfiguration, "config file \(file) is not valid JSON: \(error)")
             }
+            if let unknown = try Self.unknownKeys(inJSONFile: file).first {
+                throw WorkerError(.invalidConfiguration, "config file \(file) sets '\(unknown)', which is not a configuration key (see `chaperone config keys`)")
+            }
         }
-        return try WorkerConfiguration(reader: ConfigReader(providers: providers))
+        let problems = ConfigurationProblems()
+        let configuration = try WorkerConfiguration(reader: ConfigReader(providers: providers, accessReporter: problems))
+        if let invalid = problems.invalidKeys.first {
+            let key = ConfigurationKey.named(invalid)
+            throw WorkerError(.invalidConfiguration, "\(invalid) has a value that is not \(key.map { Self.article($0.kind) } ?? "valid")")
+        }
+        return configuration
+    }
+
+    private static func article(_ kind: ConfigurationKey.Kind) -> String {
+        switch kind {
+        case .string: "a string"
+        case .integer: "an integer"
+        case .boolean: "true or false"
+        case .number: "a number"
+        case .list: "a list of strings"
+        }
+    }
+
+    /// The dotted names of the leaves of a JSON config file that are not configuration keys.
+    static func unknownKeys(inJSONFile file: String) throws -> [String] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file)))
+        var names: [String] = []
+        func walk(_ value: Any, _ path: [String]) {
+            if let dictionary = value as? [String: Any], ConfigurationKey.named(path.joined(separator: ".")) == nil {
+                for (key, child) in dictionary.sorted(by: { $0.key < $1.key }) { walk(child, path + [key]) }
+            } else {
+                names.append(path.joined(separator: "."))
+            }
+        }
+        walk(object, [])
+        return names.filter { ConfigurationKey.named($0) == nil }
     }
 
     /// Reads the configuration from `reader` and checks it.
     public init(reader config: ConfigReader) throws {
+        typealias Key = ConfigurationKey
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "worker"
-        workerID = config.string(forKey: "worker.id", default: "\(host)-\(ProcessInfo.processInfo.processIdentifier)")
-        bootstrapServers = config.string(forKey: "kafka.bootstrap_servers", default: "127.0.0.1:9092")
-        groupID = config.string(forKey: "kafka.group_id", default: "chaperone-workers")
-        transactionalID = config.string(forKey: "kafka.transactional_id")
-        sessionTimeout = .milliseconds(config.int(forKey: "kafka.session_timeout_ms", default: 10_000))
-        maxPollInterval = .milliseconds(config.int(forKey: "kafka.max_poll_interval_ms", default: 300_000))
-        let strategyName = config.string(forKey: "kafka.assignment_strategy", default: Self.defaultAssignmentStrategy.rawValue)
+        workerID = config.string(Key.workerID) ?? "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
+        bootstrapServers = config.string(Key.kafkaBootstrapServers) ?? ""
+        groupID = config.string(Key.kafkaGroupID) ?? ""
+        transactionalID = config.string(Key.kafkaTransactionalID)
+        sessionTimeout = .milliseconds(config.int(Key.kafkaSessionTimeout))
+        maxPollInterval = .milliseconds(config.int(Key.kafkaMaxPollInterval))
+        let strategyName = config.string(Key.kafkaAssignmentStrategy) ?? Self.defaultAssignmentStrategy.rawValue
         guard let strategy = KafkaConsumerConfiguration.AssignmentStrategy(rawValue: strategyName) else {
             throw WorkerError(.invalidConfiguration, "kafka.assignment_strategy '\(strategyName)' is not one of cooperative-sticky, range, roundrobin")
         }
         assignmentStrategy = strategy
-        let instanceID = config.string(forKey: "kafka.group_instance_id", default: workerID)
+        let instanceID = config.string(Key.kafkaGroupInstanceID) ?? workerID
         groupInstanceID = instanceID.isEmpty ? nil : instanceID
-        messageMaxBytes = config.int(forKey: "kafka.message_max_bytes", default: 1_000_000)
+        messageMaxBytes = config.int(Key.kafkaMessageMaxBytes)
         topics = WorkerTopics(
-            requests: config.string(forKey: "topics.requests", default: "chaperone.requests"),
-            results: config.string(forKey: "topics.results", default: "chaperone.results"),
-            deadLetters: config.string(forKey: "topics.dlq", default: "chaperone.requests.dlq"))
-        databaseURL = config.string(forKey: "database.url", isSecret: true)
-        migrate = config.bool(forKey: "database.migrate", default: true)
-        migrationsDirectory = config.string(forKey: "database.migrations", default: "schemas/migrations")
-        databaseProbeInterval = .milliseconds(config.int(forKey: "database.probe_interval_ms", default: 5_000))
+            requests: config.string(Key.topicsRequests) ?? "", results: config.string(Key.topicsResults) ?? "",
+            deadLetters: config.string(Key.topicsDLQ) ?? "")
+        databaseURL = config.string(Key.databaseURL)
+        migrate = config.bool(Key.databaseMigrate)
+        migrationsDirectory = config.string(Key.databaseMigrations) ?? ""
+        databaseProbeInterval = .milliseconds(config.int(Key.databaseProbeInterval))
         databaseConnection = try Self.connectionSettings(config)
-        retryBackoff = Backoff(
-            initial: .milliseconds(config.int(forKey: "retry.initial_backoff_ms", default: 100)),
-            maximum: .milliseconds(config.int(forKey: "retry.max_backoff_ms", default: 2_000)))
-        httpHost = config.string(forKey: "http.host", default: "127.0.0.1")
-        httpPort = config.int(forKey: "http.port", default: 9464)
-        let defaults = RequestLimits()
+        retryBackoff = Backoff(initial: .milliseconds(config.int(Key.retryInitialBackoff)), maximum: .milliseconds(config.int(Key.retryMaxBackoff)))
+        httpHost = config.string(Key.httpHost) ?? ""
+        httpPort = config.int(Key.httpPort)
         limits = RequestLimits(
-            maxMessageBytes: config.int(forKey: "limits.max_message_bytes", default: defaults.maxMessageBytes),
-            maxSteps: config.int(forKey: "limits.max_steps", default: defaults.maxSteps),
-            maxPixels: config.int(forKey: "limits.max_pixels", default: defaults.maxPixels),
-            maxPromptLength: config.int(forKey: "limits.max_prompt_length", default: defaults.maxPromptLength),
-            maxGuidanceScale: config.double(forKey: "limits.max_guidance_scale", default: defaults.maxGuidanceScale),
-            allowedSchedulers: Set(config.stringArray(forKey: "limits.allowed_schedulers", default: defaults.allowedSchedulers.sorted())),
-            maxSemanticEdits: config.int(forKey: "limits.max_semantic_edits", default: defaults.maxSemanticEdits))
-        let presetName = config.string(forKey: "policy.minimum_safety_preset")
+            maxMessageBytes: config.int(Key.limitsMaxMessageBytes),
+            maxSteps: config.int(Key.limitsMaxSteps),
+            maxPixels: config.int(Key.limitsMaxPixels),
+            maxPromptLength: config.int(Key.limitsMaxPromptLength),
+            maxGuidanceScale: config.double(Key.limitsMaxGuidanceScale),
+            allowedSchedulers: Set(config.stringArray(Key.limitsAllowedSchedulers)),
+            maxSemanticEdits: config.int(Key.limitsMaxSemanticEdits))
         var preset: SafetyPreset?
-        if let presetName {
+        if let presetName = config.string(Key.policyMinimumSafetyPreset) {
             guard let parsed = SafetyPreset(rawValue: presetName) else {
                 throw WorkerError(.invalidConfiguration, "policy.minimum_safety_preset '\(presetName)' is not one of weak, medium, strong, max")
             }
             preset = parsed
         }
-        mitigationPolicy = MitigationPolicy(forceSafeGen: config.bool(forKey: "policy.force_safegen", default: false), minimumSafetyPreset: preset)
-        modelPath = config.string(forKey: "model.path")
-        overlayPath = config.string(forKey: "model.overlay")
-        nudeNetModelPath = config.string(forKey: "model.nudenet")
-        modelRoot = config.string(forKey: "model.root")
-        policyPath = config.string(forKey: "model.policy")
-        promptLexiconPath = config.string(forKey: "model.prompt_lexicon")
-        fairnessFamiliesPath = config.string(forKey: "model.fairness_families")
-        promptEmbedding = config.string(forKey: "model.prompt_embedding")
+        mitigationPolicy = MitigationPolicy(forceSafeGen: config.bool(Key.policyForceSafeGen), minimumSafetyPreset: preset)
+        modelPath = config.string(Key.modelPath)
+        overlayPath = config.string(Key.modelOverlay)
+        nudeNetModelPath = config.string(Key.modelNudeNet)
+        modelRoot = config.string(Key.modelRoot)
+        policyPath = config.string(Key.modelPolicy)
+        promptLexiconPath = config.string(Key.modelPromptLexicon)
+        fairnessFamiliesPath = config.string(Key.modelFairnessFamilies)
+        promptEmbedding = config.string(Key.modelPromptEmbedding)
         var security: [String: String] = [:]
-        security["security.protocol"] = config.string(forKey: "kafka.security_protocol")
-        security["sasl.mechanisms"] = config.string(forKey: "kafka.sasl_mechanism")
-        security["sasl.username"] = config.string(forKey: "kafka.sasl_username")
-        security["sasl.password"] = config.string(forKey: "kafka.sasl_password", isSecret: true)
-        security["ssl.ca.location"] = config.string(forKey: "kafka.ssl_ca_location")
-        security["ssl.certificate.location"] = config.string(forKey: "kafka.ssl_certificate_location")
-        security["ssl.key.location"] = config.string(forKey: "kafka.ssl_key_location")
-        security["ssl.key.password"] = config.string(forKey: "kafka.ssl_key_password", isSecret: true)
+        security["security.protocol"] = config.string(Key.kafkaSecurityProtocol)
+        security["sasl.mechanisms"] = config.string(Key.kafkaSASLMechanism)
+        security["sasl.username"] = config.string(Key.kafkaSASLUsername)
+        security["sasl.password"] = config.string(Key.kafkaSASLPassword)
+        security["ssl.ca.location"] = config.string(Key.kafkaSSLCALocation)
+        security["ssl.certificate.location"] = config.string(Key.kafkaSSLCertificateLocation)
+        security["ssl.key.location"] = config.string(Key.kafkaSSLKeyLocation)
+        security["ssl.key.password"] = config.string(Key.kafkaSSLKeyPassword)
         kafkaSecurity = security
-        logLevel = config.string(forKey: "log.level", default: "info")
-        logFormat = config.string(forKey: "log.format", default: "text")
-        maxShutdown = .seconds(config.int(forKey: "shutdown.max_seconds", default: 30))
-        maxAttempts = config.int(forKey: "limits.max_attempts", default: 3)
-        imageStore = config.string(forKey: "images.store")
-        stallTimeout = .milliseconds(config.int(forKey: "health.stall_timeout_ms", default: 600_000))
+        let levelName = config.string(Key.logLevel) ?? ""
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw WorkerError(.invalidConfiguration,
+                "log.level '\(levelName)' must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        logLevel = level
+        logFormat = config.string(Key.logFormat) ?? ""
+        maxShutdown = .seconds(config.int(Key.shutdownMaxSeconds))
+        maxAttempts = config.int(Key.limitsMaxAttempts)
+        imageStore = config.string(Key.imagesStore)
+        stallTimeout = .milliseconds(config.int(Key.healthStallTimeout))
         try validate()
     }
 
     /// Reads the `database.*` timeout and keepalive keys; 0 turns a limit off, negative values are refused.
     static func connectionSettings(_ config: ConfigReader) throws -> ConnectionSettings {
-        func limit(_ given: Int, key: String) throws -> Duration? {
-            guard given >= 0 else { throw WorkerError(.invalidConfiguration, "\(key) (\(given)) must be 0 (off) or more") }
+        typealias Key = ConfigurationKey
+        func limit(_ key: ConfigurationKey) throws -> Duration? {
+            let given = config.int(key)
+            guard given >= 0 else { throw WorkerError(.invalidConfiguration, "\(key.name) (\(given)) must be 0 (off) or more") }
             return given > 0 ? .milliseconds(given) : nil
         }
-        let connectTimeout = try limit(config.int(forKey: "database.connect_timeout_ms", default: 5_000), key: "database.connect_timeout_ms")
-        let statementTimeout = try limit(config.int(forKey: "database.statement_timeout_ms", default: 10_000), key: "database.statement_timeout_ms")
-        let tcpUserTimeout = try limit(config.int(forKey: "database.tcp_user_timeout_ms", default: 10_000), key: "database.tcp_user_timeout_ms")
+        let connectTimeout = try limit(Key.databaseConnectTimeout)
+        let statementTimeout = try limit(Key.databaseStatementTimeout)
+        let tcpUserTimeout = try limit(Key.databaseTCPUserTimeout)
         let keepalives = ConnectionSettings.Keepalives(
-            idleSeconds: config.int(forKey: "database.keepalives_idle_seconds", default: 10),
-            intervalSeconds: config.int(forKey: "database.keepalives_interval_seconds", default: 5),
-            count: config.int(forKey: "database.keepalives_count", default: 3))
+            idleSeconds: config.int(Key.databaseKeepalivesIdle),
+            intervalSeconds: config.int(Key.databaseKeepalivesInterval),
+            count: config.int(Key.databaseKeepalivesCount))
         guard keepalives.idleSeconds >= 0, keepalives.intervalSeconds >= 1, keepalives.count >= 1 else {
             throw WorkerError(.invalidConfiguration,
                 "database.keepalives_idle_seconds must be 0 (off) or more, database.keepalives_interval_seconds and database.keepalives_count at least 1")
@@ -272,9 +318,6 @@ public struct WorkerConfiguration: Sendable {
     public static var defaultAssignmentStrategy: KafkaConsumerConfiguration.AssignmentStrategy {
         LibRdKafkaVersion.cooperativeStickyIsSafe ? .cooperativeSticky : .roundRobin
     }
-
-    /// Environment variables whose values are secrets (never logged or shown).
-    static let secretEnvironmentVariables = ["CHAPERONE_DATABASE_URL", "CHAPERONE_KAFKA_SASL_PASSWORD", "CHAPERONE_KAFKA_SSL_KEY_PASSWORD"]
 
     /// Checks values that would otherwise fail later and less clearly.
     public func validate() throws {

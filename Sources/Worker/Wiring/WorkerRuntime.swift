@@ -11,8 +11,7 @@ import ServiceLifecycle
 /// SIGTERM or SIGINT within `configuration.maxShutdown`.
 public enum WorkerRuntime {
     /// Bootstraps logging (text or JSON) once per process.
-    public static func bootstrapLogging(format: String, level: String) {
-        let logLevel = Logger.Level(rawValue: level) ?? .info
+    public static func bootstrapLogging(format: String, level logLevel: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = format == "json" ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
@@ -84,7 +83,7 @@ public enum WorkerRuntime {
                             maxAttempts: configuration.maxAttempts, messageMaxBytes: configuration.messageMaxBytes,
                             imageStorePolicy: imageStorePolicy),
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
-                                       censor: components.censor, audit: PostgresAuditLog(repository: repository), publisher: publisher,
+                                       censor: components.censor, audit: (repository), publisher: publisher,
                                        imageStore: imageStore)),
             health: health, logger: logger)
         // Readiness follows the audit database while idle too (the request path marks it while busy).

@@ -1,12 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Replays the committed fuzz corpus (seeds and past crashes) of the request decoder through
 /// the same entry point the fuzzer uses (`ops/fuzz/run request-decoder`).
 @Suite struct RequestDecoderFuzzReplayTests {
-    static let corpus = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("ops/fuzz/corpus/request-decoder")
+    static let corpus = TestPaths.repository("ops/fuzz/corpus/request-decoder")
 
     @Test func corpusReplaysWithoutACrash() throws {
         let files = try FileManager.default.contentsOfDirectory(at: Self.corpus, includingPropertiesForKeys: nil)

@@ -1,13 +1,13 @@
 import Diffusion
 import Foundation
 import Testing
+import TestSupport
 
 /// Replays the committed fuzz corpora (seeds and past crashes) of the safetensors reader and
 /// the CLIP tokenizer through the entry points the fuzzers use (`ops/fuzz/run safetensors`,
 /// `ops/fuzz/run tokenizer`).
 @Suite struct DiffusionFuzzReplayTests {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestPaths.repositoryRoot
 
     static func corpus(_ target: String) throws -> [[UInt8]] {
         let folder = root.appendingPathComponent("ops/fuzz/corpus/\(target)")

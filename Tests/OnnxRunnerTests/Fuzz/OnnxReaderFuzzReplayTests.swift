@@ -1,12 +1,11 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Replays the committed fuzz corpus (seeds and past crashes) of the ONNX reader through the
 /// entry point the fuzzer uses (`ops/fuzz/run onnx`).
 @Suite struct OnnxReaderFuzzReplayTests {
-    static let corpus = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("ops/fuzz/corpus/onnx")
+    static let corpus = TestPaths.repository("ops/fuzz/corpus/onnx")
 
     @Test func corpusReplaysWithoutACrash() throws {
         let files = try FileManager.default.contentsOfDirectory(at: Self.corpus, includingPropertiesForKeys: nil)

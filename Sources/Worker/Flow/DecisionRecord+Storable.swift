@@ -1,10 +1,10 @@
 import AuditStore
 
-extension AuditRow {
+extension DecisionRecord {
     /// This row with every text and JSON field made storable in PostgreSQL (U+0000 and unpaired
     /// surrogate escapes replaced by U+FFFD, see `StorableText`), and the names of the fields
     /// that changed. Bytes (`payload`, `raw_request`) are never changed.
-    func storable() -> (row: AuditRow, changedFields: [String]) {
+    func storable() -> (row: DecisionRecord, changedFields: [String]) {
         var row = self
         var changed: [String] = []
         func text(_ value: inout String?, _ name: String) {
@@ -24,15 +24,13 @@ extension AuditRow {
         row.tenant = tenant
         row.prompt = prompt
         row.negativePrompt = negative
-        var reasons: String? = row.reasonsJSON, mitigations: String? = row.mitigationsJSON, scores: String? = row.scoresJSON
+        var reasons: String? = row.reasonsJSON
         json(&reasons, "reasons")
-        json(&mitigations, "mitigations")
-        json(&scores, "scores")
+        row.reasonsJSON = reasons ?? "[]"
+        json(&row.mitigationsJSON, "mitigations")
+        json(&row.scoresJSON, "scores")
         json(&row.attributesJSON, "attributes")
         json(&row.triesJSON, "tries")
-        row.reasonsJSON = reasons ?? "[]"
-        row.mitigationsJSON = mitigations ?? "{}"
-        row.scoresJSON = scores ?? "[]"
         return (row, changed)
     }
 }
