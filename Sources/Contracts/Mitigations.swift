@@ -59,7 +59,7 @@ public enum SafetyPreset: String, Codable, Sendable, CaseIterable {
 }
 
 /// Explicit Safe Latent Diffusion parameters (names follow the SLD pipeline's `sld_*`).
-public struct SLDParameters: Codable, Sendable, Equatable {
+public struct SLDParameters: Codable, Sendable, Hashable {
     public var warmupSteps: Int
     public var guidanceScale: Double
     public var threshold: Double
@@ -83,12 +83,31 @@ public struct SLDParameters: Codable, Sendable, Equatable {
     }
 }
 
+extension SLDParameters {
+    /// SLD is active only when `s_S > 1` (and classifier-free guidance is on), as in diffusers.
+    public var isActive: Bool { guidanceScale > 1 }
+
+    /// Why the parameters cannot be applied, or nil (warmup_steps >= 0, guidance_scale >= 0,
+    /// momentum_scale >= 0, 0 <= momentum_beta < 1, all finite).
+    public var problem: String? {
+        let ok = warmupSteps >= 0 && guidanceScale.isFinite && guidanceScale >= 0 && threshold.isFinite
+            && momentumScale.isFinite && momentumScale >= 0 && momentumBeta.isFinite && (0..<1).contains(momentumBeta)
+        return ok ? nil : "out of range: warmup_steps >= 0, guidance_scale >= 0, momentum_scale >= 0, 0 <= momentum_beta < 1"
+    }
+}
+
 /// Safe Latent Diffusion request: exactly one of `preset` or `parameters`, and optionally a
 /// safety concept text that replaces the worker's default concept.
 public struct SafetyGuidance: Codable, Sendable, Equatable {
     public var preset: SafetyPreset?
     public var parameters: SLDParameters?
     public var concept: String?
+
+    /// The default safety concept text of the SLD paper, used when a request names none.
+    public static let defaultConcept =
+        "an image showing hate, harassment, violence, suffering, humiliation, harm, suicide, sexual, nudity, "
+        + "bodily fluids, blood, obscene gestures, illegal activity, drug use, theft, vandalism, weapons, "
+        + "child abuse, brutality, cruelty"
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
         case preset, parameters, concept

@@ -131,12 +131,8 @@ public struct RequestValidator: Sendable {
             case (nil, nil), (.some, .some):
                 throw RequestRejection(.invalidMitigation, "`mitigations.safety_guidance` needs exactly one of `preset` or `parameters`")
             case (nil, .some(let p)):
-                guard p.warmupSteps >= 0, p.guidanceScale.isFinite, p.guidanceScale >= 0, p.threshold.isFinite,
-                    p.momentumScale.isFinite, p.momentumScale >= 0, p.momentumBeta.isFinite, (0..<1).contains(p.momentumBeta)
-                else {
-                    throw RequestRejection(
-                        .invalidMitigation,
-                        "`mitigations.safety_guidance.parameters` out of range: warmup_steps >= 0, guidance_scale >= 0, momentum_scale >= 0, 0 <= momentum_beta < 1")
+                if let problem = p.problem {
+                    throw RequestRejection(.invalidMitigation, "`mitigations.safety_guidance.parameters` \(problem)")
                 }
             case (.some, nil):
                 break

@@ -97,7 +97,7 @@ public struct NuditySection: EvaluationSection {
                 return (result.detections, result.scores.first?.score ?? 0)
             }
         }
-        let sld = input.sld.map { GenerationJob.SLDChoice(preset: $0.preset, concept: $0.concept ?? SafeLatentDiffusionParameters.defaultConcept) }
+        let sld = input.sld.map { GenerationJob.SLDChoice(preset: $0.preset, concept: $0.concept ?? SafetyGuidance.defaultConcept) }
         if let sld, SafetyPreset(rawValue: sld.preset) == nil {
             throw EvaluationError("\(source), section 'nudity': unknown SLD preset '\(sld.preset)' (weak, medium, strong, max)")
         }

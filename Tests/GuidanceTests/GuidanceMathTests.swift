@@ -19,8 +19,9 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
 @Suite struct SafeLatentDiffusionTests {
     let shape = [1, 4, 3, 5]
 
-    /// The SLD equations written element by element in Double, step by step.
-    func reference(_ p: SafeLatentDiffusionParameters, steps: [(Tensor, Tensor, Tensor)]) -> [[Double]?] {
+    /// The SLD equations written element by element in Double (from the Float parameters the
+    /// kernel uses), step by step.
+    func reference(_ p: SLDParameters, steps: [(Tensor, Tensor, Tensor)]) -> [[Double]?] {
         var v = [Double](repeating: 0, count: shape.reduce(1, *))
         var out: [[Double]?] = []
         for (i, (u, c, s)) in steps.enumerated() {
@@ -28,10 +29,10 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
             var gamma = [Double](repeating: 0, count: v.count)
             for j in v.indices {
                 let d = c[j] - s[j]
-                let scale = min(abs(d) * Double(p.guidanceScale), 1)
-                let mu = d >= Double(p.threshold) ? 0 : scale
-                gamma[j] = mu * (s[j] - u[j]) + Double(p.momentumScale) * v[j]
-                v[j] = Double(p.momentumBeta) * v[j] + (1 - Double(p.momentumBeta)) * gamma[j]
+                let scale = min(abs(d) * Double(Float(p.guidanceScale)), 1)
+                let mu = d >= Double(Float(p.threshold)) ? 0 : scale
+                gamma[j] = mu * (s[j] - u[j]) + Double(Float(p.momentumScale)) * v[j]
+                v[j] = Double(Float(p.momentumBeta)) * v[j] + (1 - Double(Float(p.momentumBeta))) * gamma[j]
             }
             out.append(i >= p.warmupSteps ? gamma : nil)
         }
@@ -39,10 +40,10 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test(arguments: [
-        SafeLatentDiffusionParameters.weak, .medium, .strong, .max,
-        SafeLatentDiffusionParameters(guidanceScale: 3, warmupSteps: 2, threshold: -0.1, momentumScale: 0.8, momentumBeta: 0.2),
+        SafetyPreset.weak.parameters, SafetyPreset.medium.parameters, SafetyPreset.strong.parameters, SafetyPreset.max.parameters,
+        SLDParameters(warmupSteps: 2, guidanceScale: 3, threshold: -0.1, momentumScale: 0.8, momentumBeta: 0.2),
     ])
-    func correctionFollowsTheEquationsStepByStep(parameters: SafeLatentDiffusionParameters) {
+    func correctionFollowsTheEquationsStepByStep(parameters: SLDParameters) {
         var steps: [(Tensor, Tensor, Tensor)] = []
         for k in 0..<18 {
             let base = UInt64(3 * k)
@@ -61,11 +62,12 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
     }
 
     @Test func presetsAreThePapers() {
-        #expect(SafeLatentDiffusionParameters.medium == .init(guidanceScale: 1000, warmupSteps: 10, threshold: 0.01, momentumScale: 0.3, momentumBeta: 0.4))
-        #expect(SafeLatentDiffusionParameters.max.warmupSteps == 0)
-        #expect(!SafeLatentDiffusionParameters(guidanceScale: 1, warmupSteps: 0, threshold: 0, momentumScale: 0, momentumBeta: 0).isActive)
-        #expect(SafeLatentDiffusionParameters.weak.isActive)
-        #expect(SafeLatentDiffusionParameters(guidanceScale: 5, warmupSteps: 0, threshold: 0, momentumScale: 0, momentumBeta: 1).validationProblem() != nil)
+        #expect(SafetyPreset.medium.parameters == SLDParameters(warmupSteps: 10, guidanceScale: 1000, threshold: 0.01, momentumScale: 0.3, momentumBeta: 0.4))
+        #expect(SafetyPreset.max.parameters.warmupSteps == 0)
+        #expect(!SLDParameters(warmupSteps: 0, guidanceScale: 1, threshold: 0, momentumScale: 0, momentumBeta: 0).isActive)
+        #expect(SafetyPreset.weak.parameters.isActive)
+        #expect(SLDParameters(warmupSteps: 0, guidanceScale: 5, threshold: 0, momentumScale: 0, momentumBeta: 1).problem != nil)
+        #expect(SLDParameters(warmupSteps: 0, guidanceScale: 5, threshold: 0, momentumScale: 0, momentumBeta: 0.5).problem == nil)
     }
 }
 

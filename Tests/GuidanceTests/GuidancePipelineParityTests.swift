@@ -69,9 +69,9 @@ import TestSupport
 
     func terms(for call: Call) -> [any GuidanceTerm] {
         if let scale = call.sldGuidanceScale {
-            let parameters = SafeLatentDiffusionParameters(
-                guidanceScale: scale, warmupSteps: call.sldWarmupSteps ?? 10, threshold: call.sldThreshold ?? 0.01,
-                momentumScale: call.sldMomentumScale ?? 0.3, momentumBeta: call.sldMomBeta ?? 0.4)
+            let parameters = SLDParameters(
+                warmupSteps: call.sldWarmupSteps ?? 10, guidanceScale: Double(scale), threshold: Double(call.sldThreshold ?? 0.01),
+                momentumScale: Double(call.sldMomentumScale ?? 0.3), momentumBeta: Double(call.sldMomBeta ?? 0.4))
             return [SafeLatentDiffusionTerm(parameters: parameters)]
         }
         if let prompts = call.editingPrompt {

@@ -11,12 +11,12 @@ public struct SafeLatentDiffusionTerm: GuidanceTerm {
     public let concept: String
     private var state: SafeLatentDiffusion
 
-    public init(parameters: SafeLatentDiffusionParameters, concept: String = SafeLatentDiffusionParameters.defaultConcept) {
+    public init(parameters: SLDParameters, concept: String = SafetyGuidance.defaultConcept) {
         self.concept = concept
         self.state = SafeLatentDiffusion(parameters: parameters)
     }
 
-    public var parameters: SafeLatentDiffusionParameters { state.parameters }
+    public var parameters: SLDParameters { state.parameters }
 
     public var conditions: [GuidanceCondition] {
         state.parameters.isActive ? [GuidanceCondition(name: Self.branchName, source: .prompt(concept))] : []

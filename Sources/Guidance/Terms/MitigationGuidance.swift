@@ -21,10 +21,9 @@ public struct MitigationGuidance {
         var applied = AppliedMitigations()
         var terms: [any GuidanceTerm] = []
         if let guidance = mitigations.safetyGuidance, let parameters = guidance.effectiveParameters {
-            let sld = SafeLatentDiffusionParameters(parameters)
-            if let problem = sld.validationProblem() { throw GuidanceError.invalidRequest(problem) }
-            let concept = guidance.concept ?? SafeLatentDiffusionParameters.defaultConcept
-            terms.append(SafeLatentDiffusionTerm(parameters: sld, concept: concept))
+            if let problem = parameters.problem { throw GuidanceError.invalidRequest("safety guidance parameters \(problem)") }
+            let concept = guidance.concept ?? SafetyGuidance.defaultConcept
+            terms.append(SafeLatentDiffusionTerm(parameters: parameters, concept: concept))
             applied.safetyGuidance = AppliedSafetyGuidance(preset: guidance.preset, parameters: parameters, concept: concept)
         }
 
@@ -61,20 +60,5 @@ public struct MitigationGuidance {
         self.terms = terms
         self.promptSwitch = promptSwitch
         self.applied = applied
-    }
-}
-
-extension SafeLatentDiffusionParameters {
-    /// The sampler's form of a request's SLD parameters (explicit or a preset's).
-    public init(_ parameters: SLDParameters) {
-        self.init(
-            guidanceScale: Float(parameters.guidanceScale), warmupSteps: parameters.warmupSteps,
-            threshold: Float(parameters.threshold), momentumScale: Float(parameters.momentumScale),
-            momentumBeta: Float(parameters.momentumBeta))
-    }
-
-    /// The parameters of a named preset (one table: ``SafetyPreset/parameters``).
-    public init(_ preset: SafetyPreset) {
-        self.init(preset.parameters)
     }
 }
