@@ -27,10 +27,13 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Image input: libspng for PNG, libjpeg-turbo (its TurboJPEG API) for JPEG.
+        .systemLibrary(name: "CSpng", pkgConfig: "spng", providers: [.apt(["libspng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
 
         // MARK: Numeric core
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
-        .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: numericSettings),
+        .target(name: "Diffusion", dependencies: ["Tensor", "CZlib", "CSpng", "CTurboJPEG"], swiftSettings: numericSettings),
         .target(name: "Guidance", dependencies: [
             "Contracts", "Diffusion", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),

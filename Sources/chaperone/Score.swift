@@ -17,7 +17,7 @@ struct Score: AsyncParsableCommand {
             worker does, and prints every score, the decision for the tenant and the reasons.
             """)
 
-    @Argument(help: "The image, a PNG file.")
+    @Argument(help: "The image: PNG (any colour type, bit depth, interlaced) or JPEG (baseline or progressive). Alpha is dropped, not composited.")
     var image: String
 
     @Option(help: "The prompt the image was generated from (scored for prompt harm and harm amplification).")
@@ -59,11 +59,12 @@ struct Score: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let nudeNetPath = nudenet ?? environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+        // The image first: a file that does not decode fails before any model is loaded.
+        let buffer = try ImageDecoder.readRGB(contentsOf: URL(fileURLWithPath: image))
+        let rgb = buffer.bytes
         let moderation = try NativeModeration(settings: NativeModerationSettings(
             modelPath: model, nudeNetModelPath: nudeNetPath, policyPath: policy, lexiconPath: lexicon,
             promptEmbedding: promptEmbedding))
-        let buffer = try PNG.read(contentsOf: URL(fileURLWithPath: image))
-        let rgb = try Self.rgb(buffer, file: image)
         let request = GenerationRequest(
             requestID: "score", tenant: tenant, prompt: prompt, seed: 0,
             width: buffer.width, height: buffer.height)
@@ -81,18 +82,6 @@ struct Score: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(Self.table(report))
-        }
-    }
-
-    /// 8-bit RGB pixels of a decoded PNG (grey and alpha channels are expanded or dropped).
-    static func rgb(_ buffer: PixelBuffer, file: String) throws -> [UInt8] {
-        let pixels = buffer.width * buffer.height
-        switch buffer.channels {
-        case 3: return buffer.bytes
-        case 4: return (0..<pixels).flatMap { buffer.bytes[($0 * 4)..<($0 * 4 + 3)] }
-        case 1: return buffer.bytes.flatMap { [$0, $0, $0] }
-        case 2: return (0..<pixels).flatMap { [UInt8](repeating: buffer.bytes[$0 * 2], count: 3) }
-        default: throw ValidationError("\(file): \(buffer.channels) channels; expected grey, grey+alpha, RGB or RGBA")
         }
     }
 
