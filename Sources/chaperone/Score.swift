@@ -15,7 +15,26 @@ struct Score: AsyncParsableCommand {
             Loads NudeNet (--nudenet or CHAPERONE_NUDENET_ONNX), the model folder's safety_checker/ \
             and scorers/ (--model), the prompt lexicon and the moderation policy, exactly as the \
             worker does, and prints every score, the decision for the tenant and the reasons.
+
+            Exit status: 0 scored (and, with --fail-on, the decision is below that level); \
+            1 the image, a model or the policy cannot be read; 2 the decision is at or above \
+            --fail-on; 64 invalid arguments.
             """)
+
+    /// The decision level at which `--fail-on` makes the command exit with `flaggedExitCode`.
+    enum FailLevel: String, ExpressibleByArgument, CaseIterable {
+        case censor, block
+
+        var decision: Decision {
+            switch self {
+            case .censor: .censor
+            case .block: .block
+            }
+        }
+    }
+
+    /// Exit status when the decision reaches `--fail-on` (1 stays "could not score").
+    static let flaggedExitCode: Int32 = 2
 
     @Argument(help: "The image: PNG (any colour type, bit depth, interlaced) or JPEG (baseline or progressive). Alpha is dropped, not composited.")
     var image: String
@@ -43,6 +62,9 @@ struct Score: AsyncParsableCommand {
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
+
+    @Option(help: "Exit with status 2 when the decision is this level or more severe: censor or block (for scripts).")
+    var failOn: FailLevel?
 
     struct Report: Codable {
         var image: String
@@ -82,6 +104,9 @@ struct Score: AsyncParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(Self.table(report))
+        }
+        if let failOn, decision >= failOn.decision {
+            throw ExitCode(Self.flaggedExitCode)
         }
     }
 

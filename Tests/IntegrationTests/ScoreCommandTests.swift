@@ -121,4 +121,22 @@ import Testing
         #expect(result.error.contains("truncated.jpg"))
         #expect(!result.error.contains("320n.onnx"), "\(result.error)")
     }
+
+    /// `--fail-on`: exit 2 at or above the level (the report is still printed), 0 below it,
+    /// 64 for a level that is not censor or block, 1 when nothing could be scored.
+    @Test func failOnSetsTheExitStatus() throws {
+        let nudeNet = try Self.nudeNet()
+        let censor = try Self.run([Self.image, "--nudenet", nudeNet, "--json", "--fail-on", "censor"])
+        #expect(censor.status == 2, "\(censor.error)")
+        #expect(try JSONDecoder().decode(Report.self, from: Data(censor.output.utf8)).decision == "censor")
+        let block = try Self.run([Self.image, "--nudenet", nudeNet, "--fail-on", "block"])
+        #expect(block.status == 0, "\(block.error)")
+        #expect(block.output.contains("decision: censor"))
+        let allow = try Self.run([Self.image, "--nudenet", nudeNet, "--fail-on", "allow"])
+        #expect(allow.status == 64)
+        #expect(allow.error.contains("fail-on"))
+        let unreadable = try Self.run(["Tests/Fixtures/images/bad/cmyk.jpg", "--nudenet", nudeNet, "--fail-on", "censor"])
+        #expect(unreadable.status == 1)
+        #expect(unreadable.error.contains("cmyk.jpg") && unreadable.error.contains("CMYK"))
+    }
 }
