@@ -16,6 +16,7 @@ struct Chaperone: AsyncParsableCommand {
             Eval.self,
             DLQ.self,
             Score.self,
+            Probe.self,
         ]
     )
 }
