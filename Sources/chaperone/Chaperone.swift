@@ -17,6 +17,7 @@ struct Chaperone: AsyncParsableCommand {
             DLQ.self,
             Score.self,
             ConfigCommand.self,
+            Probe.self,
         ]
     )
 }

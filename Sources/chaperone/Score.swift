@@ -15,9 +15,28 @@ struct Score: AsyncParsableCommand {
             Loads NudeNet (--nudenet or CHAPERONE_NUDENET_ONNX), the model folder's safety_checker/ \
             and scorers/ (--model), the prompt lexicon and the moderation policy, exactly as the \
             worker does, and prints every score, the decision for the tenant and the reasons.
+
+            Exit status: 0 scored (and, with --fail-on, the decision is below that level); \
+            1 the image, a model or the policy cannot be read; 2 the decision is at or above \
+            --fail-on; 64 invalid arguments.
             """)
 
-    @Argument(help: "The image, a PNG file.")
+    /// The decision level at which `--fail-on` makes the command exit with `flaggedExitCode`.
+    enum FailLevel: String, ExpressibleByArgument, CaseIterable {
+        case censor, block
+
+        var decision: Decision {
+            switch self {
+            case .censor: .censor
+            case .block: .block
+            }
+        }
+    }
+
+    /// Exit status when the decision reaches `--fail-on` (1 stays "could not score").
+    static let flaggedExitCode: Int32 = 2
+
+    @Argument(help: "The image: PNG (any colour type, bit depth, interlaced) or JPEG (baseline or progressive). Alpha is dropped, not composited.")
     var image: String
 
     @Option(help: "The prompt the image was generated from (scored for prompt harm and harm amplification).")
@@ -44,6 +63,9 @@ struct Score: AsyncParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "Exit with status 2 when the decision is this level or more severe: censor or block (for scripts).")
+    var failOn: FailLevel?
+
     struct Report: Codable {
         var image: String
         var width: Int
@@ -59,11 +81,12 @@ struct Score: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let nudeNetPath = nudenet ?? environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+        // The image first: a file that does not decode fails before any model is loaded.
+        let buffer = try ImageDecoder.readRGB(contentsOf: URL(fileURLWithPath: image))
+        let rgb = buffer.bytes
         let moderation = try NativeModeration(settings: NativeModerationSettings(
             modelPath: model, nudeNetModelPath: nudeNetPath, policyPath: policy, lexiconPath: lexicon,
             promptEmbedding: promptEmbedding))
-        let buffer = try PNG.read(contentsOf: URL(fileURLWithPath: image))
-        let rgb = try Self.rgb(buffer, file: image)
         let request = GenerationRequest(
             requestID: "score", tenant: tenant, prompt: prompt, seed: 0,
             width: buffer.width, height: buffer.height)
@@ -82,17 +105,8 @@ struct Score: AsyncParsableCommand {
         } else {
             print(Self.table(report))
         }
-    }
-
-    /// 8-bit RGB pixels of a decoded PNG (grey and alpha channels are expanded or dropped).
-    static func rgb(_ buffer: PixelBuffer, file: String) throws -> [UInt8] {
-        let pixels = buffer.width * buffer.height
-        switch buffer.channels {
-        case 3: return buffer.bytes
-        case 4: return (0..<pixels).flatMap { buffer.bytes[($0 * 4)..<($0 * 4 + 3)] }
-        case 1: return buffer.bytes.flatMap { [$0, $0, $0] }
-        case 2: return (0..<pixels).flatMap { [UInt8](repeating: buffer.bytes[$0 * 2], count: 3) }
-        default: throw ValidationError("\(file): \(buffer.channels) channels; expected grey, grey+alpha, RGB or RGBA")
+        if let failOn, decision >= failOn.decision {
+            throw ExitCode(Self.flaggedExitCode)
         }
     }
 

@@ -38,7 +38,7 @@ import Testing
     }
 
     @Test func kubernetesProbesUseTheWorkerEndpoints() throws {
-        let deployment = try RepositoryFiles.text("ops/k8s/30-deployment.yaml")
+        let deployment = try RepositoryFiles.text("ops/k8s/base/deployment.yaml")
         #expect(deployment.contains("path: /ready"))
         #expect(deployment.contains("path: /health"))
         #expect(deployment.contains("containerPort: 9464"))

@@ -23,8 +23,8 @@ import Testing
     }
 
     @Test func deploymentFilesAreFound() {
-        #expect(Self.deploymentFiles.contains("ops/k8s/10-configmap.yaml"))
-        #expect(Self.deploymentFiles.contains("ops/k8s/30-deployment.yaml"))
+        #expect(Self.deploymentFiles.contains("ops/k8s/base/configmap.yaml"))
+        #expect(Self.deploymentFiles.contains("ops/k8s/base/deployment.yaml"))
     }
 
     @Test(arguments: deploymentFiles)
@@ -37,7 +37,7 @@ import Testing
 
     @Test func workersGetTheEssentialSettings() throws {
         let compose = DeploymentNames.environmentReferences(inConfig: try RepositoryFiles.text("docker/compose.yaml"))
-        let k8s = try ["ops/k8s/10-configmap.yaml", "ops/k8s/11-secret.yaml"]
+        let k8s = try ["ops/k8s/base/configmap.yaml", "ops/k8s/base/secret.yaml"]
             .map { DeploymentNames.environmentReferences(inConfig: try RepositoryFiles.text($0)) }
             .reduce(into: Set<String>()) { $0.formUnion($1) }
         for needed in ["CHAPERONE_KAFKA_BOOTSTRAP_SERVERS", "CHAPERONE_DATABASE_URL", "CHAPERONE_MODEL_PATH", "CHAPERONE_HTTP_HOST"] {

@@ -89,4 +89,54 @@ import Testing
         #expect(result.status != 0)
         #expect(result.error.contains("no-such-image.png"))
     }
+
+    /// A progressive JPEG and a palette PNG score exactly as RGB PNGs of the pixels Pillow
+    /// decodes from them (Tests/Fixtures/images-score, ops/reference/make_image_fixtures.py):
+    /// the decoder hands the scorers the same pixels the reference reads.
+    @Test(arguments: ["radial.jpg", "radial-palette.png"])
+    func jpegAndPaletteImagesScoreLikeTheirPixels(name: String) throws {
+        let folder = "Tests/Fixtures/images-score/"
+        let pixels = folder + name.replacingOccurrences(of: ".", with: "-") + "-pixels.png"
+        let given = try Self.run([folder + name, "--nudenet", try Self.nudeNet(), "--json"])
+        let reference = try Self.run([pixels, "--nudenet", try Self.nudeNet(), "--json"])
+        #expect(given.status == 0, "\(given.error)")
+        #expect(reference.status == 0, "\(reference.error)")
+        let report = try JSONDecoder().decode(Report.self, from: Data(given.output.utf8))
+        let expected = try JSONDecoder().decode(Report.self, from: Data(reference.output.utf8))
+        #expect(report.width == 333 && report.height == 333)
+        #expect(report.decision == expected.decision)
+        #expect(report.scores.map(\.label) == expected.scores.map(\.label))
+        #expect(report.scores.map(\.score) == expected.scores.map(\.score))
+        // NudeNet ran on them: the JPEG still trips the exposed-buttocks rule (256 colours of the
+        // palette version lose that detection, which is why the comparison is with its own pixels).
+        #expect(report.scorers.contains("nudenet"))
+        if name.hasSuffix(".jpg") {
+            #expect(report.scores.contains { $0.scorer == "nudenet" && $0.label == "BUTTOCKS_EXPOSED" && $0.score > 0.45 })
+        }
+    }
+
+    @Test func aCorruptImageIsRefusedBeforeAnyModelLoads() throws {
+        let result = try Self.run(["Tests/Fixtures/images/bad/truncated.jpg", "--nudenet", "/nonexistent/320n.onnx"])
+        #expect(result.status != 0)
+        #expect(result.error.contains("truncated.jpg"))
+        #expect(!result.error.contains("320n.onnx"), "\(result.error)")
+    }
+
+    /// `--fail-on`: exit 2 at or above the level (the report is still printed), 0 below it,
+    /// 64 for a level that is not censor or block, 1 when nothing could be scored.
+    @Test func failOnSetsTheExitStatus() throws {
+        let nudeNet = try Self.nudeNet()
+        let censor = try Self.run([Self.image, "--nudenet", nudeNet, "--json", "--fail-on", "censor"])
+        #expect(censor.status == 2, "\(censor.error)")
+        #expect(try JSONDecoder().decode(Report.self, from: Data(censor.output.utf8)).decision == "censor")
+        let block = try Self.run([Self.image, "--nudenet", nudeNet, "--fail-on", "block"])
+        #expect(block.status == 0, "\(block.error)")
+        #expect(block.output.contains("decision: censor"))
+        let allow = try Self.run([Self.image, "--nudenet", nudeNet, "--fail-on", "allow"])
+        #expect(allow.status == 64)
+        #expect(allow.error.contains("fail-on"))
+        let unreadable = try Self.run(["Tests/Fixtures/images/bad/cmyk.jpg", "--nudenet", nudeNet, "--fail-on", "censor"])
+        #expect(unreadable.status == 1)
+        #expect(unreadable.error.contains("cmyk.jpg") && unreadable.error.contains("CMYK"))
+    }
 }

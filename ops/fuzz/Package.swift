@@ -16,13 +16,16 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas"),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib"),
+        .systemLibrary(name: "CSpng", pkgConfig: "spng"),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg"),
         .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: optimized),
-        .target(name: "Diffusion", dependencies: ["Tensor", "CZlib"], swiftSettings: optimized),
+        .target(name: "Diffusion", dependencies: ["Tensor", "CZlib", "CSpng", "CTurboJPEG"], swiftSettings: optimized),
         .target(name: "OnnxRunner", dependencies: ["Tensor"], swiftSettings: optimized),
         .target(name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "fuzz-request-decoder", dependencies: ["Contracts"], path: "Targets/request-decoder", swiftSettings: entry),
         .executableTarget(name: "fuzz-safetensors", dependencies: ["Diffusion"], path: "Targets/safetensors", swiftSettings: entry),
         .executableTarget(name: "fuzz-tokenizer", dependencies: ["Diffusion"], path: "Targets/tokenizer", swiftSettings: entry),
+        .executableTarget(name: "fuzz-image-decoder", dependencies: ["Diffusion"], path: "Targets/image-decoder", swiftSettings: entry),
         .executableTarget(name: "fuzz-onnx", dependencies: ["OnnxRunner"], path: "Targets/onnx", swiftSettings: entry),
     ]
 )

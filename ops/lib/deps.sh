@@ -4,7 +4,7 @@
 set -euo pipefail
 
 chaperone_apt_packages=(
-  librdkafka-dev libpq-dev libopenblas-dev zlib1g-dev pkg-config
+  librdkafka-dev libpq-dev libopenblas-dev zlib1g-dev libspng-dev libturbojpeg0-dev pkg-config
   postgresql kafkacat python3-venv
 )
 

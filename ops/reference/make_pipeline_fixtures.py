@@ -61,8 +61,11 @@ def write_png_fixtures() -> None:
     for name, pixels in files.items():
         (out / (name.removesuffix(".png") + ".raw")).write_bytes(np.ascontiguousarray(pixels).tobytes())
 
-    Image.fromarray(rgb, "RGB").convert("P").save(out / "reject-palette.png")
-    cv2.imwrite(str(out / "reject-16bit.png"), (gray.astype(np.uint16) * 257))
+    # A palette (Pillow's web palette, dithered) and a 16-bit gray file (its high bytes are `gray`).
+    Image.fromarray(rgb, "RGB").convert("P").save(out / "pillow-palette.png")
+    with Image.open(out / "pillow-palette.png") as palette:
+        (out / "pillow-palette.raw").write_bytes(np.asarray(palette.convert("RGB")).tobytes())
+    cv2.imwrite(str(out / "opencv-gray16.png"), (gray.astype(np.uint16) * 257))
     print(f"wrote PNG fixtures in {relative(out)}")
 
 

@@ -3,9 +3,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Replays the committed fuzz corpora (seeds and past crashes) of the safetensors reader and
-/// the CLIP tokenizer through the entry points the fuzzers use (`ops/fuzz/run safetensors`,
-/// `ops/fuzz/run tokenizer`).
+/// Replays the committed fuzz corpora (seeds and past crashes) of the safetensors reader, the
+/// CLIP tokenizer and the image decoder through the entry points the fuzzers use
+/// (`ops/fuzz/run safetensors`, `ops/fuzz/run tokenizer`, `ops/fuzz/run image-decoder`).
 @Suite struct DiffusionFuzzReplayTests {
     static let root = TestPaths.repositoryRoot
 
@@ -49,5 +49,34 @@ import TestSupport
         let inputs = try Self.corpus("tokenizer")
         #expect(inputs.count >= 5)
         for input in inputs { TokenizerFuzz.run(input, tokenizer: tokenizer) }
+    }
+
+    @Test func imageDecoderCorpusReplaysWithoutACrash() throws {
+        let inputs = try Self.corpus("image-decoder")
+        #expect(inputs.count >= 10)
+        var decoded = 0
+        for input in inputs {
+            ImageDecoderFuzz.runBoth(input)
+            if (try? ImageDecoder.decode(Data(input), source: "seed")) != nil { decoded += 1 }
+        }
+        // The seeds must reach both the decoding and the refusing paths.
+        #expect(decoded >= 10 && decoded < inputs.count, "\(decoded) of \(inputs.count) seeds decode")
+    }
+
+    /// Fixing the CRCs is what lets mutations reach past the chunk checks: a PNG with its colour
+    /// type changed is refused for its CRC before, and for its contents after.
+    @Test func crcFixingReachesTheHeader() throws {
+        var png = Array(try Data(contentsOf: Self.root.appendingPathComponent("ops/fuzz/corpus/image-decoder/rgba8.png")))
+        #expect(png[25] == 6)
+        png[25] = 2                                    // RGBA → RGB: the data no longer fits
+        let before = #expect(throws: DiffusionError.self) { try ImageDecoder.decode(Data(png), source: "x") }
+        #expect(before?.message.contains("checksum") == true, "\(before?.message ?? "")")
+        let fixed = ImageDecoderFuzz.withFixedCRCs(png)
+        #expect(fixed != png && fixed.count == png.count)
+        let after = #expect(throws: DiffusionError.self) { try ImageDecoder.decode(Data(fixed), source: "x") }
+        #expect(after?.message.contains("checksum") == false, "\(after?.message ?? "")")
+        // The untouched file is left as it is.
+        let good = Array(try Data(contentsOf: Self.root.appendingPathComponent("ops/fuzz/corpus/image-decoder/rgba8.png")))
+        #expect(ImageDecoderFuzz.withFixedCRCs(good) == good)
     }
 }

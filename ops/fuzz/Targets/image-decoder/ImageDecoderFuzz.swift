@@ -1,0 +1,1 @@
+../../../../Tests/DiffusionTests/Fuzz/ImageDecoderFuzz.swift
