@@ -23,10 +23,18 @@ BEGIN
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
         END;
     END IF;
+    -- NOINHERIT: the console's login gets this role's own rights (logins, sessions) but not the
+    -- analyst's or reviewer's, which it takes only by SET ROLE for the request in hand.
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chaperone_console') THEN
         BEGIN
-            CREATE ROLE chaperone_console NOLOGIN;
+            CREATE ROLE chaperone_console NOLOGIN NOINHERIT;
         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+        END;
+    END IF;
+    IF (SELECT rolinherit FROM pg_roles WHERE rolname = 'chaperone_console') THEN
+        BEGIN
+            ALTER ROLE chaperone_console NOINHERIT;
+        EXCEPTION WHEN internal_error THEN NULL;
         END;
     END IF;
 END
@@ -76,7 +84,9 @@ CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
 
 CREATE TABLE reviews (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    request_id  text NOT NULL REFERENCES decisions (request_id),
+    -- The decision's request_id; the insert trigger checks that it exists (no foreign key, so
+    -- that decisions stays exactly as 001 made it: TRUNCATE is refused by its trigger alone).
+    request_id  text NOT NULL,
     verdict     text NOT NULL CHECK (verdict IN ('uphold', 'overturn')),
     note        text NOT NULL DEFAULT '' CHECK (length(note) <= 4000),
     -- The console user who made the verdict.
@@ -91,8 +101,8 @@ COMMENT ON TABLE reviews IS
 
 CREATE INDEX reviews_request_id ON reviews (request_id, reviewed_at DESC);
 
--- Only censored or blocked decisions are reviewed: those are the ones a reviewer can call false
--- positives. Read through the analysts' view, which the inserting role may read.
+-- Only existing, censored or blocked decisions are reviewed: those are the ones a reviewer can
+-- call false positives. Read through the analysts' view, which the inserting role may read.
 CREATE FUNCTION reviews_check_decision() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
