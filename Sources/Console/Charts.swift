@@ -39,7 +39,7 @@ enum SVGChart {
     /// Horizontal bars of rates in 0…1, each with its label and a note (e.g. `3 of 10`).
     static func rateBars(id: String, bars: [(label: String, rate: Double, note: String)], emptyText: String) -> String {
         guard !bars.isEmpty else { return empty(id: id, emptyText) }
-        let width = 560.0, labelW = 210.0, noteW = 110.0, row = 22.0, top = 6.0
+        let width = 560.0, labelW = 250.0, noteW = 100.0, row = 22.0, top = 6.0
         let height = top * 2 + Double(bars.count) * row
         let plotW = width - labelW - noteW
         var svg = open(id: id, width: width, height: height)
@@ -115,7 +115,12 @@ extension Pages {
     static func charts(session: ConsoleSession, data: ChartData) -> String {
         var byTenant: [String: [(x: Int64, y: Int)]] = [:]
         for p in data.overTime { byTenant[p.tenant, default: []].append((p.bucket.microsecondsSince1970, p.count)) }
-        let series = byTenant.keys.sorted().map { (name: $0, points: byTenant[$0]!) }
+        // A tenant without decisions in a bucket where others had some counts 0 there.
+        let buckets = Set(data.overTime.map { $0.bucket.microsecondsSince1970 })
+        let series = byTenant.keys.sorted().map { tenant -> (name: String, points: [(x: Int64, y: Int)]) in
+            let counts = Dictionary(byTenant[tenant]!.map { ($0.x, $0.y) }, uniquingKeysWith: +)
+            return (name: tenant, points: buckets.sorted().map { (x: $0, y: counts[$0] ?? 0) })
+        }
         let overModeration = data.overModeration.map {
             (label: "\($0.tenant) · SafeGen \($0.safegen ? "on" : "off")", rate: $0.rate, note: "\($0.overModerated) of \($0.requests)")
         }
