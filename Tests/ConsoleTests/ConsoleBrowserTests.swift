@@ -169,10 +169,13 @@ import Testing
         try? handle.close()
     }
 
-    /// Stops chromedriver (SIGTERM, then waits for it without blocking a thread).
+    /// Stops chromedriver: SIGTERM, then SIGKILL if it is still there after 2 s (waiting without
+    /// blocking a thread), so no driver outlives the test.
     static func stop(_ process: Process) async {
         process.terminate()
-        for _ in 0..<50 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        for _ in 0..<20 where process.isRunning { try? await Task.sleep(for: .milliseconds(100)) }
     }
 
     private static func driven(_ process: Process, port: Int, log: URL, _ body: (URL) async throws -> Void) async throws {
