@@ -64,6 +64,17 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
         ]),
+        // `chaperone audit serve`: the audit console for analysts and reviewers (web pages over the
+        // audit database's views). No numeric dependency.
+        .target(name: "Console", dependencies: [
+            "AuditStore", "Contracts",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Engine", dependencies: [
             "Worker", "Moderation", "Evaluation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -71,7 +82,7 @@ let package = Package(
         // `chaperone eval`: metrics, sections and the report over generated images.
         .target(name: "Evaluation", dependencies: ["Moderation", "Contracts", "Diffusion", "Guidance", "HarmScoring", "Tensor"], swiftSettings: numericSettings),
         .executableTarget(name: "chaperone", dependencies: [
-            "Engine", "Evaluation",
+            "Engine", "Evaluation", "Console",
             "Worker", "Moderation", "Contracts", "Kafka", "AuditStore", "Diffusion", "Guidance", "HarmScoring", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -93,6 +104,12 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["TestSupport", "Contracts"]),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"]),
         .testTarget(name: "AuditStoreTests", dependencies: ["TestSupport", "AuditStore", "Contracts"]),
+        // HTTP tests of every console route and role, and browser tests in headless Chromium.
+        .testTarget(name: "ConsoleTests", dependencies: [
+            "TestSupport", "Console", "AuditStore", "Contracts",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "EvaluationTests", dependencies: ["TestSupport", "Evaluation", "Moderation", "Contracts", "HarmScoring", "Diffusion"], swiftSettings: numericSettings),
         .testTarget(name: "EngineTests", dependencies: ["TestSupport", 
             "Engine", "Worker", "Moderation", "Contracts", "AuditStore", "HarmScoring", "Diffusion", "Tensor",

@@ -7,7 +7,7 @@ import Foundation
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Migrate and query the PostgreSQL audit log.",
-        subcommands: [AuditMigrate.self, AuditQuery.self, AuditSummary.self, AuditImage.self]
+        subcommands: [AuditMigrate.self, AuditQuery.self, AuditSummary.self, AuditImage.self, AuditServe.self, AuditUser.self]
     )
 }
 

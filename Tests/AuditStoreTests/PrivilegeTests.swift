@@ -94,7 +94,7 @@ import Testing
             try await Migrator(connection: connection, directory: Fixtures.migrations).migrate()
             let rows = try await connection.query(
                 "SELECT rolname, rolcanlogin, rolsuper FROM pg_roles WHERE rolname LIKE 'chaperone\\_%' ORDER BY rolname")
-            #expect(try rows.map { try $0.decode("rolname", as: String.self) } == ["chaperone_analyst", "chaperone_worker"])
+            #expect(try rows.map { try $0.decode("rolname", as: String.self) } == ["chaperone_analyst", "chaperone_console", "chaperone_reviewer", "chaperone_worker"])
             #expect(try rows.allSatisfy { try !$0.decode("rolcanlogin", as: Bool.self) && !$0.decode("rolsuper", as: Bool.self) })
         }
     }

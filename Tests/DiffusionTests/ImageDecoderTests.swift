@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Diffusion
 
 /// The PNG (libspng) and JPEG (libjpeg-turbo) decoder against Pillow's decodes of the files in
@@ -7,8 +8,7 @@ import Testing
 /// depth and interlacing, baseline and progressive JPEG, and files that must be refused.
 @Suite("Image decoder")
 struct ImageDecoderTests {
-    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/images")
+    static let folder = TestPaths.fixture("images")
 
     struct Expectation: Decodable {
         var width: Int?

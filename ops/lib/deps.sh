@@ -6,6 +6,8 @@ set -euo pipefail
 chaperone_apt_packages=(
   librdkafka-dev libpq-dev libopenblas-dev zlib1g-dev libspng-dev libturbojpeg0-dev pkg-config
   postgresql kafkacat python3-venv
+  # The audit console's browser tests: headless Chromium driven through chromedriver.
+  chromium chromium-driver fonts-dejavu-core curl
 )
 
 chaperone_install_deps() {
