@@ -3,6 +3,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Every wait for the server is bounded (`ConnectionSettings`): the session gets the configured
@@ -107,22 +108,9 @@ import Glibc
     /// A loopback port that listens but never accepts: the kernel completes the TCP handshake
     /// and then nothing ever answers, like a stopped server. Closed by `body`'s end.
     static func withSilentListener<Value>(_ body: (Int) async throws -> Value) async throws -> Value {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SetupError("socket() failed: errno \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(fd, 8) == 0 else { throw SetupError("bind/listen failed: errno \(errno)") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return try await body(Int(UInt16(bigEndian: address.sin_port)))
+        let listener = try LoopbackSocket.bound(listeningWith: 8)
+        defer { close(listener.descriptor) }
+        return try await body(listener.port)
     }
 
     /// Connects to `url` expecting a retriable connection failure; returns how long it took.

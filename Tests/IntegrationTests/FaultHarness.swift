@@ -11,6 +11,7 @@ import FoundationNetworking
 #endif
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Whether the long variants of the fault tests run (`CHAPERONE_LONG_FAULTS=1`).
@@ -440,26 +441,8 @@ extension Duration {
     }
 }
 
-/// A loopback TCP port that was free a moment ago (bind to port 0, read it, close).
-func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw IntegrationError("socket() failed: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw IntegrationError("bind() failed: errno \(errno)") }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw IntegrationError("getsockname() failed: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// A loopback TCP port that was free a moment ago.
+func freeLoopbackPort() throws -> Int { try LoopbackSocket.freePort() }
 
 /// The fault suites, run one at a time: each starts several worker processes on a mock cluster.
 @Suite(.serialized) enum FaultTests {}

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// `chaperone probe` (the image's HEALTHCHECK) against a one-connection HTTP listener on
@@ -14,21 +15,9 @@ import Glibc
         private let thread: Thread
 
         init(reply: String?) throws {
-            let listening = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = 0
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let bound = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listening, $0, length) }
-            }
-            guard bound == 0, listen(listening, 4) == 0 else { throw IntegrationError("cannot listen on loopback") }
-            _ = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listening, $0, &length) }
-            }
+            let (listening, boundPort) = try LoopbackSocket.bound(listeningWith: 4)
             socket = listening
-            port = Int(UInt16(bigEndian: address.sin_port))
+            port = boundPort
             thread = Thread {
                 let connection = accept(listening, nil, nil)
                 guard connection >= 0 else { return }
@@ -87,15 +76,7 @@ import Glibc
 
     @Test func aClosedPortIsExitOne() throws {
         // A port bound but never listened on, then released: connecting is refused.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        let port = Int(UInt16(bigEndian: address.sin_port))
-        close(fd)
+        let port = try LoopbackSocket.freePort()
         #expect(port > 0)
         let result = try Self.probe(["--port", "\(port)", "--timeout-ms", "1000"])
         #expect(result.status == 1)
