@@ -87,7 +87,7 @@ struct FusedAttentionGeometry {
 /// rescaled when the max grows) and the value product accumulated into the output rows.
 ///
 /// Each work item owns its output rows and walks the key blocks in a fixed order, so the result
-/// does not depend on the thread count. The work items call single-threaded BLAS.
+/// does not depend on the thread count. The work items' BLAS calls stay on their own thread.
 func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: FusedAttentionGeometry,
                     scale: Float, outputShape: [Int]) -> Tensor {
     let bq = Swift.min(g.queryBlock, Swift.max(1, g.queries)), bk = Swift.min(g.keyBlock, Swift.max(1, g.keys))
@@ -102,61 +102,59 @@ func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                         return
                     }
                     let q = pq.baseAddress!, k = pk.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
-                    withSingleThreadedBLAS(when: items > 1) {
-                        parallelFor(items) { range in
-                            let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
-                            let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: bq)
-                            let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: bq)
-                            defer {
-                                scores.deallocate()
-                                rowMax.deallocate()
-                                rowSum.deallocate()
-                            }
-                            for item in range {
-                                let bh = item / qBlocks, q0 = (item % qBlocks) * bq
-                                let b = bh / g.heads, h = bh % g.heads
-                                let rows = Swift.min(bq, g.queries - q0)
-                                let qp = q + (b * g.queries + q0) * g.queryRowStride + h * g.headSize
-                                let kp = k + b * g.keys * g.keyRowStride + h * g.headSize
-                                let vp = v + b * g.keys * g.valueRowStride + h * g.valueSize
-                                let op = o + (b * g.queries + q0) * g.outputRowStride + h * g.valueSize
-                                var k0 = 0
-                                while k0 < g.keys {
-                                    let cols = Swift.min(bk, g.keys - k0)
-                                    // scores [rows, cols] = q_blk · k_blkᵀ · scale
-                                    sgemm(transA: false, transB: true, m: rows, n: cols, k: g.headSize, alpha: scale,
-                                          a: qp, lda: g.queryRowStride, b: kp + k0 * g.keyRowStride, ldb: g.keyRowStride,
-                                          c: scores, ldc: cols)
-                                    for row in 0..<rows {
-                                        let srow = scores + row * cols
-                                        let blockMax = rowMaximum(srow, count: cols)
-                                        if k0 == 0 {
-                                            let shift = blockMax == -.infinity ? 0 : blockMax
-                                            rowMax[row] = shift
-                                            rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
-                                        } else {
-                                            let newMax = Swift.max(rowMax[row], blockMax)
-                                            let correction = Foundation.exp(rowMax[row] - newMax)
-                                            rowMax[row] = newMax
-                                            rowSum[row] = rowSum[row] * correction
-                                                + expShiftedRowInPlace(srow, count: cols, shift: newMax)
-                                            if correction != 1 {
-                                                let orow = op + row * g.outputRowStride
-                                                for c in 0..<g.valueSize { orow[c] *= correction }
-                                            }
+                    parallelFor(items) { range in
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
+                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: bq)
+                        let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: bq)
+                        defer {
+                            scores.deallocate()
+                            rowMax.deallocate()
+                            rowSum.deallocate()
+                        }
+                        for item in range {
+                            let bh = item / qBlocks, q0 = (item % qBlocks) * bq
+                            let b = bh / g.heads, h = bh % g.heads
+                            let rows = Swift.min(bq, g.queries - q0)
+                            let qp = q + (b * g.queries + q0) * g.queryRowStride + h * g.headSize
+                            let kp = k + b * g.keys * g.keyRowStride + h * g.headSize
+                            let vp = v + b * g.keys * g.valueRowStride + h * g.valueSize
+                            let op = o + (b * g.queries + q0) * g.outputRowStride + h * g.valueSize
+                            var k0 = 0
+                            while k0 < g.keys {
+                                let cols = Swift.min(bk, g.keys - k0)
+                                // scores [rows, cols] = q_blk · k_blkᵀ · scale
+                                sgemm(transA: false, transB: true, m: rows, n: cols, k: g.headSize, alpha: scale,
+                                      a: qp, lda: g.queryRowStride, b: kp + k0 * g.keyRowStride, ldb: g.keyRowStride,
+                                      c: scores, ldc: cols, parallel: false)
+                                for row in 0..<rows {
+                                    let srow = scores + row * cols
+                                    let blockMax = rowMaximum(srow, count: cols)
+                                    if k0 == 0 {
+                                        let shift = blockMax == -.infinity ? 0 : blockMax
+                                        rowMax[row] = shift
+                                        rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
+                                    } else {
+                                        let newMax = Swift.max(rowMax[row], blockMax)
+                                        let correction = Foundation.exp(rowMax[row] - newMax)
+                                        rowMax[row] = newMax
+                                        rowSum[row] = rowSum[row] * correction
+                                            + expShiftedRowInPlace(srow, count: cols, shift: newMax)
+                                        if correction != 1 {
+                                            let orow = op + row * g.outputRowStride
+                                            for c in 0..<g.valueSize { orow[c] *= correction }
                                         }
                                     }
-                                    // out_blk [rows, dv] (+)= p [rows, cols] · v_blk [cols, dv]
-                                    sgemm(transA: false, transB: false, m: rows, n: g.valueSize, k: cols,
-                                          a: scores, lda: cols, b: vp + k0 * g.valueRowStride, ldb: g.valueRowStride,
-                                          beta: k0 == 0 ? 0 : 1, c: op, ldc: g.outputRowStride)
-                                    k0 += cols
                                 }
-                                for row in 0..<rows {
-                                    let inv = 1 / rowSum[row]
-                                    let orow = op + row * g.outputRowStride
-                                    for c in 0..<g.valueSize { orow[c] *= inv }
-                                }
+                                // out_blk [rows, dv] (+)= p [rows, cols] · v_blk [cols, dv]
+                                sgemm(transA: false, transB: false, m: rows, n: g.valueSize, k: cols,
+                                      a: scores, lda: cols, b: vp + k0 * g.valueRowStride, ldb: g.valueRowStride,
+                                      beta: k0 == 0 ? 0 : 1, c: op, ldc: g.outputRowStride, parallel: false)
+                                k0 += cols
+                            }
+                            for row in 0..<rows {
+                                let inv = 1 / rowSum[row]
+                                let orow = op + row * g.outputRowStride
+                                for c in 0..<g.valueSize { orow[c] *= inv }
                             }
                         }
                     }

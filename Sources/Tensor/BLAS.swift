@@ -5,12 +5,13 @@ import CBLAS
 /// Model code should call `matmul`/`linear`/`conv2d`; this exists so a benchmark can measure the
 /// raw `sgemm` peak in the same process without importing the C module itself.
 public enum BLAS {
-    /// `C[M, N] = A[M, K] · B[K, N]` on row-major buffers through `cblas_sgemm`.
+    /// `C[M, N] = A[M, K] · B[K, N]` on row-major buffers, split across the kernel threads as
+    /// every product in the kernels is (see `TensorThreads`).
     public static func sgemm(
         m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
     ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+        productOnKernelThreads(m: m, n: n, k: k, a: a, b: b, c: c)
     }
 
     /// The CPU core type OpenBLAS selected (e.g. "Haswell").
@@ -24,4 +25,9 @@ public enum BLAS {
         guard let config = openblas_get_config() else { return "unknown" }
         return String(cString: config)
     }
+}
+
+/// The kernels' `sgemm` under a name the `BLAS.sgemm` method does not shadow.
+private func productOnKernelThreads(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>) {
+    sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n)
 }

@@ -2,38 +2,34 @@ import CBLAS
 import Dispatch
 import Synchronization
 
-/// Process-wide thread count for the Tensor kernels (our own loops and OpenBLAS).
+/// Process-wide thread count for the Tensor kernels.
 ///
-/// Results are deterministic for the same inputs and thread count: our kernels give every work
-/// item its own disjoint output and never combine partial sums across threads.
+/// OpenBLAS itself always runs single-threaded: `sgemm` splits a large product into panels of
+/// whole rows or columns, one single-threaded BLAS call each, across `parallelFor`. OpenBLAS's
+/// own threading changes how a product is blocked (and so its rounding) with the thread count,
+/// and its count is one global that concurrent callers would race on; the panel split computes
+/// every output element exactly as one single-threaded call does. Results are therefore
+/// bit-identical for the same inputs at any thread count: our other kernels give every work item
+/// its own disjoint output and never combine partial sums across threads.
 public enum TensorThreads {
-    private static let current = Atomic<Int>(Swift.max(1, Int(openblas_get_num_threads())))
+    private static let current = Atomic<Int>(takeOverFromOpenBLAS())
 
-    /// Starts at OpenBLAS's own count (which honours `OPENBLAS_NUM_THREADS`).
-    /// Threads used by `parallelFor` and OpenBLAS.
+    /// OpenBLAS's count (which honours `OPENBLAS_NUM_THREADS`) becomes ours, and OpenBLAS is
+    /// set to one thread.
+    private static func takeOverFromOpenBLAS() -> Int {
+        let threads = Swift.max(1, Int(openblas_get_num_threads()))
+        openblas_set_num_threads(1)
+        return threads
+    }
+
+    /// Threads used by `parallelFor` (and so by every kernel, BLAS products included).
+    /// Starts at `OPENBLAS_NUM_THREADS`, else the number of cores.
     public static var count: Int { current.load(ordering: .relaxed) }
 
-    /// Sets the thread count for our kernels and for OpenBLAS (clamped to at least 1).
+    /// Sets the thread count for our kernels (clamped to at least 1).
     public static func setCount(_ threads: Int) {
-        let n = Swift.max(1, threads)
-        current.store(n, ordering: .relaxed)
-        openblas_set_num_threads(Int32(n))
+        current.store(Swift.max(1, threads), ordering: .relaxed)
     }
-}
-
-/// Runs `body` with OpenBLAS limited to one thread when `condition` holds, then restores the
-/// kernel thread count.
-///
-/// For kernels that split work with `parallelFor` and call BLAS on small blocks inside each
-/// chunk: OpenBLAS serialises concurrent multi-threaded calls, and a block is too small to
-/// gain from more threads anyway. A single-threaded BLAS call computes every output element
-/// the same way as a multi-threaded one (threads split rows and columns, not the inner sum).
-@inline(__always)
-func withSingleThreadedBLAS<T>(when condition: Bool = true, _ body: () -> T) -> T {
-    guard condition, TensorThreads.count > 1 else { return body() }
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(Int32(TensorThreads.count)) }
-    return body()
 }
 
 /// Runs `body` over `0..<count` split into fixed contiguous chunks, one per thread.

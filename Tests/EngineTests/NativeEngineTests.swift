@@ -1,6 +1,7 @@
 import Contracts
 import Moderation
 import Foundation
+import Tensor
 import Testing
 import Worker
 @testable import Engine
@@ -53,6 +54,25 @@ import TestSupport
         let plain = try await engine.generator.generate(request(base), plan: MitigationPlan(mitigations: base)) { _ in }
         #expect(plain.rgb != image.rgb)
         #expect(plain.overlaySHA256 == nil && !plain.appliedMitigations.safegen)
+    }
+
+    /// The same request gives the same image bytes at any kernel thread count, so an image can
+    /// be reproduced on a worker of another size. Other suites may change the count meanwhile;
+    /// that cannot change a result either.
+    @Test func theImageDoesNotDependOnTheThreadCount() async throws {
+        let engine = try NativeEngine(settings: NativeEngineSettings(modelPath: Self.model, overlayPath: Self.overlay))
+        var generation = request(Mitigations(safegen: true))
+        generation.width = 64
+        generation.height = 64
+        let saved = TensorThreads.count
+        defer { TensorThreads.setCount(saved) }
+        var digests: Set<String> = []
+        for threads in [1, 2, 3] {
+            TensorThreads.setCount(threads)
+            let image = try await engine.generator.generate(generation, plan: MitigationPlan(mitigations: generation.mitigations)) { _ in }
+            digests.insert(SHA256.hex(image.png))
+        }
+        #expect(digests.count == 1, "\(digests)")
     }
 
     @Test func safeGenWithoutAnOverlayIsAClearError() async throws {
