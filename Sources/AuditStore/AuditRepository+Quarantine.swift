@@ -84,3 +84,29 @@ extension AuditRepository {
         }
     }
 }
+
+/// Images a decision withheld (table `withheld_images`, migration 006): the generated image of a
+/// blocked decision or the original of a censored one, kept for reviewers only.
+extension AuditRepository {
+    /// Keeps `bytes` (whose SHA-256 is `sha256`, lowercase hex); keeping the same image again is
+    /// a no-op. The table checks that the hash matches the bytes.
+    public func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws {
+        let insert: SQLQuery = """
+            INSERT INTO withheld_images (sha256, bytes) VALUES (\(sha256), \(SQLBytes(bytes)))
+            ON CONFLICT (sha256) DO NOTHING
+            """
+        try await withContext("keep withheld image") {
+            try await resettingReadOnlySession { _ = try await connection.query(insert, retryOnConnectionLoss: true) }
+        }
+    }
+
+    /// The withheld image with SHA-256 `sha256`, nil when there is none.
+    public func withheldImage(sha256: String) async throws -> [UInt8]? {
+        try validateText(sha256, field: "sha256")
+        let select: SQLQuery = "SELECT bytes FROM withheld_images WHERE sha256 = \(sha256)"
+        return try await withContext("read withheld image") {
+            try await connection.query(select, retryOnConnectionLoss: true).rows.first
+                .map { try $0.decode("bytes", as: SQLBytes.self).bytes }
+        }
+    }
+}

@@ -215,29 +215,39 @@ public struct ConsoleServer: Sendable {
         }
         async let reviews = store.reviews(requestID: id, as: session.role)
         let available = try await imageBytes(detail, session) != nil
-        return Self.html(Pages.decision(session: session, detail: detail, imageAvailable: available, reviews: try await reviews, message: message))
+        let originalAvailable = detail.decision == .censor && session.role == .reviewer ? try await withheldImage(detail) != nil : false
+        return Self.html(Pages.decision(session: session, detail: detail, imageAvailable: available, originalAvailable: originalAvailable,
+                                        reviews: try await reviews, message: message))
     }
 
     func image(_ request: Request, _ session: ConsoleSession) async throws -> Response {
         guard let id = Form.query(request)["id"], !id.isEmpty, !id.utf8.contains(0),
               let detail = try await store.decision(requestID: id, as: session.role)
         else { return Response(status: .notFound) }
-        if detail.decision == .block && session.role != .reviewer {
-            return Response(status: .forbidden, body: .init(byteBuffer: ByteBuffer(string: "images of blocked decisions are shown to reviewers only\n")))
+        let original = Form.query(request)["original"] == "1"
+        if (detail.decision == .block || original) && session.role != .reviewer {
+            return Response(status: .forbidden, body: .init(byteBuffer: ByteBuffer(string: "withheld images are shown to reviewers only\n")))
         }
-        guard let bytes = try await imageBytes(detail, session) else { return Response(status: .notFound) }
+        let bytes: [UInt8]?
+        if original {
+            guard detail.decision == .censor else { return Response(status: .notFound) }
+            bytes = try await withheldImage(detail)
+        } else {
+            bytes = try await imageBytes(detail, session)
+        }
+        guard let bytes else { return Response(status: .notFound) }
         return Response(
             status: .ok, headers: [.contentType: "image/png", .cacheControl: "private, no-store", .init("X-Content-Type-Options")!: "nosniff"],
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// The decision's image as a person may see it: the published image (inline, or from the
-    /// image store), or for a blocked decision the generated image when the store holds it
-    /// (reviewers only). Bytes whose SHA-256 differs from the recorded one are never served.
+    /// image store), or for a blocked decision the withheld generated image (reviewers only).
+    /// Bytes whose SHA-256 differs from the recorded one are never served.
     func imageBytes(_ d: DecisionDetail, _ session: ConsoleSession) async throws -> [UInt8]? {
         if d.decision == .block {
-            guard session.role == .reviewer, let sha = d.generatedImageSHA256 else { return nil }
-            return try await stored(sha: sha, session: session)
+            guard session.role == .reviewer else { return nil }
+            return try await withheldImage(d)
         }
         guard let sha = d.publishedImageSHA256 else { return nil }
         if let base64 = d.publishedImageBase64 {
@@ -255,6 +265,14 @@ public struct ConsoleServer: Sendable {
             return Array(data)
         }
         return nil
+    }
+
+    /// The generated image a blocked or censored decision withheld (`withheld_images`, which only
+    /// the reviewer role reads), nil when the worker kept none.
+    private func withheldImage(_ d: DecisionDetail) async throws -> [UInt8]? {
+        guard let sha = d.generatedImageSHA256, sha.count == 64, sha.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else { return nil }
+        guard let bytes = try await store.withheldImage(sha256: sha), SHA256.hex(bytes) == sha else { return nil }
+        return bytes
     }
 
     private func stored(sha: String, session: ConsoleSession) async throws -> [UInt8]? {

@@ -204,6 +204,14 @@ public final class ConsoleStore: Sendable {
         }
     }
 
+    /// A withheld image (`withheld_images`: blocked images, originals of censored ones), read as
+    /// a reviewer, the only role that may; nil when it is not there.
+    public func withheldImage(sha256: String) async throws -> [UInt8]? {
+        try await read(as: .reviewer) { session in
+            try session.query("SELECT bytes FROM withheld_images WHERE sha256 = \(sha256)").rows.first?.decode("bytes", as: SQLBytes.self).bytes
+        }
+    }
+
     /// An image of the image store (`images`), nil when it is not there.
     public func storedImage(sha256: String, as role: ConsoleRole) async throws -> [UInt8]? {
         try await read(as: role) { session in

@@ -89,7 +89,8 @@ enum Pages {
     // MARK: One decision
 
     static func decision(
-        session: ConsoleSession, detail d: DecisionDetail, imageAvailable: Bool, reviews: [ReviewEntry], message: String?
+        session: ConsoleSession, detail d: DecisionDetail, imageAvailable: Bool, originalAvailable: Bool = false,
+        reviews: [ReviewEntry], message: String?
     ) -> String {
         var body = "<h1>Decision <span class=\"mono\" id=\"request-id\">\(HTML.escape(d.requestID))</span> \(HTML.badge(d.decision))</h1>"
         if let message { body += "<div class=\"ok\" id=\"message\">\(HTML.escape(message))</div>" }
@@ -100,7 +101,7 @@ enum Pages {
         case .block where session.role != .reviewer:
             image = "<div class=\"notice\" id=\"image-withheld\">The image of a blocked decision is shown to reviewers only.</div>"
         case .block where !imageAvailable:
-            image = "<div class=\"notice\" id=\"image-absent\">No image kept: the generated image of a blocked decision is shown when the image store holds it (sha256 \(HTML.escape(d.generatedImageSHA256 ?? "–"))).</div>"
+            image = "<div class=\"notice\" id=\"image-absent\">No image kept: the worker keeps the generated image of a blocked decision unless images.keep_withheld is false (sha256 \(HTML.escape(d.generatedImageSHA256 ?? "–"))).</div>"
         case .allow where imageAvailable:
             image = "<div class=\"reveal-box\"><img id=\"decision-image\" alt=\"published image\" src=\"\(src)\"></div>"
         case .censor where imageAvailable, .block where imageAvailable:
@@ -111,6 +112,15 @@ enum Pages {
                 """
         default:
             image = "<div class=\"notice\" id=\"image-absent\">No image\(d.decision == .rejected ? ": the request was rejected before generation" : "").</div>"
+        }
+        if d.decision == .censor, session.role == .reviewer, originalAvailable {
+            // What the censor blurred: the generated image, withheld from analysts.
+            image += """
+                <h2>Original (withheld) image</h2>\
+                <label class="reveal-box" id="reveal-original"><input type="checkbox" id="reveal-original-toggle" aria-label="show the original image">\
+                <img id="original-image" class="blurred" alt="generated (withheld) image" src="\(src)&amp;original=1">\
+                <span class="hint">click to show</span></label>
+                """
         }
         var facts: [(String, String)] = [
             ("Tenant", HTML.escape(d.tenant ?? "–")),

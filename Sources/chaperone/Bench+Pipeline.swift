@@ -255,6 +255,12 @@ struct TimedAudit: AuditLog {
         defer { timings.record("attempt_count", since: start) }
         try await inner.clearProcessingStarts(of: source)
     }
+
+    func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws {
+        let start = ContinuousClock.now
+        defer { timings.record("withheld_image", since: start) }
+        try await inner.keepWithheldImage(sha256: sha256, bytes: bytes)
+    }
 }
 
 struct TimedPublisher: ResultPublishing {

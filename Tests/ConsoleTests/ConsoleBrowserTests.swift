@@ -94,24 +94,33 @@ import TestSupport
         #expect(try await browser.text("#source") == "chaperone.requests / partition 3 @ offset 12")
         try await snap(browser, "05-decision-blocked-revealed")
 
-        // A verdict on the censored decision.
+        // A censored decision: the reviewer also sees the withheld original, blurred until clicked.
         try await browser.navigate(console + "/decision?id=r-censor-1")
+        let originalBlur = "return getComputedStyle(document.getElementById('original-image')).filter"
+        #expect((try await browser.execute(originalBlur) as? String)?.contains("blur") == true)
+        try await browser.waitUntil("return document.getElementById('original-image').complete")
+        #expect(try await browser.execute("return document.getElementById('original-image').naturalWidth") as? Int == 64)
+        try await browser.click("#reveal-original")
+        #expect(try await browser.execute(originalBlur) as? String == "none")
+        try await snap(browser, "06-decision-censored-original")
+
+        // A verdict on the censored decision.
         try await browser.click("#verdict-overturn")
         try await browser.type("#review-note", "a swimsuit, not nudity")
         try await browser.click("#review-submit")
         #expect(try await browser.text("#message") == "Your verdict (overturn) is recorded.")
         #expect(try await browser.cells("#reviews tbody tr").dropFirst() == ["rev", "overturn", "a swimsuit, not nudity"])
-        try await snap(browser, "06-decision-verdict")
+        try await snap(browser, "07-decision-verdict")
         let stored = try await fixture.admin.query("SELECT reviewer, verdict, note FROM reviews").single("review")
         #expect(try stored.decode("reviewer", as: String.self) == "rev")
         #expect(try stored.decode("verdict", as: String.self) == "overturn")
 
         try await browser.navigate(console + "/reviews")
         #expect(try await browser.cells("#overturn-rates tbody tr") == ["nudenet", "FEMALE_BREAST_EXPOSED", "1", "1", "100.0%"])
-        try await snap(browser, "07-reviews")
+        try await snap(browser, "08-reviews")
         try await browser.navigate(console + "/charts")
         #expect(try await browser.elements("svg").count == 5)
-        try await snap(browser, "08-charts")
+        try await snap(browser, "09-charts")
 
         try await browser.click("form.logout button")
         #expect(try await browser.currentURL() == console + "/login")
@@ -125,7 +134,7 @@ import TestSupport
         #expect(try await browser.text("#image-withheld") == "The image of a blocked decision is shown to reviewers only.")
         #expect(try await browser.elements("#review-form").isEmpty)
         #expect(try await browser.elements("#decision-image").isEmpty)
-        try await snap(browser, "09-analyst-blocked")
+        try await snap(browser, "10-analyst-blocked")
         try await browser.navigate(console + "/decision?id=r-censor-1")
         #expect(try await browser.elements("#review-form").isEmpty)
         #expect(try await browser.cells("#reviews tbody tr").dropFirst() == ["rev", "overturn", "a swimsuit, not nudity"])

@@ -51,6 +51,31 @@ import Testing
         }
     }
 
+    /// Migration 006: withheld images (blocked images, originals of censored ones) are read by
+    /// reviewers only, inserted by the worker, never changed, and deleted only by the owner.
+    @Test func onlyReviewersReadWithheldImagesAndOnlyTheOwnerDeletesThem() async throws {
+        try await ConsoleFixture.with { fixture in
+            let read: SQLQuery = "SELECT bytes FROM withheld_images"
+            #expect(try await Self.outcomes([read], as: "chaperone_analyst", on: fixture.admin) == ["42501"])
+            #expect(try await Self.outcomes([read], as: "chaperone_console", on: fixture.admin) == ["42501"])
+            #expect(try await Self.outcomes([read, "DELETE FROM withheld_images"], as: "chaperone_reviewer", on: fixture.admin) == [nil, "42501"])
+            let other = ConsoleFixture.censoredPNG
+            let worker = try await Self.outcomes([
+                "INSERT INTO withheld_images (sha256, bytes) VALUES (\(SHA256.hex(other)), \(SQLBytes(other)))",
+                "INSERT INTO withheld_images (sha256, bytes) VALUES (\(String(repeating: "0", count: 64)), \(SQLBytes(other)))",
+                "UPDATE withheld_images SET media_type = 'image/jpeg'",
+                "DELETE FROM withheld_images",
+            ], as: "chaperone_worker", on: fixture.admin)
+            #expect(worker == [nil, "23514", "42501", "42501"], "inserts must match their digest; no changes")
+            let owner = try await Self.outcomes([
+                "UPDATE withheld_images SET media_type = 'image/jpeg'",
+                "DELETE FROM withheld_images WHERE sha256 = \(SHA256.hex(other))",
+            ], as: "postgres", on: fixture.admin)
+            #expect(owner == ["42501", nil], "rows never change; the owner may delete them for retention")
+            #expect(try await fixture.admin.query("SELECT count(*) AS n FROM withheld_images").single("n").decode("n", as: Int.self) == 2)
+        }
+    }
+
     @Test func consoleRoleReadsLoginsButNoDecisionDirectly() async throws {
         try await ConsoleFixture.with { fixture in
             let results = try await Self.outcomes([

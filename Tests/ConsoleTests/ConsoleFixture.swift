@@ -57,7 +57,8 @@ struct ConsoleFixture {
 
     // MARK: Sample decisions
 
-    /// Images: a green scene (allowed), its censored copy (grey blocks), and a red one (blocked, in the image store).
+    /// Images: a green scene (allowed, and the withheld original of the censored ones), its censored
+    /// copy (grey blocks, in the image store), and a red one (blocked, withheld).
     static let allowedPNG = SamplePNG.scene(background: (90, 170, 110), figure: (240, 200, 80))
     static let censoredPNG = SamplePNG.scene(background: (90, 120, 170), figure: (128, 128, 128))
     static let blockedPNG = SamplePNG.scene(background: (190, 60, 60), figure: (250, 220, 200))
@@ -118,7 +119,9 @@ struct ConsoleFixture {
                               published: result("r-censor-ref", tenant: "globex", decision: "censor", image: censoredPNG, ref: "postgresql:images/" + SHA256.hex(censoredPNG), reasons: nudityReason),
                               offset: 14))
         for r in records { _ = try await repository.insertDecision(r) }
-        try await repository.storeImage(sha256: SHA256.hex(blockedPNG), bytes: blockedPNG)
+        // The worker keeps what a decision withheld: the blocked image, the censored one's original.
+        try await repository.keepWithheldImage(sha256: SHA256.hex(blockedPNG), bytes: blockedPNG)
+        try await repository.keepWithheldImage(sha256: SHA256.hex(allowedPNG), bytes: allowedPNG)
         try await repository.storeImage(sha256: SHA256.hex(censoredPNG), bytes: censoredPNG)
     }
 }

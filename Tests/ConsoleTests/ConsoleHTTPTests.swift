@@ -118,6 +118,8 @@ import Testing
             #expect(Array(buffer: try await user.get("/decision/image?id=r-censor-1").body) == ConsoleFixture.censoredPNG)
             // Blocked: refused to analysts, page says so.
             #expect(try await user.get("/decision/image?id=r-block-1").status == .forbidden)
+            #expect(try await user.get("/decision/image?id=r-censor-1&original=1").status == .forbidden)
+            #expect(!String(buffer: try await user.get("/decision?id=r-censor-1").body).contains("original-image"))
             let blocked = String(buffer: try await user.get("/decision?id=r-block-1").body)
             #expect(blocked.contains("id=\"image-withheld\""))
             #expect(!blocked.contains("/decision/image?id=r-block-1"))
@@ -158,6 +160,12 @@ import Testing
             // The reviewer sees the blocked image, blurred until clicked.
             #expect(page.contains("class=\"blurred\""))
             #expect(Array(buffer: try await user.get("/decision/image?id=r-block-1").body) == ConsoleFixture.blockedPNG)
+            // A censored decision: the published (censored) image, and the withheld original.
+            let censored = String(buffer: try await user.get("/decision?id=r-censor-1").body)
+            #expect(censored.contains("id=\"original-image\"") && censored.contains("/decision/image?id=r-censor-1&amp;original=1"))
+            #expect(Array(buffer: try await user.get("/decision/image?id=r-censor-1").body) == ConsoleFixture.censoredPNG)
+            #expect(Array(buffer: try await user.get("/decision/image?id=r-censor-1&original=1").body) == ConsoleFixture.allowedPNG)
+            #expect(try await user.get("/decision/image?id=r-allow-1&original=1").status == .notFound, "an allowed image withholds nothing")
 
             // A rejected message: its raw request, escaped.
             let rejected = String(buffer: try await user.get("/decision?id=r-rejected-1").body)

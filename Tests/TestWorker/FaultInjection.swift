@@ -92,6 +92,10 @@ struct KillingAuditLog: AuditLog {
     func clearProcessingStarts(of source: SourcePosition) async throws {
         try await base.clearProcessingStarts(of: source)
     }
+
+    func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws {
+        try await base.keepWithheldImage(sha256: sha256, bytes: bytes)
+    }
 }
 
 struct KillingPublisher: ResultPublishing {

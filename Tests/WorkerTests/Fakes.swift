@@ -62,6 +62,19 @@ final class MemoryAuditLog: AuditLog {
         _ = starts.withLock { $0.removeValue(forKey: source) }
     }
 
+    /// Withheld images by SHA-256, as `withheld_images` keeps them.
+    let withheld = Mutex<[String: [UInt8]]>([:])
+    /// Refuse withheld images for their data (a check violation).
+    let refuseWithheld = Mutex(false)
+
+    func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws {
+        try failIfAsked()
+        if refuseWithheld.withLock({ $0 }) {
+            throw AuditStoreError(.queryFailed, "keep withheld image: check violation (test)", sqlState: "23514")
+        }
+        withheld.withLock { $0[sha256] = bytes }
+    }
+
     private func failIfAsked() throws {
         let fail = failuresLeft.withLock { left -> Bool in
             guard left > 0 else { return false }

@@ -376,4 +376,5 @@ final class RacingAuditLog: AuditLog {
     }
     func retractProcessingStart(of source: SourcePosition) async throws { try await memory.retractProcessingStart(of: source) }
     func clearProcessingStarts(of source: SourcePosition) async throws { try await memory.clearProcessingStarts(of: source) }
+    func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws { try await memory.keepWithheldImage(sha256: sha256, bytes: bytes) }
 }

@@ -9,11 +9,12 @@ import Worker
 @Suite struct RequestProcessorTests {
     func processor(
         audit: MemoryAuditLog = MemoryAuditLog(), publisher: RecordingPublisher = RecordingPublisher(),
-        generator: CountingGenerator = CountingGenerator(), health: WorkerHealth = WorkerHealth()
+        generator: CountingGenerator = CountingGenerator(), health: WorkerHealth = WorkerHealth(), keepWithheldImages: Bool = true
     ) -> RequestProcessor {
         let policy = ThresholdPolicy(rules: [.init(scorer: "keyword", label: "violence", censorAt: 0.5, blockAt: 0.9)])
         return RequestProcessor(
-            settings: .init(workerID: "w1", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5))),
+            settings: .init(workerID: "w1", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5)),
+                            keepWithheldImages: keepWithheldImages),
             components: .init(generator: generator, scorer: KeywordScorer(), policy: policy, censor: BlackCensor(), audit: audit, publisher: publisher),
             health: health, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
@@ -61,6 +62,47 @@ import Worker
         #expect(blocked.image == nil)
         #expect(blocked.imageSHA256 == nil)
         #expect(blocked.generatedImageSHA256 == SHA256.hex(Array("png:gore:7".utf8)))
+    }
+
+    @Test func theImageADecisionWithholdsIsKeptForReviewers() async throws {
+        let audit = MemoryAuditLog()
+        let p = processor(audit: audit)
+        for (id, prompt) in [("a1", "a lighthouse"), ("c1", "a fight"), ("b1", "gore")] {
+            _ = await p.process(message(requestBytes(id, prompt: prompt)))
+        }
+        // The blocked image and the censored one's original, under the rows' digests; nothing
+        // for the allowed request, whose image was published.
+        let generated = ["c1": Array("png:a fight:7".utf8), "b1": Array("png:gore:7".utf8)]
+        #expect(audit.withheld.withLock { $0 } == Dictionary(uniqueKeysWithValues: generated.values.map { (SHA256.hex($0), $0) }))
+        #expect(try #require(audit.all["b1"]).imageSHA256 == SHA256.hex(generated["b1"]!))
+        #expect(try #require(audit.all["c1"]).imageSHA256 == SHA256.hex(generated["c1"]!))
+
+        // images.keep_withheld = false keeps none.
+        let none = MemoryAuditLog()
+        _ = await processor(audit: none, keepWithheldImages: false).process(message(requestBytes("b2", prompt: "gore")))
+        #expect(try #require(none.all["b2"]).decision == .block)
+        #expect(none.withheld.withLock { $0.isEmpty })
+    }
+
+    @Test func aWithheldImageTheDatabaseRefusesDoesNotStopTheDecision() async throws {
+        let audit = MemoryAuditLog()
+        audit.refuseWithheld.withLock { $0 = true }
+        let publisher = RecordingPublisher()
+        let outcome = await processor(audit: audit, publisher: publisher).process(message(requestBytes("b1", prompt: "gore")))
+        let row = try #require(audit.all["b1"])
+        #expect(row.decision == .block && outcome == .delivered(row, republished: false))
+        #expect(publisher.recorded.contains(.publish(topic: "chaperone.results", key: "b1", payload: row.publishedPayload)))
+        #expect(audit.withheld.withLock { $0.isEmpty })
+    }
+
+    @Test func anUnreachableDatabaseIsWaitedForBeforeKeepingTheWithheldImage() async throws {
+        let audit = MemoryAuditLog()
+        let p = processor(audit: audit)
+        // The lookup, the start count and the withheld image fail once each way through.
+        audit.failuresLeft.withLock { $0 = 3 }
+        _ = await p.process(message(requestBytes("b1", prompt: "gore")))
+        #expect(try #require(audit.all["b1"]).decision == .block)
+        #expect(audit.withheld.withLock { $0.keys.sorted() } == [SHA256.hex(Array("png:gore:7".utf8))])
     }
 
     @Test func redeliveryRepublishesIdenticalBytesWithoutGeneratingAgain() async throws {

@@ -30,11 +30,15 @@ public final class RequestProcessor: Sendable {
         public var messageMaxBytes: Int
         /// When result images go to the image store (when one is configured).
         public var imageStorePolicy: ImageStorePolicy
+        /// Whether the image a decision withholds (blocked, or the original of a censored one)
+        /// is kept for reviewers in the audit log (`images.keep_withheld`). Default: true.
+        public var keepWithheldImages: Bool
 
         public init(
             workerID: String, topics: WorkerTopics = WorkerTopics(), limits: RequestLimits = RequestLimits(),
             mitigationPolicy: MitigationPolicy = MitigationPolicy(), maxGenerationAttempts: Int = 3, backoff: Backoff = Backoff(),
-            maxAttempts: Int = 3, messageMaxBytes: Int = 1_000_000, imageStorePolicy: ImageStorePolicy = .whenTooLarge
+            maxAttempts: Int = 3, messageMaxBytes: Int = 1_000_000, imageStorePolicy: ImageStorePolicy = .whenTooLarge,
+            keepWithheldImages: Bool = true
         ) {
             self.workerID = workerID
             self.topics = topics
@@ -45,6 +49,7 @@ public final class RequestProcessor: Sendable {
             self.maxAttempts = maxAttempts
             self.messageMaxBytes = messageMaxBytes
             self.imageStorePolicy = imageStorePolicy
+            self.keepWithheldImages = keepWithheldImages
         }
     }
 
@@ -451,6 +456,23 @@ public final class RequestProcessor: Sendable {
         return flow
     }
 
+    /// Keeps the generated image of a decision that withholds it, for reviewers. An unreachable
+    /// database is waited for like the audit insert; an image the database refuses is logged and
+    /// counted, and the decision goes on without it (the row still names the image's digest).
+    private func keepWithheld(_ png: [UInt8], requestID: String) async throws {
+        let sha = SHA256.hex(png)
+        let audit = components.audit
+        switch await retryTransient("audit", { try await audit.keepWithheldImage(sha256: sha, bytes: png) }) {
+        case nil: throw CancellationError()
+        case .success?: break
+        case .failure(let error)?:
+            metrics.withheldImageRefused()
+            logger.error("the audit database refuses the withheld image; the decision is recorded without it", metadata: [
+                "request_id": "\(requestID)", "image_sha256": "\(sha)", "error": "\(Self.safeReason(error))",
+            ])
+        }
+    }
+
     /// The image store behind the processor's retries: an unreachable store is waited for (not
     /// ready meanwhile) instead of failing the generation.
     private struct RetryingImageStore: ImageStoring {
@@ -513,6 +535,9 @@ public final class RequestProcessor: Sendable {
         metrics.stage(.generate, outcome.generateTime)
         metrics.stage(.score, outcome.scoreTime)
         moderationMetrics.record(tries: outcome.tries, escalating: outcome.escalates)
+        if settings.keepWithheldImages, outcome.decision != .allow {
+            try await keepWithheld(outcome.image.png, requestID: requestID)
+        }
         return try await ModeratedResult(
             settings: settings, imageStore: components.imageStore.map { RetryingImageStore(base: $0, processor: self) }
         ).auditRow(outcome, request: request, source: message.source, decodeTime: decodeTime)

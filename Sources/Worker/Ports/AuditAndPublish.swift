@@ -28,6 +28,9 @@ public protocol AuditLog: Sendable {
     func retractProcessingStart(of source: SourcePosition) async throws
     /// Forgets the starts once the message's audit row is written.
     func clearProcessingStarts(of source: SourcePosition) async throws
+    /// Keeps an image the decision withheld (blocked, or the original of a censored one) for
+    /// reviewers, under its SHA-256; idempotent.
+    func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws
 }
 
 /// The PostgreSQL audit log (`decisions` and `delivery_attempts`) is the worker's audit log as it is.

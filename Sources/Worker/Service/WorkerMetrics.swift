@@ -27,6 +27,7 @@ public struct WorkerMetrics: Sendable {
     private let duplicates = Counter(label: "chaperone_duplicate_request_id_total")
     private let unstorableRows = Counter(label: "chaperone_unstorable_total")
     private let unpublishableResults = Counter(label: "chaperone_unpublishable_total")
+    private let withheldImagesRefused = Counter(label: "chaperone_withheld_images_refused_total")
     private let step = Gauge(label: "chaperone_generation_step")
     private let inFlight = Gauge(label: "chaperone_in_flight_requests")
     private let inFlightStarted = Gauge(label: "chaperone_in_flight_started_seconds")
@@ -49,6 +50,8 @@ public struct WorkerMetrics: Sendable {
     public func duplicateRequestID() { duplicates.increment() }
     public func unstorable() { unstorableRows.increment() }
     public func unpublishable() { unpublishableResults.increment() }
+    /// The audit database refused to keep a withheld image (the decision went on without it).
+    public func withheldImageRefused() { withheldImagesRefused.increment() }
     public func generationStep(_ value: Int) { step.record(value) }
 
     /// A request is in hand since `unixTime` (seconds), or none when nil.

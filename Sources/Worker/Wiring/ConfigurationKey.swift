@@ -150,6 +150,8 @@ extension ConfigurationKey {
         "Longest graceful shutdown before the request in hand is handed back.")
     static let imagesStore = Self("images.store", .string, default: .none,
         "Where result images go instead of inline (image_ref): unset stores only images too large for a message, in the audit database; postgresql stores all there; a directory stores all as <sha256>.png.")
+    static let imagesKeepWithheld = Self("images.keep_withheld", .boolean, default: .boolean(true),
+        "Keep the image a decision withholds (a blocked image, the original of a censored one) in the audit database's withheld_images table, readable by reviewers only; false keeps none.")
     static let healthStallTimeout = Self("health.stall_timeout_ms", .integer, default: .integer(600_000),
         "/health answers 503 when the worker made no progress (a poll, a sampling step, a retry) this long; must exceed the slowest single step. 0 turns it off.")
 
@@ -169,7 +171,7 @@ extension ConfigurationKey {
         limitsAllowedSchedulers, limitsMaxSemanticEdits, limitsMaxAttempts,
         policyForceSafeGen, policyMinimumSafetyPreset,
         modelPath, modelOverlay, modelNudeNet, modelRoot, modelPolicy, modelPromptLexicon, modelFairnessFamilies, modelPromptEmbedding,
-        logLevel, logFormat, shutdownMaxSeconds, imagesStore, healthStallTimeout,
+        logLevel, logFormat, shutdownMaxSeconds, imagesStore, imagesKeepWithheld, healthStallTimeout,
     ]
 
     /// The key named `name`, if there is one.

@@ -139,6 +139,9 @@ public struct WorkerConfiguration: Sendable {
     /// size, in the audit database's `images` table; `postgresql` stores every image there; a
     /// directory path stores every image as `<sha256>.png` in it (a volume consumers mount).
     public var imageStore: String?
+    /// Key `images.keep_withheld`: keep the image a decision withholds (blocked, or the
+    /// original of a censored one) in `withheld_images` for reviewers. Default: true.
+    public var keepWithheldImages = true
     /// Key `health.stall_timeout_ms`: `/health` answers 503 when the request loop, or the
     /// request in hand, made no progress (a poll, a sampling step, a stage, a retry) for this
     /// long. It must exceed the longest single step (a UNet evaluation, a VAE decode) on the
@@ -286,6 +289,7 @@ public struct WorkerConfiguration: Sendable {
         maxShutdown = .seconds(config.int(Key.shutdownMaxSeconds))
         maxAttempts = config.int(Key.limitsMaxAttempts)
         imageStore = config.string(Key.imagesStore)
+        keepWithheldImages = config.bool(Key.imagesKeepWithheld)
         stallTimeout = .milliseconds(config.int(Key.healthStallTimeout))
         try validate()
     }

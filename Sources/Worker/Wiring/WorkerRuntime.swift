@@ -81,7 +81,7 @@ public enum WorkerRuntime {
             settings: .init(workerID: configuration.workerID, topics: configuration.topics, limits: configuration.limits,
                             mitigationPolicy: configuration.mitigationPolicy, backoff: configuration.retryBackoff,
                             maxAttempts: configuration.maxAttempts, messageMaxBytes: configuration.messageMaxBytes,
-                            imageStorePolicy: imageStorePolicy),
+                            imageStorePolicy: imageStorePolicy, keepWithheldImages: configuration.keepWithheldImages),
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
                                        censor: components.censor, audit: (repository), publisher: publisher,
                                        imageStore: imageStore)),
