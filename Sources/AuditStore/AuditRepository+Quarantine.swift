@@ -65,20 +65,31 @@ extension AuditRepository {
     /// Stores `bytes` under their SHA-256 `sha256` (lowercase hex); storing the same image
     /// again is a no-op. The table checks that the hash matches the bytes.
     public func storeImage(sha256: String, bytes: [UInt8], mediaType: String = "image/png") async throws {
-        let insert: SQLQuery = """
-            INSERT INTO images (sha256, media_type, bytes) VALUES (\(sha256), \(mediaType), \(SQLBytes(bytes)))
-            ON CONFLICT (sha256) DO NOTHING
-            """
-        try await withContext("store image") {
-            try await resettingReadOnlySession { _ = try await connection.query(insert, retryOnConnectionLoss: true) }
-        }
+        try await insertImage(into: "images", sha256: sha256, bytes: bytes, mediaType: mediaType, operation: "store image")
     }
 
     /// The stored image with SHA-256 `sha256`, nil when there is none.
     public func image(sha256: String) async throws -> [UInt8]? {
+        try await readImage(from: "images", sha256: sha256, operation: "read image")
+    }
+
+    /// Inserts into one of the content-addressed image tables (`images`, `withheld_images`);
+    /// the same image again is a no-op.
+    func insertImage(into table: String, sha256: String, bytes: [UInt8], mediaType: String, operation: String) async throws {
+        let insert: SQLQuery = """
+            INSERT INTO \(identifier: table) (sha256, media_type, bytes) VALUES (\(sha256), \(mediaType), \(SQLBytes(bytes)))
+            ON CONFLICT (sha256) DO NOTHING
+            """
+        try await withContext(operation) {
+            try await resettingReadOnlySession { _ = try await connection.query(insert, retryOnConnectionLoss: true) }
+        }
+    }
+
+    /// Reads an image by SHA-256 from one of the content-addressed image tables.
+    func readImage(from table: String, sha256: String, operation: String) async throws -> [UInt8]? {
         try validateText(sha256, field: "sha256")
-        let select: SQLQuery = "SELECT bytes FROM images WHERE sha256 = \(sha256)"
-        return try await withContext("read image") {
+        let select: SQLQuery = "SELECT bytes FROM \(identifier: table) WHERE sha256 = \(sha256)"
+        return try await withContext(operation) {
             try await connection.query(select, retryOnConnectionLoss: true).rows.first
                 .map { try $0.decode("bytes", as: SQLBytes.self).bytes }
         }
@@ -91,22 +102,11 @@ extension AuditRepository {
     /// Keeps `bytes` (whose SHA-256 is `sha256`, lowercase hex); keeping the same image again is
     /// a no-op. The table checks that the hash matches the bytes.
     public func keepWithheldImage(sha256: String, bytes: [UInt8]) async throws {
-        let insert: SQLQuery = """
-            INSERT INTO withheld_images (sha256, bytes) VALUES (\(sha256), \(SQLBytes(bytes)))
-            ON CONFLICT (sha256) DO NOTHING
-            """
-        try await withContext("keep withheld image") {
-            try await resettingReadOnlySession { _ = try await connection.query(insert, retryOnConnectionLoss: true) }
-        }
+        try await insertImage(into: "withheld_images", sha256: sha256, bytes: bytes, mediaType: "image/png", operation: "keep withheld image")
     }
 
     /// The withheld image with SHA-256 `sha256`, nil when there is none.
     public func withheldImage(sha256: String) async throws -> [UInt8]? {
-        try validateText(sha256, field: "sha256")
-        let select: SQLQuery = "SELECT bytes FROM withheld_images WHERE sha256 = \(sha256)"
-        return try await withContext("read withheld image") {
-            try await connection.query(select, retryOnConnectionLoss: true).rows.first
-                .map { try $0.decode("bytes", as: SQLBytes.self).bytes }
-        }
+        try await readImage(from: "withheld_images", sha256: sha256, operation: "read withheld image")
     }
 }
