@@ -112,7 +112,15 @@ enum SVGChart {
 }
 
 extension Pages {
-    static func charts(session: ConsoleSession, data: ChartData) -> String {
+    static func charts(session: ConsoleSession, data: ChartData, rawRange: [String: String] = [:]) -> String {
+        func field(_ key: String) -> String { HTML.escape(rawRange[key] ?? "") }
+        let shown: String
+        if let first = data.overTime.first?.bucket, let last = data.overTime.last?.bucket {
+            shown = "\(data.overTime.reduce(0) { $0 + $1.count }) decisions, \(data.bucketUnit) buckets from \(HTML.time(first)) to \(HTML.time(last))"
+        } else {
+            shown = "no decision in this range"
+        }
+        let scope = data.range.isDefault ? "the 30 days before the newest decision" : "the chosen range"
         var byTenant: [String: [(x: Int64, y: Int)]] = [:]
         for p in data.overTime { byTenant[p.tenant, default: []].append((p.bucket.microsecondsSince1970, p.count)) }
         // A tenant without decisions in a bucket where others had some counts 0 there.
@@ -131,8 +139,14 @@ extension Pages {
         let overturn = data.overturnRates.map { (label: "\($0.scorer) · \($0.category)", rate: $0.rate, note: "\($0.overturned) of \($0.reviewed)") }
         let body = """
             <h1>Charts</h1>
+            <form class="filters" method="get" action="/charts" id="chart-range">
+            <label>From (UTC)<input type="datetime-local" name="from" id="c-from" value="\(field("from"))"></label>
+            <label>To (UTC)<input type="datetime-local" name="to" id="c-to" value="\(field("to"))"></label>
+            <button class="primary" type="submit" id="c-apply">Show</button> <a href="/charts">last 30 days</a>
+            </form>
             <div class="charts">
-            <div class="chart"><h2>Decisions over time per tenant</h2>\(SVGChart.lines(id: "chart-over-time", series: series, unit: data.bucketUnit))</div>
+            <div class="chart"><h2>Decisions over time per tenant</h2><p class="muted" id="chart-over-time-range">Over \(scope): \(shown).</p>\(SVGChart.lines(id: "chart-over-time", series: series, unit: data.bucketUnit))</div>
+            <p class="muted wide">The charts below cover every decision in the audit log.</p>
             <div class="chart"><h2>Over-moderation of benign prompts about people</h2>\(SVGChart.rateBars(id: "chart-over-moderation", bars: overModeration, emptyText: "No benign prompt about people yet."))</div>
             <div class="chart"><h2>Harm amplification by group</h2>\(SVGChart.rateBars(id: "chart-amplification", bars: amplification, emptyText: "No request with attributes and amplification scores yet."))</div>
             <div class="chart"><h2>Escalation outcomes per tenant</h2>\(SVGChart.stacked(id: "chart-escalation", rows: escalation, parts: ["first try passed", "rescued", "blocked"], emptyText: "No tenant escalates yet."))</div>

@@ -116,9 +116,26 @@ public struct ConsoleSession: Sendable, Equatable {
     public var csrfToken: String
 }
 
+/// The time range of the decisions-over-time chart: `[from, to)`, either end open. With neither
+/// end given the chart shows the 30 days before the newest decision.
+public struct ChartRange: Sendable, Equatable {
+    public var from: SQLTimestamp?
+    public var to: SQLTimestamp?
+
+    public init(from: SQLTimestamp? = nil, to: SQLTimestamp? = nil) {
+        self.from = from
+        self.to = to
+    }
+
+    /// True when neither end is given.
+    public var isDefault: Bool { from == nil && to == nil }
+}
+
 /// Data behind the charts page.
 public struct ChartData: Sendable {
-    /// Decisions per tenant and time bucket.
+    /// The range the over-time chart covers, as asked for (both ends nil: the default window).
+    public var range: ChartRange
+    /// Decisions per tenant and time bucket within `range`.
     public var overTime: [(tenant: String, bucket: SQLTimestamp, count: Int)]
     /// The bucket width: `minute`, `hour` or `day`.
     public var bucketUnit: String

@@ -100,7 +100,9 @@ public struct ConsoleServer: Sendable {
         }
         router.get("charts") { request, _ in
             try await withSession(request) { session in
-                Self.html(Pages.charts(session: session, data: try await store.chartData(as: session.role)))
+                let raw = Form.query(request)
+                let range = try Self.chartRange(raw)
+                return Self.html(Pages.charts(session: session, data: try await store.chartData(as: session.role, range: range), rawRange: raw))
             }
         }
         router.get("reviews") { request, _ in
@@ -339,6 +341,19 @@ public struct ConsoleServer: Sendable {
         filter.from = try value("from").map { try time($0, field: "from") }
         filter.to = try value("to").map { try time($0, field: "to") }
         return filter
+    }
+
+    /// The charts' time range from `from` and `to`; refused when `from` is not before `to`.
+    static func chartRange(_ raw: [String: String]) throws -> ChartRange {
+        func value(_ key: String) -> String? {
+            guard let v = raw[key]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+        let range = ChartRange(from: try value("from").map { try time($0, field: "from") }, to: try value("to").map { try time($0, field: "to") })
+        if let from = range.from, let to = range.to, from >= to {
+            throw ConsoleError.invalidInput("the range is empty: from (\(HTML.time(from))) must be before to (\(HTML.time(to)))")
+        }
+        return range
     }
 
     /// `YYYY-MM-DDTHH:MM[:SS]` (a datetime-local field) or a date, read as UTC.

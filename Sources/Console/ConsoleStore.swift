@@ -272,18 +272,29 @@ public final class ConsoleStore: Sendable {
 
     // MARK: Charts
 
-    /// The charts' data: decisions of the last 30 days before the newest one, and the views.
-    public func chartData(as role: ConsoleRole) async throws -> ChartData {
+    /// The charts' data: decisions over time within `range` (default: the 30 days before the
+    /// newest decision), and the views, which cover every decision.
+    public func chartData(as role: ConsoleRole, range: ChartRange = ChartRange()) async throws -> ChartData {
         try await read(as: role) { session in
-            let span = try session.query("""
-                SELECT extract(epoch FROM max(decided_at) - min(decided_at))::double precision AS seconds
-                FROM audit_decisions WHERE decided_at >= (SELECT max(decided_at) - interval '30 days' FROM audit_decisions)
-                """).single("time span").decodeIfPresent("seconds", as: Double.self) ?? 0
+            // Open ends: `from` defaults to 30 days before the newest decision (before `to` when
+            // given), `to` to no bound.
+            let bounds = try session.query("""
+                WITH bounds AS (
+                    SELECT coalesce(\(range.from)::timestamptz,
+                        (SELECT max(decided_at) - interval '30 days' FROM audit_decisions
+                         WHERE \(range.to)::timestamptz IS NULL OR decided_at < \(range.to)::timestamptz)) AS lower)
+                SELECT lower, extract(epoch FROM max(decided_at) - min(decided_at))::double precision AS seconds
+                FROM bounds LEFT JOIN audit_decisions
+                    ON decided_at >= lower AND (\(range.to)::timestamptz IS NULL OR decided_at < \(range.to)::timestamptz)
+                GROUP BY lower
+                """).single("time span")
+            let lower = try bounds.decodeIfPresent("lower", as: SQLTimestamp.self)
+            let span = try bounds.decodeIfPresent("seconds", as: Double.self) ?? 0
             let unit = span <= 2 * 3600 ? "minute" : span <= 3 * 86_400 ? "hour" : "day"
             let overTime = try session.query("""
                 SELECT coalesce(tenant, '(unknown)') AS tenant, date_trunc(\(unit), decided_at) AS bucket, count(*) AS n
                 FROM audit_decisions
-                WHERE decided_at >= (SELECT max(decided_at) - interval '30 days' FROM audit_decisions)
+                WHERE decided_at >= \(lower)::timestamptz AND (\(range.to)::timestamptz IS NULL OR decided_at < \(range.to)::timestamptz)
                 GROUP BY 1, 2 ORDER BY 2, 1
                 """).map { row in
                 (tenant: try row.decode("tenant", as: String.self), bucket: try row.decode("bucket", as: SQLTimestamp.self),
@@ -316,7 +327,7 @@ public final class ConsoleStore: Sendable {
                         rescued: try row.decode("rescued", as: Int.self), blocked: try row.decode("blocked", as: Int.self))
             }
             return ChartData(
-                overTime: overTime, bucketUnit: unit, overModeration: overModeration, amplification: amplification,
+                range: range, overTime: overTime, bucketUnit: unit, overModeration: overModeration, amplification: amplification,
                 escalation: escalation, overturnRates: try Self.overturnRates(session))
         }
     }

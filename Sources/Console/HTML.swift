@@ -160,5 +160,6 @@ enum HTML {
         .chart { background: #fff; border: 1px solid var(--line); padding: 8px; margin-bottom: 8px; }
         .chart svg { display: block; max-width: 100%; height: auto; }
         .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+        .charts .wide { grid-column: 1 / -1; margin: 0; }
         """
 }

@@ -289,6 +289,36 @@ import Testing
     }
 }
 
+extension ConsoleHTTPTests {
+    /// The over-time chart covers the chosen range, `[from, to)`; by default the 30 days before
+    /// the newest decision. An empty or unreadable range is refused with 400.
+    @Test func theOverTimeChartCoversTheChosenRange() async throws {
+        try await Self.withConsole { _, client in
+            let user = try await Browserless.login(client, ConsoleFixture.analyst)
+            let all = String(buffer: try await user.get("/charts").body)
+            #expect(all.contains("Over the 30 days before the newest decision: 5 decisions, minute buckets from 2026-11-28 00:00:00Z to 2026-11-28 00:20:00Z."))
+            #expect(all.contains("acme 2026-11-28 00:00Z: 1"))
+
+            let window = String(buffer: try await user.get("/charts?from=2026-11-28T00%3A06&to=2026-11-28T00%3A16").body)
+            #expect(window.contains("Over the chosen range: 2 decisions, minute buckets from 2026-11-28 00:10:00Z to 2026-11-28 00:15:00Z."))
+            #expect(window.contains("globex 2026-11-28 00:10Z: 1") && window.contains("acme 2026-11-28 00:15Z: 1"))
+            #expect(!window.contains("2026-11-28 00:00Z") && !window.contains("2026-11-28 00:05Z") && !window.contains("2026-11-28 00:20Z"))
+            // The form keeps what was asked.
+            #expect(window.contains(#"name="from" id="c-from" value="2026-11-28T00:06""#))
+
+            // `to` alone: the 30 days before the newest decision before it.
+            let before = String(buffer: try await user.get("/charts?to=2026-11-28T00%3A10").body)
+            #expect(before.contains("2 decisions") && before.contains("acme 2026-11-28 00:05Z: 1") && !before.contains("00:10Z"))
+
+            let future = String(buffer: try await user.get("/charts?from=2030-01-01").body)
+            #expect(future.contains("no decision in this range"))
+            #expect(try await user.get("/charts?from=2026-11-28T00%3A10&to=2026-11-28T00%3A10").status == .badRequest)
+            #expect(try await user.get("/charts?from=2026-11-29&to=2026-11-28").status == .badRequest)
+            #expect(try await user.get("/charts?to=soon").status == .badRequest)
+        }
+    }
+}
+
 /// Percent-encoding as the console writes `next`.
 enum HTMLQuery {
     static func encode(_ value: String) -> String {

@@ -7,7 +7,8 @@ import Testing
 /// the overlays with kustomize and validates them; these tests read the files as text.
 @Suite struct KubernetesTests {
     /// Files holding pod templates.
-    static let workloads = ["ops/k8s/base/deployment.yaml", "ops/k8s/base/migrate-job.yaml", "ops/k8s/monitoring/kafka-exporter.yaml"]
+    static let workloads = ["ops/k8s/base/deployment.yaml", "ops/k8s/base/migrate-job.yaml", "ops/k8s/base/console.yaml",
+                            "ops/k8s/monitoring/kafka-exporter.yaml"]
 
     static func count(_ needle: String, in text: String) -> Int {
         text.components(separatedBy: needle).count - 1
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func oneImageReference() throws {
-        for path in ["ops/k8s/base/deployment.yaml", "ops/k8s/base/migrate-job.yaml"] {
+        for path in ["ops/k8s/base/deployment.yaml", "ops/k8s/base/migrate-job.yaml", "ops/k8s/base/console.yaml"] {
             let images = DeploymentNames.matches(of: #"\n\s+image: (\S+)"#, in: try RepositoryFiles.text(path))
             #expect(images == ["chaperone"], "\(path) names the image \(images); the overlays' `images:` set registry and tag")
         }
@@ -110,8 +111,8 @@ import Testing
     /// pods' app.kubernetes.io/name label, and the exporter's lag series.
     @Test func podMonitorsGiveTheAlertsTheirSeries() throws {
         let monitors = try RepositoryFiles.text("ops/k8s/monitoring/podmonitor.yaml")
-        #expect(Self.count("kind: PodMonitor", in: monitors) == 2)
-        #expect(Self.count("jobLabel: app.kubernetes.io/name", in: monitors) == 2)
+        #expect(Self.count("kind: PodMonitor", in: monitors) == 3)
+        #expect(Self.count("jobLabel: app.kubernetes.io/name", in: monitors) == 3)
         #expect(monitors.contains("app.kubernetes.io/name: chaperone-worker") && monitors.contains("app.kubernetes.io/name: chaperone-kafka-exporter"))
         let alerts = try RepositoryFiles.text("ops/prometheus/alerts.yaml")
         #expect(alerts.contains(#"up{job="chaperone-worker"}"#))
@@ -122,6 +123,12 @@ import Testing
         #expect(template.contains("- name: metrics"))
         let exporter = try RepositoryFiles.text("ops/k8s/monitoring/kafka-exporter.yaml")
         #expect(exporter.contains("- name: metrics") && exporter.contains("--group.filter=chaperone-workers"))
+        // The console's overturn rates: its pods carry the label and name the port the monitor scrapes.
+        let console = try RepositoryFiles.text("ops/k8s/base/console.yaml")
+        #expect(monitors.contains("app.kubernetes.io/name: chaperone-console\n  podMetricsEndpoints:\n    - port: http")
+            || monitors.contains("matchLabels:\n      app.kubernetes.io/name: chaperone-console"))
+        #expect(console.contains("- name: http\n              containerPort: 8470"))
+        #expect(console.contains(#"args: ["audit", "serve", "--host", "0.0.0.0", "--port", "8470"]"#))
     }
 
     @Test func theDashboardChoosesItsDataSources() throws {
