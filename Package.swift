@@ -63,7 +63,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
-        ]),
+        ], plugins: ["BuildInfo"]),
+        // The git commit a build comes from (`chaperone --version`, `chaperone_build_info`).
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         // `chaperone audit serve`: the audit console for analysts and reviewers (web pages over the
         // audit database's views). No numeric dependency.
         .target(name: "Console", dependencies: [

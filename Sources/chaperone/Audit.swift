@@ -1,7 +1,9 @@
 import Contracts
 import ArgumentParser
+import Configuration
 import AuditStore
 import Foundation
+import Worker
 
 /// `chaperone audit …`: the audit database: apply migrations, list decisions, count them.
 struct Audit: AsyncParsableCommand {
@@ -17,10 +19,21 @@ struct AuditDatabaseOptions: ParsableArguments {
     @Option(help: "PostgreSQL URL of the audit database (CHAPERONE_DATABASE_URL). Default: the local throwaway cluster's socket in var/postgres.")
     var databaseURL: String?
 
-    /// The URL to connect to.
-    var resolvedURL: String {
-        if let databaseURL, !databaseURL.isEmpty { return databaseURL }
-        if let url = ProcessInfo.processInfo.environment["CHAPERONE_DATABASE_URL"], !url.isEmpty { return url }
+    @Option(help: "JSON config file (also CHAPERONE_CONFIG), as the worker's: its database.url is used.")
+    var config: String?
+
+    /// The worker's configuration (flags, `CHAPERONE_*` environment, `--config` file), with
+    /// `--database-url` as `database.url`.
+    func configuration() async throws -> WorkerConfiguration {
+        var flags: [String: ConfigContent] = [:]
+        if let databaseURL, !databaseURL.isEmpty { flags["database.url"] = .string(databaseURL) }
+        return try await WorkerConfiguration.load(flags: flags, configFile: config)
+    }
+
+    /// The URL to connect to: the worker's `database.url` (flag, environment, config file),
+    /// else the local throwaway cluster.
+    func resolvedURL() async throws -> String {
+        if let url = try await configuration().databaseURL, !url.isEmpty { return url }
         return Self.localClusterURL(workingDirectory: FileManager.default.currentDirectoryPath)
     }
 
@@ -32,7 +45,7 @@ struct AuditDatabaseOptions: ParsableArguments {
     }
 
     func repository() async throws -> AuditRepository {
-        try await AuditRepository.connect(url: resolvedURL)
+        try await AuditRepository.connect(url: try await resolvedURL())
     }
 
     /// Runs `body`, turning a missing audit table into advice to migrate first.
@@ -60,7 +73,8 @@ struct AuditMigrate: AsyncParsableCommand {
     var migrations: String?
 
     func run() async throws {
-        let folder = migrations ?? ProcessInfo.processInfo.environment["CHAPERONE_DATABASE_MIGRATIONS"] ?? "schemas/migrations"
+        var folder = migrations ?? ""
+        if migrations == nil { folder = try await database.configuration().migrationsDirectory }
         let repository = try await database.repository()
         let migrator = try Migrator(connection: repository.connection, directory: URL(fileURLWithPath: folder, isDirectory: true))
         let report = try await migrator.migrate()

@@ -47,7 +47,7 @@ struct AuditServe: AsyncParsableCommand {
         configuration.tlsCertificateFile = tlsCertificate ?? environment["CHAPERONE_CONSOLE_TLS_CERTIFICATE"]
         configuration.tlsKeyFile = tlsKey ?? environment["CHAPERONE_CONSOLE_TLS_KEY"]
         configuration.imageDirectory = imageDirectory
-        let store = try await ConsoleStore.connect(url: database.resolvedURL, sessionLifetime: .seconds(sessionHours * 3600))
+        let store = try await ConsoleStore.connect(url: try await database.resolvedURL(), sessionLifetime: .seconds(sessionHours * 3600))
         let server = ConsoleServer(store: store, configuration: configuration)
         let scheme = configuration.usesTLS ? "https" : "http"
         let host = configuration.host

@@ -16,7 +16,7 @@ struct BenchScorers: AsyncParsableCommand {
         abstract: "Measure ms per image of the native image scorers (NudeNet, SD safety checker, a model's ONNX scorers); print JSON."
     )
 
-    @Option(help: "Path of NudeNet's 320n.onnx (default: $CHAPERONE_NUDENET_ONNX, else var/nudenet/320n.onnx).")
+    @Option(help: "Path of NudeNet's 320n.onnx (default: $CHAPERONE_MODEL_NUDENET, as the worker's model.nudenet, else var/nudenet/320n.onnx).")
     var nudenetModel: String?
 
     @Option(help: "A diffusers safety_checker/ folder to time; default: the SD v1.x safety checker architecture (CLIP ViT-L/14, 24 layers) with deterministic random weights.")
@@ -63,7 +63,7 @@ struct BenchScorers: AsyncParsableCommand {
     func run() async throws {
         if let threads { TensorThreads.setCount(threads) }
         let path = nudenetModel
-            ?? ProcessInfo.processInfo.environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ProcessInfo.processInfo.environment["CHAPERONE_MODEL_NUDENET"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "var/nudenet/320n.onnx"
         guard FileManager.default.fileExists(atPath: path) else {
             throw ValidationError("NudeNet model not found at \(path): run ops/lib/nudenet-model.sh or pass --nudenet-model")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Worker
 
 /// The `chaperone` command: the worker and the tools around it.
 @main
@@ -6,6 +7,7 @@ struct Chaperone: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chaperone",
         abstract: "Streaming moderation worker for text-to-image generation.",
+        version: BuildInfo.description,
         subcommands: [
             Bench.self,
             WorkerCommand.self,

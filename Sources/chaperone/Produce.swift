@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kafka
+import Worker
 
 /// `chaperone produce`: sends JSON Lines of requests to the requests topic.
 ///
@@ -8,22 +9,32 @@ import Kafka
 /// produced on purpose); the key is the line's `request_id` when it can be read.
 struct Produce: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Send JSON Lines of generation requests to the requests topic (key = request_id).")
+        abstract: "Send JSON Lines of generation requests to the requests topic (key = request_id).",
+        discussion: """
+            Kafka settings are the worker's (flags, CHAPERONE_* environment, --config file), \
+            security included: kafka.security_protocol, kafka.sasl_*, kafka.ssl_* \
+            (`chaperone config keys` lists them).
+            """)
 
     @Argument(help: "File of JSON Lines; '-' or absent reads standard input.")
     var file: String?
 
-    @Option(help: "Kafka bootstrap servers (CHAPERONE_KAFKA_BOOTSTRAP_SERVERS).")
-    var bootstrapServers: String?
+    @OptionGroup var options: ConfigurationOptions
 
-    @Option(help: "Topic to send to. Default: chaperone.requests.")
-    var topic: String = "chaperone.requests"
+    @Option(help: "Topic to send to; the same as --requests-topic (CHAPERONE_TOPICS_REQUESTS). Default: chaperone.requests.")
+    var topic: String?
+
+    func validate() throws {
+        if topic != nil, options.requestsTopic != nil { throw ValidationError("give --topic or --requests-topic, not both") }
+    }
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let servers = bootstrapServers ?? environment["CHAPERONE_KAFKA_BOOTSTRAP_SERVERS"] else {
-            throw ValidationError("no brokers: pass --bootstrap-servers or set CHAPERONE_KAFKA_BOOTSTRAP_SERVERS")
-        }
+        // The worker's configuration (flags, CHAPERONE_* environment, --config file): brokers,
+        // topic and Kafka security (SASL, TLS) under the same keys as the worker's.
+        var flags = options.flagValues
+        if let topic { flags["topics.requests"] = .string(topic) }
+        let configuration = try await WorkerConfiguration.load(flags: flags, configFile: options.config)
+        let topic = configuration.topics.requests
         let data: Data
         if let file, file != "-" {
             guard let contents = FileManager.default.contents(atPath: file) else {
@@ -33,7 +44,9 @@ struct Produce: AsyncParsableCommand {
         } else {
             data = FileHandle.standardInput.readDataToEndOfFile()
         }
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(bootstrapServers: servers))
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: configuration.bootstrapServers)
+        producerConfiguration.additionalProperties = configuration.kafkaSecurity
+        let producer = try KafkaProducer(configuration: producerConfiguration)
         var sent = 0
         for line in Self.lines(of: Array(data)) {
             try await producer.send(topic: topic, key: Self.requestID(in: line).map { Array($0.utf8) }, value: line)

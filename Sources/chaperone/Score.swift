@@ -1,4 +1,5 @@
 import ArgumentParser
+import Configuration
 import Contracts
 import Moderation
 import Diffusion
@@ -12,9 +13,11 @@ struct Score: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score an image (and optionally its prompt) with the worker's scorers and decide as the worker would.",
         discussion: """
-            Loads NudeNet (--nudenet or CHAPERONE_NUDENET_ONNX), the model folder's safety_checker/ \
-            and scorers/ (--model), the prompt lexicon and the moderation policy, exactly as the \
-            worker does, and prints every score, the decision for the tenant and the reasons.
+            Loads NudeNet, the model folder's safety_checker/ and scorers/, the prompt lexicon and \
+            the moderation policy, exactly as the worker does, and prints every score, the \
+            decision for the tenant and the reasons. Each comes from the worker's configuration \
+            key: the flag, else its CHAPERONE_* variable, else the --config file (model.nudenet, \
+            model.path, model.policy, model.prompt_lexicon, model.prompt_embedding).
 
             Exit status: 0 scored (and, with --fail-on, the decision is below that level); \
             1 the image, a model or the policy cannot be read; 2 the decision is at or above \
@@ -45,20 +48,23 @@ struct Score: AsyncParsableCommand {
     @Option(help: "Tenant whose policy decides. Default: the policy's default.")
     var tenant: String = "default"
 
-    @Option(help: "Model folder (diffusers layout) whose safety_checker/, scorers/ and text encoder to use.")
+    @Option(help: "Model folder (diffusers layout) whose safety_checker/, scorers/ and text encoder to use (CHAPERONE_MODEL_PATH).")
     var model: String?
 
-    @Option(help: "NudeNet v3 320n.onnx (default: CHAPERONE_NUDENET_ONNX when set).")
+    @Option(help: "NudeNet v3 320n.onnx (CHAPERONE_MODEL_NUDENET).")
     var nudenet: String?
 
-    @Option(help: "Moderation policy JSON. Default: the embedded policy, restricted to the loaded scorers.")
+    @Option(help: "Moderation policy JSON (CHAPERONE_MODEL_POLICY). Default: the embedded policy, restricted to the loaded scorers.")
     var policy: String?
 
-    @Option(help: "Prompt-harm lexicon JSON. Default: the embedded lexicon.")
+    @Option(help: "Prompt-harm lexicon JSON (CHAPERONE_MODEL_PROMPT_LEXICON). Default: the embedded lexicon.")
     var lexicon: String?
 
-    @Option(help: "Prompt harm by text-embedding similarity: off, standard, or a descriptions JSON (needs --model).")
+    @Option(help: "Prompt harm by text-embedding similarity: off, standard, or a descriptions JSON (CHAPERONE_MODEL_PROMPT_EMBEDDING; needs a model).")
     var promptEmbedding: String?
+
+    @Option(help: "JSON config file (also CHAPERONE_CONFIG), as the worker's.")
+    var config: String?
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
@@ -79,14 +85,18 @@ struct Score: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let nudeNetPath = nudenet ?? environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+        var flags: [String: ConfigContent] = [:]
+        for (key, value) in [("model.path", model), ("model.nudenet", nudenet), ("model.policy", policy),
+                             ("model.prompt_lexicon", lexicon), ("model.prompt_embedding", promptEmbedding)] {
+            if let value { flags[key] = .string(value) }
+        }
+        let settings = try await WorkerConfiguration.load(flags: flags, configFile: config)
         // The image first: a file that does not decode fails before any model is loaded.
         let buffer = try ImageDecoder.readRGB(contentsOf: URL(fileURLWithPath: image))
         let rgb = buffer.bytes
         let moderation = try NativeModeration(settings: NativeModerationSettings(
-            modelPath: model, nudeNetModelPath: nudeNetPath, policyPath: policy, lexiconPath: lexicon,
-            promptEmbedding: promptEmbedding))
+            modelPath: settings.modelPath, nudeNetModelPath: settings.nudeNetModelPath, policyPath: settings.policyPath,
+            lexiconPath: settings.promptLexiconPath, promptEmbedding: settings.promptEmbedding))
         let request = GenerationRequest(
             requestID: "score", tenant: tenant, prompt: prompt, seed: 0,
             width: buffer.width, height: buffer.height)

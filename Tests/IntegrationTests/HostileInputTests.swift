@@ -2,6 +2,7 @@ import AuditStore
 import Contracts
 import Foundation
 import Testing
+import Worker
 
 extension FaultTests {
     /// Hostile input end to end: prompts with SQL, control characters, huge Unicode, null bytes,
@@ -284,6 +285,13 @@ extension FaultTests.HostileInputTests {
         do {
             _ = try await run.waitForReady(0, code: 200)
             #expect(await run.status(0, "/health")?.code == 200)
+            // The build and the process, as Prometheus clients export them.
+            let exposition = await run.status(0, "/metrics")?.body ?? ""
+            #expect(exposition.contains(#"chaperone_build_info{version="\#(BuildInfo.version)",commit="\#(BuildInfo.commit)",librdkafka=""#), "\(exposition.prefix(2000))")
+            for name in ["process_resident_memory_bytes", "process_cpu_seconds_total", "process_start_time_seconds", "process_open_fds"] {
+                let value = exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+                #expect((value ?? 0) > 0, "\(name) = \(String(describing: value))")
+            }
             try await run.produce(run.validRequest("stuck", prompt: "a cat chaperone-test-stall"))
             var stalled: (code: Int, body: String)?
             var inFlight = false

@@ -30,10 +30,11 @@ import Testing
     }
 
     /// Runs `chaperone score …`; returns the exit status, stdout and stderr.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
+    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = ["score"] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         process.currentDirectoryURL = IntegrationEnvironment.repositoryRoot
         let out = Pipe()
         let err = Pipe()
@@ -120,6 +121,35 @@ import Testing
         #expect(result.status != 0)
         #expect(result.error.contains("truncated.jpg"))
         #expect(!result.error.contains("320n.onnx"), "\(result.error)")
+    }
+
+    /// The scorers' files come from the worker's configuration keys: the flag, else the
+    /// `CHAPERONE_MODEL_*` variable, else the `--config` file; an invalid value is refused with
+    /// its key named, and an unknown key of the file too.
+    @Test func modelFilesComeFromTheWorkersConfigurationKeys() throws {
+        let nudeNet = try Self.nudeNet()
+        func scorers(_ result: (status: Int32, output: String, error: String)) throws -> [String] {
+            #expect(result.status == 0, "\(result.error)")
+            return try JSONDecoder().decode(Report.self, from: Data(result.output.utf8)).scorers
+        }
+        #expect(try scorers(Self.run([Self.image, "--json"], environment: ["CHAPERONE_MODEL_NUDENET": nudeNet])).contains("nudenet"))
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("score-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("chaperone.json")
+        try Data(#"{"model": {"nudenet": "\#(nudeNet)"}}"#.utf8).write(to: file)
+        #expect(try scorers(Self.run([Self.image, "--json", "--config", file.path])).contains("nudenet"))
+        // The flag wins over the file.
+        let flagged = try Self.run([Self.image, "--config", file.path, "--nudenet", "/nonexistent/320n.onnx"])
+        #expect(flagged.status == 1 && flagged.error.contains("/nonexistent/320n.onnx"), "\(flagged.error)")
+
+        let unknown = folder.appendingPathComponent("unknown.json")
+        try Data(#"{"model": {"nudnet": "x"}}"#.utf8).write(to: unknown)
+        let refused = try Self.run([Self.image, "--config", unknown.path])
+        #expect(refused.status != 0 && refused.error.contains("model.nudnet"), "\(refused.error)")
+        let level = try Self.run([Self.image], environment: ["CHAPERONE_LOG_LEVEL": "loud"])
+        #expect(level.status != 0 && level.error.contains("log.level"), "\(level.error)")
     }
 
     /// `--fail-on`: exit 2 at or above the level (the report is still printed), 0 below it,

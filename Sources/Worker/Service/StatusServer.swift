@@ -3,7 +3,8 @@ import Logging
 import Prometheus
 
 /// The worker's HTTP endpoints (Hummingbird):
-/// - `GET /metrics`: Prometheus text exposition of every swift-metrics value;
+/// - `GET /metrics`: Prometheus text exposition of every swift-metrics value, the process
+///   metrics and `chaperone_build_info` (``ProcessMetrics``);
 /// - `GET /health`: 200 while the worker makes progress (liveness), 503 with the reason when
 ///   its request loop or the request in hand made none for `stallTimeout` (zero: never);
 /// - `GET /ready`: 200 when the worker takes work, else 503 with the reasons, one per line.
@@ -14,7 +15,9 @@ public enum StatusServer {
         stallTimeout: Duration = .zero
     ) -> some ApplicationProtocol {
         let router = Router()
+        let process = ProcessMetrics(registry: registry)
         router.get("metrics") { _, _ -> Response in
+            process.update()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))

@@ -106,6 +106,7 @@ public enum WorkerRuntime {
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         groupConfiguration.maximumGracefulShutdownDuration = configuration.maxShutdown
         logger.info("worker starting", metadata: [
+            "version": "\(BuildInfo.version)", "commit": "\(BuildInfo.commit)",
             "worker_id": "\(configuration.workerID)", "group": "\(configuration.groupID)",
             "requests": "\(configuration.topics.requests)", "transactional": "\(publisher.isTransactional)",
             "assignment_strategy": "\(configuration.assignmentStrategy.rawValue)", "librdkafka": "\(LibRdKafkaVersion.description)",
