@@ -2,7 +2,7 @@ import Foundation
 import PackagePlugin
 
 /// Writes `GeneratedBuildInfo.swift` into the target before every build: the git commit the
-/// sources were built from (`+dirty` when the tree had changes), or `CHAPERONE_COMMIT` when
+/// sources were built from (`+dirty` when the tree had changes), or `SOURCE_COMMIT` when
 /// set (an image build without `.git`), else `unknown`. The file is only rewritten when the
 /// commit changes, so an unchanged tree does not recompile the target.
 @main
@@ -11,7 +11,7 @@ struct BuildInfoPlugin: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "GeneratedBuildInfo.swift")
         let script = #"""
             set -u
-            commit="${CHAPERONE_COMMIT:-}"
+            commit="${SOURCE_COMMIT:-}"
             if [ -z "$commit" ]; then
               commit="$(git -C "$1" rev-parse HEAD 2>/dev/null || true)"
               if [ -n "$commit" ] && ! git -C "$1" diff --quiet HEAD -- 2>/dev/null; then commit="$commit+dirty"; fi

@@ -7,7 +7,7 @@ public enum BuildInfo {
     /// The release version; bumped with each release.
     public static let version = "1.0.0"
     /// The git commit the build came from, `+dirty` when the tree had uncommitted changes, or
-    /// `unknown` (no git at build time and no `CHAPERONE_COMMIT`).
+    /// `unknown` (no git at build time and no `SOURCE_COMMIT`).
     public static let commit = GeneratedBuildInfo.commit
 
     /// The librdkafka the process is linked with.
