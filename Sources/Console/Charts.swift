@@ -8,7 +8,7 @@ enum SVGChart {
 
     /// One line per series over shared time buckets (x: microseconds since 1970).
     static func lines(id: String, series: [(name: String, points: [(x: Int64, y: Int)])], unit: String) -> String {
-        let width = 560.0, height = 240.0, left = 44.0, right = 120.0, top = 14.0, bottom = 34.0
+        let width = 1040.0, height = 260.0, left = 44.0, right = 120.0, top = 14.0, bottom = 34.0
         let xs = series.flatMap { $0.points.map(\.x) }
         let maxY = max(1, series.flatMap { $0.points.map(\.y) }.max() ?? 1)
         guard let minX = xs.min(), let maxX = xs.max() else { return empty(id: id, "No decision yet.") }
@@ -123,8 +123,14 @@ extension Pages {
         let scope = data.range.isDefault ? "the 30 days before the newest decision" : "the chosen range"
         var byTenant: [String: [(x: Int64, y: Int)]] = [:]
         for p in data.overTime { byTenant[p.tenant, default: []].append((p.bucket.microsecondsSince1970, p.count)) }
-        // A tenant without decisions in a bucket where others had some counts 0 there.
-        let buckets = Set(data.overTime.map { $0.bucket.microsecondsSince1970 })
+        // Every bucket from the first to the last counts, including those without decisions (up to
+        // 500 of them; more would crowd the chart, which then shows the buckets that have some).
+        // A tenant without decisions in a bucket counts 0 there.
+        var buckets = Set(data.overTime.map { $0.bucket.microsecondsSince1970 })
+        let width: Int64 = data.bucketUnit == "minute" ? 60_000_000 : data.bucketUnit == "hour" ? 3_600_000_000 : 86_400_000_000
+        if let first = buckets.min(), let last = buckets.max(), (last - first) / width <= 500 {
+            buckets.formUnion(stride(from: first, through: last, by: Int(width)))
+        }
         let series = byTenant.keys.sorted().map { tenant -> (name: String, points: [(x: Int64, y: Int)]) in
             let counts = Dictionary(byTenant[tenant]!.map { ($0.x, $0.y) }, uniquingKeysWith: +)
             return (name: tenant, points: buckets.sorted().map { (x: $0, y: counts[$0] ?? 0) })
@@ -145,7 +151,7 @@ extension Pages {
             <button class="primary" type="submit" id="c-apply">Show</button> <a href="/charts">last 30 days</a>
             </form>
             <div class="charts">
-            <div class="chart"><h2>Decisions over time per tenant</h2><p class="muted" id="chart-over-time-range">Over \(scope): \(shown).</p>\(SVGChart.lines(id: "chart-over-time", series: series, unit: data.bucketUnit))</div>
+            <div class="chart wide"><h2>Decisions over time per tenant</h2><p class="muted" id="chart-over-time-range">Over \(scope): \(shown).</p>\(SVGChart.lines(id: "chart-over-time", series: series, unit: data.bucketUnit))</div>
             <p class="muted wide">The charts below cover every decision in the audit log.</p>
             <div class="chart"><h2>Over-moderation of benign prompts about people</h2>\(SVGChart.rateBars(id: "chart-over-moderation", bars: overModeration, emptyText: "No benign prompt about people yet."))</div>
             <div class="chart"><h2>Harm amplification by group</h2>\(SVGChart.rateBars(id: "chart-amplification", bars: amplification, emptyText: "No request with attributes and amplification scores yet."))</div>

@@ -160,6 +160,7 @@ enum HTML {
         .chart { background: #fff; border: 1px solid var(--line); padding: 8px; margin-bottom: 8px; }
         .chart svg { display: block; max-width: 100%; height: auto; }
         .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
-        .charts .wide { grid-column: 1 / -1; margin: 0; }
+        .charts .wide { grid-column: 1 / -1; }
+        .charts p.wide { margin: 0; }
         """
 }

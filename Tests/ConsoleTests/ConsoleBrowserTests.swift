@@ -120,7 +120,16 @@ import TestSupport
         try await snap(browser, "08-reviews")
         try await browser.navigate(console + "/charts")
         #expect(try await browser.elements("svg").count == 5)
+        #expect(try await browser.text("#chart-over-time-range").hasPrefix("Over the 30 days before the newest decision: 5 decisions"))
         try await snap(browser, "09-charts")
+        // A range picked in the form narrows decisions over time (a date-time field is set as a person's picker would).
+        _ = try await browser.execute("document.getElementById('c-from').value = '2026-11-28T00:06'; document.getElementById('c-to').value = '2026-11-28T00:16'")
+        try await browser.click("#c-apply")
+        #expect(try await browser.currentURL().contains("from=2026-11-28T00%3A06"))
+        #expect(try await browser.text("#chart-over-time-range")
+            == "Over the chosen range: 2 decisions, minute buckets from 2026-11-28 00:10:00Z to 2026-11-28 00:15:00Z.")
+        #expect(try await browser.execute("return document.getElementById('c-from').value") as? String == "2026-11-28T00:06")
+        try await snap(browser, "09b-charts-range")
 
         try await browser.click("form.logout button")
         #expect(try await browser.currentURL() == console + "/login")
