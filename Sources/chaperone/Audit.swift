@@ -24,8 +24,8 @@ struct AuditDatabaseOptions: ParsableArguments {
 
     /// The worker's configuration (flags, `CHAPERONE_*` environment, `--config` file), with
     /// `--database-url` as `database.url`.
-    func configuration() async throws -> WorkerConfiguration {
-        var flags: [String: ConfigContent] = [:]
+    func configuration(flags extra: [String: ConfigContent] = [:]) async throws -> WorkerConfiguration {
+        var flags = extra
         if let databaseURL, !databaseURL.isEmpty { flags["database.url"] = .string(databaseURL) }
         return try await WorkerConfiguration.load(flags: flags, configFile: config)
     }
@@ -33,8 +33,13 @@ struct AuditDatabaseOptions: ParsableArguments {
     /// The URL to connect to: the worker's `database.url` (flag, environment, config file),
     /// else the local throwaway cluster.
     func resolvedURL() async throws -> String {
-        if let url = try await configuration().databaseURL, !url.isEmpty { return url }
-        return Self.localClusterURL(workingDirectory: FileManager.default.currentDirectoryPath)
+        Self.url(of: try await configuration())
+    }
+
+    /// `database.url` of `configuration`, else the local throwaway cluster.
+    static func url(of configuration: WorkerConfiguration) -> String {
+        if let url = configuration.databaseURL, !url.isEmpty { return url }
+        return localClusterURL(workingDirectory: FileManager.default.currentDirectoryPath)
     }
 
     /// The socket URL of `ops/lib/postgres.sh`'s default cluster under `workingDirectory`.

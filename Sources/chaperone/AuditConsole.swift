@@ -1,8 +1,10 @@
 import ArgumentParser
+import Configuration
 import AuditStore
 import Console
 import Foundation
 import Logging
+import Worker
 
 /// `chaperone audit serve`: the audit console, a web page for analysts and reviewers.
 struct AuditServe: AsyncParsableCommand {
@@ -16,38 +18,46 @@ struct AuditServe: AsyncParsableCommand {
 
     @OptionGroup var database: AuditDatabaseOptions
 
-    @Option(help: "Address to bind (CHAPERONE_CONSOLE_HOST). Default 127.0.0.1: this machine only.")
+    @Option(help: "Address to bind (console.host, CHAPERONE_CONSOLE_HOST). Default 127.0.0.1: this machine only.")
     var host: String?
 
-    @Option(help: "Port (CHAPERONE_CONSOLE_PORT). Default 8470; 0 picks a free one.")
+    @Option(help: "Port (console.port, CHAPERONE_CONSOLE_PORT). Default 8470; 0 picks a free one.")
     var port: Int?
 
-    @Option(help: "PEM certificate chain for HTTPS (CHAPERONE_CONSOLE_TLS_CERTIFICATE); needs --tls-key.")
+    @Option(help: "PEM certificate chain for HTTPS (console.tls_certificate, CHAPERONE_CONSOLE_TLS_CERTIFICATE); needs --tls-key.")
     var tlsCertificate: String?
 
-    @Option(help: "PEM private key for HTTPS (CHAPERONE_CONSOLE_TLS_KEY).")
+    @Option(help: "PEM private key for HTTPS (console.tls_key, CHAPERONE_CONSOLE_TLS_KEY).")
     var tlsKey: String?
 
-    @Option(help: "Folder of a directory image store (the workers' images.store path), for file: image references.")
+    @Option(help: "Folder of a directory image store, for file: image references. Default: images.store when it is a folder.")
     var imageDirectory: String?
 
-    @Option(help: "Hours a login lasts (1-168).")
-    var sessionHours: Int = 8
-
-    func validate() throws {
-        guard (1...168).contains(sessionHours) else { throw ValidationError("--session-hours must be between 1 and 168") }
-        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535") }
-    }
+    @Option(help: "Hours a login lasts, 1-168 (console.session_hours, CHAPERONE_CONSOLE_SESSION_HOURS). Default 8.")
+    var sessionHours: Int?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
+        // The flags as configuration keys: flag, then CHAPERONE_* environment, then --config, then defaults.
+        var flags: [String: ConfigContent] = [:]
+        if let host { flags["console.host"] = .string(host) }
+        if let port { flags["console.port"] = .int(port) }
+        if let tlsCertificate { flags["console.tls_certificate"] = .string(tlsCertificate) }
+        if let tlsKey { flags["console.tls_key"] = .string(tlsKey) }
+        if let sessionHours { flags["console.session_hours"] = .int(sessionHours) }
+        let settings: WorkerConfiguration
+        do {
+            settings = try await database.configuration(flags: flags)
+        } catch let error as WorkerError {
+            throw ValidationError(error.description)
+        }
         var configuration = ConsoleConfiguration()
-        configuration.host = host ?? environment["CHAPERONE_CONSOLE_HOST"] ?? configuration.host
-        if let port = port ?? environment["CHAPERONE_CONSOLE_PORT"].flatMap(Int.init) { configuration.port = port }
-        configuration.tlsCertificateFile = tlsCertificate ?? environment["CHAPERONE_CONSOLE_TLS_CERTIFICATE"]
-        configuration.tlsKeyFile = tlsKey ?? environment["CHAPERONE_CONSOLE_TLS_KEY"]
-        configuration.imageDirectory = imageDirectory
-        let store = try await ConsoleStore.connect(url: try await database.resolvedURL(), sessionLifetime: .seconds(sessionHours * 3600))
+        configuration.host = settings.console.host
+        configuration.port = settings.console.port
+        configuration.tlsCertificateFile = settings.console.tlsCertificate
+        configuration.tlsKeyFile = settings.console.tlsKey
+        configuration.imageDirectory = imageDirectory ?? settings.imageStore.flatMap { $0 == "postgresql" ? nil : $0 }
+        let sessionHours = settings.console.sessionHours
+        let store = try await ConsoleStore.connect(url: AuditDatabaseOptions.url(of: settings), sessionLifetime: .seconds(sessionHours * 3600))
         let server = ConsoleServer(store: store, configuration: configuration)
         let scheme = configuration.usesTLS ? "https" : "http"
         let host = configuration.host

@@ -100,6 +100,31 @@ import Worker
         }
     }
 
+    /// `console.*`: the audit console's settings come from the same loader, checked at start.
+    @Test func consoleSettingsHaveDefaultsAndAreChecked() async throws {
+        let defaults = try await WorkerConfiguration.load(environment: [:]).console
+        #expect(defaults == .init(host: "127.0.0.1", port: 8470, tlsCertificate: nil, tlsKey: nil, sessionHours: 8))
+        let file = try configFile(#"{"console": {"port": 9000, "session_hours": 2}}"#)
+        let set = try await WorkerConfiguration.load(
+            flags: ["console.host": .string("0.0.0.0")],
+            environment: ["CHAPERONE_CONSOLE_PORT": "8999", "CHAPERONE_CONSOLE_TLS_CERTIFICATE": "c.pem", "CHAPERONE_CONSOLE_TLS_KEY": "k.pem"],
+            configFile: file).console
+        #expect(set == .init(host: "0.0.0.0", port: 8999, tlsCertificate: "c.pem", tlsKey: "k.pem", sessionHours: 2))
+        for (environment, named) in [
+            (["CHAPERONE_CONSOLE_SESSION_HOURS": "0"], "console.session_hours"),
+            (["CHAPERONE_CONSOLE_PORT": "70000"], "console.port"),
+            (["CHAPERONE_CONSOLE_PORT": "eighty"], "console.port"),
+            (["CHAPERONE_CONSOLE_TLS_KEY": "k.pem"], "console.tls_certificate"),
+        ] {
+            do {
+                _ = try await WorkerConfiguration.load(environment: environment)
+                Issue.record("\(environment) was accepted")
+            } catch let error as WorkerError {
+                #expect(error.message.contains(named), "\(error.message)")
+            }
+        }
+    }
+
     @Test func badValuesAreClearErrors() async throws {
         await #expect(throws: WorkerError.self) {
             try await WorkerConfiguration.load(environment: ["CHAPERONE_LOG_FORMAT": "xml"])

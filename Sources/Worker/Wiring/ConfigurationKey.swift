@@ -155,6 +155,13 @@ extension ConfigurationKey {
     static let healthStallTimeout = Self("health.stall_timeout_ms", .integer, default: .integer(600_000),
         "/health answers 503 when the worker made no progress (a poll, a sampling step, a retry) this long; must exceed the slowest single step. 0 turns it off.")
 
+    static let consoleHost = Self("console.host", .string, default: .string("127.0.0.1"),
+        "Address `chaperone audit serve` binds; loopback keeps the console on this machine (bind another only with TLS or behind a proxy that has it).")
+    static let consolePort = Self("console.port", .integer, default: .integer(8470), "Port of the audit console; 0 picks a free one.")
+    static let consoleTLSCertificate = Self("console.tls_certificate", .string, default: .none, "PEM certificate chain: with console.tls_key the console speaks HTTPS.")
+    static let consoleTLSKey = Self("console.tls_key", .string, default: .none, "PEM private key of console.tls_certificate.")
+    static let consoleSessionHours = Self("console.session_hours", .integer, default: .integer(8), "Hours a console login lasts, 1 to 168.")
+
     /// Every key, in the order the documentation lists them.
     public static let all: [ConfigurationKey] = [
         workerID,
@@ -172,6 +179,7 @@ extension ConfigurationKey {
         policyForceSafeGen, policyMinimumSafetyPreset,
         modelPath, modelOverlay, modelNudeNet, modelRoot, modelPolicy, modelPromptLexicon, modelFairnessFamilies, modelPromptEmbedding,
         logLevel, logFormat, shutdownMaxSeconds, imagesStore, imagesKeepWithheld, healthStallTimeout,
+        consoleHost, consolePort, consoleTLSCertificate, consoleTLSKey, consoleSessionHours,
     ]
 
     /// The key named `name`, if there is one.

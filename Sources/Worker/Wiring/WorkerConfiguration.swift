@@ -147,6 +147,30 @@ public struct WorkerConfiguration: Sendable {
     /// long. It must exceed the longest single step (a UNet evaluation, a VAE decode) on the
     /// slowest machine. Default: 600000 (10 minutes); 0 turns the check off.
     public var stallTimeout: Duration
+    /// Keys `console.*`: the audit console (`chaperone audit serve`), read by the same loader so
+    /// every subcommand takes its settings one way.
+    public var console: ConsoleSettings
+
+    /// Where and how the audit console listens.
+    public struct ConsoleSettings: Sendable, Equatable {
+        /// Key `console.host`. Default: `127.0.0.1`.
+        public var host: String
+        /// Key `console.port`. Default: 8470; 0 picks a free port.
+        public var port: Int
+        /// Keys `console.tls_certificate` and `console.tls_key`: HTTPS when both are set.
+        public var tlsCertificate: String?
+        public var tlsKey: String?
+        /// Key `console.session_hours`: how long a login lasts. Default: 8.
+        public var sessionHours: Int
+
+        public init(host: String, port: Int, tlsCertificate: String?, tlsKey: String?, sessionHours: Int) {
+            self.host = host
+            self.port = port
+            self.tlsCertificate = tlsCertificate
+            self.tlsKey = tlsKey
+            self.sessionHours = sessionHours
+        }
+    }
 
     /// Reads the configuration. `flags` are the values given on the command line (highest
     /// precedence), `environment` the process environment, `configFile` an optional JSON file.
@@ -291,6 +315,10 @@ public struct WorkerConfiguration: Sendable {
         imageStore = config.string(Key.imagesStore)
         keepWithheldImages = config.bool(Key.imagesKeepWithheld)
         stallTimeout = .milliseconds(config.int(Key.healthStallTimeout))
+        console = ConsoleSettings(
+            host: config.string(Key.consoleHost) ?? "", port: config.int(Key.consolePort),
+            tlsCertificate: config.string(Key.consoleTLSCertificate), tlsKey: config.string(Key.consoleTLSKey),
+            sessionHours: config.int(Key.consoleSessionHours))
         try validate()
     }
 
@@ -352,6 +380,15 @@ public struct WorkerConfiguration: Sendable {
         }
         if let imageStore, imageStore.isEmpty {
             throw WorkerError(.invalidConfiguration, "images.store is empty: leave it unset, or give `postgresql` or a directory")
+        }
+        guard (0...65535).contains(console.port) else {
+            throw WorkerError(.invalidConfiguration, "console.port \(console.port) must be 0 to 65535")
+        }
+        guard (1...168).contains(console.sessionHours) else {
+            throw WorkerError(.invalidConfiguration, "console.session_hours \(console.sessionHours) must be 1 to 168")
+        }
+        guard (console.tlsCertificate == nil) == (console.tlsKey == nil) else {
+            throw WorkerError(.invalidConfiguration, "console.tls_certificate and console.tls_key go together: set both for HTTPS, or neither")
         }
         guard !limits.allowedSchedulers.isEmpty else {
             throw WorkerError(.invalidConfiguration, "limits.allowed_schedulers is empty")
