@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.81.0"),
+        // Tracing: the API (spans, W3C context propagation) and its OpenTelemetry backend, OTLP over HTTP only.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // MARK: C system libraries (module maps only; wrapped by one Swift target each)
@@ -46,7 +49,11 @@ let package = Package(
         .target(name: "Contracts", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // What to do with a request once it has scores: the policy file, cascades, early abort,
         // escalation and the moderated production loop. No numeric dependency.
-        .target(name: "Moderation", dependencies: ["Contracts"]),
+        .target(name: "Moderation", dependencies: [
+            "Contracts",
+            // Spans for each generation try and scoring (a no-op unless the process bootstraps a tracer).
+            .product(name: "Tracing", package: "swift-distributed-tracing"),
+        ]),
         .target(name: "Kafka", dependencies: [
             "CRdKafka",
             .product(name: "Logging", package: "swift-log"),
@@ -63,6 +70,8 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "Tracing", package: "swift-distributed-tracing"),
+            .product(name: "OTel", package: "swift-otel"),
         ], plugins: ["BuildInfo"]),
         // The git commit a build comes from (`chaperone --version`, `chaperone_build_info`).
         .plugin(name: "BuildInfo", capability: .buildTool()),
@@ -122,8 +131,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Tracing", package: "swift-distributed-tracing"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "Kafka", "AuditStore", "Contracts", "Moderation", "Worker"]),
+        .testTarget(name: "IntegrationTests", dependencies: [
+            "TestSupport", "Kafka", "AuditStore", "Contracts", "Moderation", "Worker",
+            // The in-process OTLP/HTTP collector of the tracing test.
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         // Deployment files (docker/, ops/k8s, dashboards, alerts) checked against the sources; no dependencies.
         .testTarget(name: "DeploymentTests", dependencies: ["TestSupport"]),
         // The real worker with a deterministic generator; test-only, run by IntegrationTests.

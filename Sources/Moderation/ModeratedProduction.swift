@@ -1,4 +1,5 @@
 import Contracts
+import Tracing
 import Foundation
 
 /// Generates, scores and decides one request, try by try: the first try with the request's
@@ -45,7 +46,7 @@ public struct ModeratedProduction: Sendable {
         let reportsTries = ladder != nil || policy.abortsEarly(forTenant: request.tenant)
 
         let scoreStart = clock.now
-        let promptScores = try await scorer.scorePrompt(request)
+        let promptScores = try await withSpan("chaperone.score_prompt") { _ in try await scorer.scorePrompt(request) }
         var scoreTime = clock.now - scoreStart
         var generateTime = Duration.zero
 
@@ -56,7 +57,15 @@ public struct ModeratedProduction: Sendable {
         var tries: [Try] = []
         while true {
             let tryStart = clock.now
-            let attempt = try await runTry(request, plan: plan, promptScores: promptScores)
+            let stepName = stepIndex.map { ladder!.steps[$0].name } ?? "request"
+            let attempt = try await withSpan("chaperone.generation_try") { span in
+                span.attributes["chaperone.try"] = records.count + 1
+                span.attributes["chaperone.escalation_step"] = stepName
+                let attempt = try await runTry(request, plan: plan, promptScores: promptScores)
+                span.attributes["chaperone.decision"] = attempt.decision.rawValue
+                if let abort = attempt.abort { span.attributes["chaperone.early_abort_step"] = abort.completedSteps }
+                return attempt
+            }
             let duration = clock.now - tryStart
             generateTime += attempt.generateTime
             scoreTime += attempt.scoreTime
@@ -115,11 +124,14 @@ public struct ModeratedProduction: Sendable {
         let clock = ContinuousClock()
         let generateStart = clock.now
         do {
-            let image = try await generator.generate(request, plan: plan, progress: progress)
+            let image = try await withSpan("chaperone.generate") { span in
+                span.attributes["chaperone.steps"] = request.steps
+                return try await generator.generate(request, plan: plan, progress: progress)
+            }
             let generateTime = clock.now - generateStart
             try Task.checkCancellation()
             let scoreStart = clock.now
-            let imageScores = try await scorer.scoreImage(image, request: request)
+            let imageScores = try await withSpan("chaperone.score_image") { _ in try await scorer.scoreImage(image, request: request) }
             let scoreTime = clock.now - scoreStart
             let (decision, reasons) = policy.decide(tenant: request.tenant, scores: promptScores + imageScores)
             return Try(image: image, imageScores: imageScores, decision: decision, reasons: reasons, abort: nil,

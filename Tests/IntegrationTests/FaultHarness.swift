@@ -88,6 +88,8 @@ final class FaultRun {
     private(set) var firstSeenAt: [String: ContinuousClock.Instant] = [:]
     /// Every published copy seen, by key.
     private(set) var messages: [String: [[UInt8]]] = [:]
+    /// The headers of every published copy, by key.
+    private(set) var publishedHeaders: [String: [[KafkaHeader]]] = [:]
     private var sequence = 0
 
     init(_ options: Options) async throws {
@@ -206,9 +208,10 @@ final class FaultRun {
     /// under the synthetic id of its position (a reused request id with other bytes, a poison
     /// message).
     @discardableResult
-    func produce(_ value: [UInt8], partition: Int32? = nil, storedUnderPosition: Bool = false) async throws -> String {
+    func produce(_ value: [UInt8], partition: Int32? = nil, storedUnderPosition: Bool = false, headers: [KafkaHeader] = []) async throws -> String {
         let readableID = (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])?["request_id"] as? String
-        let report = try await producer.send(topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value, partition: partition)
+        let report = try await producer.send(
+            topic: topics.requests, key: readableID.map { Array($0.utf8) }, value: value, headers: headers, partition: partition)
         let source = SourcePosition(topic: report.topic, partition: report.partition, offset: report.offset)
         let auditID: String
         switch validator.decode(value) {
@@ -240,6 +243,7 @@ final class FaultRun {
     func pollOnce(timeout: Duration = .milliseconds(100)) async throws {
         if case .message(let message)? = try await watcher.poll(timeout: timeout), let key = message.keyString {
             messages[key, default: []].append(message.value)
+            publishedHeaders[key, default: []].append(message.headers)
             if firstSeenAt[key] == nil { firstSeenAt[key] = .now }
         }
     }

@@ -12,9 +12,14 @@ public struct KafkaRequestConsumer: RequestConsuming {
     public func poll(timeout: Duration) async throws -> ConsumerEvent? {
         switch try await consumer.poll(timeout: timeout) {
         case .message(let message)?:
+            var headers: [String: String] = [:]
+            for header in message.headers {
+                guard let value = header.value, let text = String(validating: value, as: UTF8.self) else { continue }
+                headers[header.name] = text
+            }
             return .message(IncomingMessage(
                 source: SourcePosition(topic: message.topic, partition: message.partition, offset: message.offset),
-                key: message.key, value: message.value))
+                key: message.key, value: message.value, headers: headers))
         case .partitionsAssigned(let partitions)?:
             return .assigned(partitions.map { ConsumerFlow.PartitionID(topic: $0.topic, partition: $0.partition) })
         case .partitionsRevoked(let partitions, _)?:
@@ -54,7 +59,13 @@ public final class KafkaResultPublisher: ResultPublishing {
     }
 
     public func publish(topic: String, key: String, payload: [UInt8]) async throws {
-        try await producer.send(topic: topic, key: key, value: payload)
+        try await producer.send(topic: topic, key: key, value: payload, headers: Self.traceHeaders())
+    }
+
+    /// The current task's W3C trace context (the publish span, or the request's passed-through
+    /// context), so the consumers of results continue the request's trace.
+    static func traceHeaders() -> [KafkaHeader] {
+        RequestTracing.currentHeaders().sorted { $0.key < $1.key }.map { KafkaHeader(name: $0.key, value: Array($0.value.utf8)) }
     }
 
     public func commit(_ consumed: SourcePosition) async throws {
@@ -64,7 +75,7 @@ public final class KafkaResultPublisher: ResultPublishing {
     public func publishAndCommit(topic: String, key: String, payload: [UInt8], offset consumed: SourcePosition) async throws {
         try producer.beginTransaction()
         do {
-            try await producer.send(topic: topic, key: key, value: payload)
+            try await producer.send(topic: topic, key: key, value: payload, headers: Self.traceHeaders())
             let offsets = [KafkaTopicPartitionOffset(topic: consumed.topic, partition: consumed.partition, offset: consumed.offset + 1)]
             try await producer.sendOffsetsToTransaction(offsets, groupMetadata: try await consumer.groupMetadata())
             try await producer.commitTransaction()

@@ -3,6 +3,7 @@ import Contracts
 import Moderation
 import Foundation
 import Logging
+import Tracing
 
 /// Runs one request through ``RequestFlow`` against the real (or test) dependencies.
 ///
@@ -111,7 +112,30 @@ public final class RequestProcessor: Sendable {
 
     /// Processes `message` to the end (delivered and committed) or until handed back by task
     /// cancellation. Never throws: every failure is retried or turned into a rejection.
+    ///
+    /// Traced as one `chaperone.request` span (a consumer span continuing the trace context of
+    /// the message's headers) with child spans for validation, the audit lookup, each
+    /// generation try and its scoring, the audit insert, the publish and the commit.
     public func process(_ message: IncomingMessage) async -> RequestFlow.Outcome {
+        await withSpan("chaperone.request", context: RequestTracing.context(of: message), ofKind: .consumer) { span in
+            span.attributes["messaging.system"] = "kafka"
+            span.attributes["messaging.destination.name"] = message.source.topic
+            span.attributes["messaging.kafka.destination.partition"] = Int(message.source.partition)
+            span.attributes["messaging.kafka.message.offset"] = Int(message.source.offset)
+            let outcome = await processInSpan(message)
+            switch outcome {
+            case .delivered(let record, let republished):
+                span.attributes["chaperone.request_id"] = record.requestID
+                span.attributes["chaperone.decision"] = record.decision.rawValue
+                span.attributes["chaperone.republished"] = republished
+            case .handedBack(let reason):
+                span.attributes["chaperone.handed_back"] = reason
+            }
+            return outcome
+        }
+    }
+
+    private func processInSpan(_ message: IncomingMessage) async -> RequestFlow.Outcome {
         let clock = ContinuousClock()
         let requestSHA256 = SHA256.hex(message.value)
         let transactional = components.publisher.isTransactional
@@ -126,7 +150,11 @@ public final class RequestProcessor: Sendable {
         var tenant = "unknown"
         var requestID: String?
         var flow: RequestFlow
-        let decoded = validator.decode(message.value)
+        let decoded = await withSpan("chaperone.validate") { span in
+            let decoded = validator.decode(message.value)
+            if case .failure(let rejection) = decoded { span.attributes["chaperone.rejection"] = rejection.code.rawValue }
+            return decoded
+        }
         let decodeTime = clock.now - decodeStart
         metrics.stage(.decode, decodeTime)
         switch decoded {
@@ -164,7 +192,10 @@ public final class RequestProcessor: Sendable {
                 record(outcome, tenant: tenant, source: message.source, requestID: requestID)
                 return outcome
             case .lookUp(let requestID):
-                switch await retryTransient("audit", { try await self.components.audit.decision(requestID: requestID) }) {
+                let lookup = await withSpan("chaperone.audit_lookup") { _ in
+                    await retryTransient("audit", { try await self.components.audit.decision(requestID: requestID) })
+                }
+                switch lookup {
                 case nil:
                     flow.handle(.handBack(reason: "cancelled while looking up the audit row"))
                 case .success(let found)?:
@@ -234,7 +265,11 @@ public final class RequestProcessor: Sendable {
                 }
             case .record(let entry):
                 let start = clock.now
-                switch await retryTransient("audit", { try await self.components.audit.insertDecision(entry) }, onError: { self.metrics.auditWriteFailed() }) {
+                let insert = await withSpan("chaperone.audit_insert") { span in
+                    span.attributes["chaperone.decision"] = entry.decision.rawValue
+                    return await retryTransient("audit", { try await self.components.audit.insertDecision(entry) }, onError: { self.metrics.auditWriteFailed() })
+                }
+                switch insert {
                 case nil:
                     continue
                 case .success(let outcome)?:
@@ -257,9 +292,13 @@ public final class RequestProcessor: Sendable {
                 }
             case .publish(let stored):
                 let start = clock.now
-                switch await retryTransient("broker", {
-                    try await self.components.publisher.publish(topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload)
-                }) {
+                let publish = await withSpan("chaperone.publish", ofKind: .producer) { span in
+                    span.attributes["messaging.destination.name"] = stored.publishedTopic
+                    return await retryTransient("broker", {
+                        try await self.components.publisher.publish(topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload)
+                    })
+                }
+                switch publish {
                 case nil: continue
                 case .success?:
                     metrics.stage(.publish, clock.now - start)
@@ -271,15 +310,22 @@ public final class RequestProcessor: Sendable {
                 }
             case .commit(let position):
                 let start = clock.now
-                guard case .success? = await retryTransient("broker", { try await self.components.publisher.commit(position) }) else { continue }
+                let commit = await withSpan("chaperone.commit") { _ in
+                    await retryTransient("broker", { try await self.components.publisher.commit(position) })
+                }
+                guard case .success? = commit else { continue }
                 metrics.stage(.commit, clock.now - start)
                 flow.handle(.committed)
             case .publishAndCommit(let stored, let position):
                 let start = clock.now
-                switch await retryTransient("broker", {
-                    try await self.components.publisher.publishAndCommit(
-                        topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload, offset: position)
-                }) {
+                let publishAndCommit = await withSpan("chaperone.publish_and_commit", ofKind: .producer) { span in
+                    span.attributes["messaging.destination.name"] = stored.publishedTopic
+                    return await retryTransient("broker", {
+                        try await self.components.publisher.publishAndCommit(
+                            topic: stored.publishedTopic, key: stored.publishedKey, payload: stored.publishedPayload, offset: position)
+                    })
+                }
+                switch publishAndCommit {
                 case nil: continue
                 case .success?:
                     metrics.stage(.publish, clock.now - start)

@@ -7,11 +7,15 @@ public struct IncomingMessage: Sendable, Equatable {
     public var source: SourcePosition
     public var key: [UInt8]?
     public var value: [UInt8]
+    /// The message's headers whose values are UTF-8 text (the W3C trace context among them);
+    /// for a repeated name, the last one.
+    public var headers: [String: String]
 
-    public init(source: SourcePosition, key: [UInt8]?, value: [UInt8]) {
+    public init(source: SourcePosition, key: [UInt8]?, value: [UInt8], headers: [String: String] = [:]) {
         self.source = source
         self.key = key
         self.value = value
+        self.headers = headers
     }
 }
 

@@ -96,6 +96,10 @@ public enum WorkerRuntime {
             consumer: KafkaRequestConsumer(consumer: consumer), processor: processor, health: health, logger: logger, idleProbe: probe)
 
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // First in the group, so it stops last: spans of the final requests are still exported.
+        if let tracing = try RequestTracing.bootstrap(environment: ProcessInfo.processInfo.environment, logger: logger) {
+            services.append(.init(service: tracing))
+        }
         if configuration.httpPort != 0 {
             let status = StatusServer.application(
                 host: configuration.httpHost, port: configuration.httpPort, registry: registry, health: health, logger: logger,
