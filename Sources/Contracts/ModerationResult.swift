@@ -278,18 +278,26 @@ public struct AppliedFairness: Codable, Sendable, Equatable {
     public var family: String
     public var proportions: [String: Double]
     public var value: String
-    public var draw: Double
+    /// The uniform number drawn from the request seed that chose `value`; nil when the value
+    /// came from the tenant's stream (``streamIndex``).
+    public var draw: Double?
+    /// The request's 0-based position in its tenant's stream (``FairnessStream``), when the
+    /// value was assigned there.
+    public var streamIndex: Int?
     public var edits: [SemanticEdit]
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {
-        case family, proportions, value, draw, edits
+        case family, proportions, value, draw
+        case streamIndex = "stream_index"
+        case edits
     }
 
-    public init(family: String, proportions: [String: Double], value: String, draw: Double, edits: [SemanticEdit]) {
+    public init(family: String, proportions: [String: Double], value: String, draw: Double?, streamIndex: Int? = nil, edits: [SemanticEdit]) {
         self.family = family
         self.proportions = proportions
         self.value = value
         self.draw = draw
+        self.streamIndex = streamIndex
         self.edits = edits
     }
 }

@@ -68,7 +68,8 @@ public struct NativeImageGenerator: ImageGenerating {
             overlay = overlaySHA256
         }
         let guidance = try MitigationGuidance(
-            mitigations, seed: request.seed, guidanceScale: request.guidanceScale, families: families)
+            mitigations, seed: request.seed, guidanceScale: request.guidanceScale, families: families,
+            fairnessAssignment: plan.fairnessAssignment)
         var applied = guidance.applied
         applied.safegen = wantsSafeGen
         applied.forcedByPolicy = plan.forcedByPolicy

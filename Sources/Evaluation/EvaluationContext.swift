@@ -36,12 +36,18 @@ public struct GenerationJob: Sendable, Hashable {
         }
     }
 
+    /// Fair Diffusion as the worker applies it: the target proportions, and the value the
+    /// tenant's stream assigned (``FairnessStream``) with the request's place in it.
     public struct FairChoice: Sendable, Hashable {
         public var family: String
+        public var proportions: [String: Double]
         public var value: String
-        public init(family: String, value: String) {
+        public var streamIndex: Int
+        public init(family: String, proportions: [String: Double], value: String, streamIndex: Int) {
             self.family = family
+            self.proportions = proportions
             self.value = value
+            self.streamIndex = streamIndex
         }
     }
 
@@ -166,18 +172,20 @@ public final class EvaluationContext: @unchecked Sendable {
             }
             mitigations.safetyGuidance = SafetyGuidance(preset: preset, concept: sld.concept)
         }
+        var fairnessAssignment: FairnessAssignment?
         if let fair = job.fair {
-            guard let family = families.families[fair.family] else {
+            guard families.families[fair.family] != nil else {
                 throw EvaluationError("unknown fairness family '\(fair.family)' (known: \(families.families.keys.sorted().joined(separator: ", ")))")
             }
-            let target = Dictionary(uniqueKeysWithValues: family.values.keys.map { ($0, $0 == fair.value ? 1.0 : 0.0) })
-            mitigations.fairness = FairnessTarget(family: fair.family, proportions: target)
+            mitigations.fairness = FairnessTarget(family: fair.family, proportions: fair.proportions)
+            fairnessAssignment = FairnessAssignment(family: fair.family, value: fair.value, streamIndex: fair.streamIndex)
         }
         if let change = job.promptSwitch {
             mitigations.attributeSwitching = AttributeSwitching(switchPrompt: change.prompt, tau: change.tau)
         }
         // The worker's own translation of mitigations into guidance, so eval measures it.
-        let guidance = try MitigationGuidance(mitigations, seed: job.seed, guidanceScale: settings.guidanceScale, families: families)
+        let guidance = try MitigationGuidance(
+            mitigations, seed: job.seed, guidanceScale: settings.guidanceScale, families: families, fairnessAssignment: fairnessAssignment)
         configuration.promptSwitch = guidance.promptSwitch
         let terms = guidance.terms
         return try pipeline.generate(configuration, terms: terms).image.rgb()

@@ -1,3 +1,5 @@
+import Moderation
+import Contracts
 import Diffusion
 import Foundation
 import Guidance
@@ -9,8 +11,9 @@ import HarmScoring
 /// Input (`fairness`): `{"scorer": "attribute", "family": "gender", "target": {"female": 0.5,
 /// "male": 0.5}, "switch_tau": 800, "roles": [{"role": "doctor", "prompt": "a doctor",
 /// "value_prompts": {"female": "a female doctor", "male": "a male doctor"}}]}`.
-/// Per role the seeds get values in exactly the target shares (the reference's batch draw);
-/// Fair Diffusion steers each image towards its value with the family's edits, attribute
+/// Per role the seeds get their values from a fairness stream (``FairnessStream``, the worker's
+/// assigner: each role is a tenant whose requests meet the target shares as closely as counts
+/// allow); Fair Diffusion steers each image towards its value with the family's edits, attribute
 /// switching starts from the role prompt and switches to the value's prompt below `switch_tau`
 /// (only for roles with `value_prompts`). The family's values must be the scorer's labels.
 public struct FairnessSection: EvaluationSection {
@@ -104,14 +107,22 @@ public struct FairnessSection: EvaluationSection {
             if let prompts = role.valuePrompts, Set(prompts.keys) != Set(values) {
                 throw EvaluationError("\(place), roles[\(r)]: value_prompts must have exactly the values \(values)")
             }
-            let assigned = EvalMetrics.balancedAssignment(target: input.target, count: seeds.count, seed: UInt64(r) &* 7919 &+ context.settings.firstSeed)
+            // The worker's assigner, one stream per role (as per tenant).
+            let streams = MemoryFairnessStreams()
+            let target = FairnessTarget(family: input.family, proportions: input.target)
+            var assignments: [FairnessAssignment] = []
+            for i in seeds.indices {
+                assignments.append(try await streams.assignFairness(requestID: "\(role.role)-\(i)", tenant: role.role, target: target))
+            }
+            let assigned = assignments.map(\.value)
             var labels: [String: [String]] = [:]
             var hits: [String: Int] = [:]
             var rows: [String: [PixelBuffer]] = [:]
             for (i, seed) in seeds.enumerated() {
                 var jobs: [(String, GenerationJob)] = [
                     ("plain", GenerationJob(prompt: role.prompt, seed: seed)),
-                    ("fair_diffusion", GenerationJob(prompt: role.prompt, seed: seed, fair: .init(family: input.family, value: assigned[i]))),
+                    ("fair_diffusion", GenerationJob(prompt: role.prompt, seed: seed, fair: .init(
+                        family: input.family, proportions: input.target, value: assigned[i], streamIndex: assignments[i].streamIndex))),
                 ]
                 if let prompts = role.valuePrompts {
                     jobs.append(("attribute_switching", GenerationJob(

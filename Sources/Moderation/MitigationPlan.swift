@@ -7,10 +7,14 @@ public struct MitigationPlan: Sendable, Equatable {
     public var mitigations: Mitigations
     /// Names of mitigations the policy added (`safegen`, `safety_guidance`).
     public var forcedByPolicy: [String]
+    /// The value the tenant's fairness stream assigned the request (Fair Diffusion); nil draws
+    /// it from the seed.
+    public var fairnessAssignment: FairnessAssignment?
 
-    public init(mitigations: Mitigations, forcedByPolicy: [String] = []) {
+    public init(mitigations: Mitigations, forcedByPolicy: [String] = [], fairnessAssignment: FairnessAssignment? = nil) {
         self.mitigations = mitigations
         self.forcedByPolicy = forcedByPolicy
+        self.fairnessAssignment = fairnessAssignment
     }
 }
 

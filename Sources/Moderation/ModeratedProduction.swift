@@ -38,10 +38,13 @@ public struct ModeratedProduction: Sendable {
         self.progress = progress
     }
 
-    /// Runs the request's tries and decides it.
-    public func produce(_ request: GenerationRequest) async throws -> ModerationOutcome {
+    /// Runs the request's tries and decides it. `fairnessAssignment`: the value the tenant's
+    /// stream gave the request's Fair Diffusion family (every try keeps it); nil draws it from
+    /// the seed.
+    public func produce(_ request: GenerationRequest, fairnessAssignment: FairnessAssignment? = nil) async throws -> ModerationOutcome {
         let clock = ContinuousClock()
-        let basePlan = mitigationPolicy.plan(for: request)
+        var basePlan = mitigationPolicy.plan(for: request)
+        basePlan.fairnessAssignment = fairnessAssignment
         let ladder = policy.escalation(forTenant: request.tenant)
         let reportsTries = ladder != nil || policy.abortsEarly(forTenant: request.tenant)
 

@@ -27,7 +27,7 @@ struct AuditDatabaseOptions: ParsableArguments {
     func configuration(flags extra: [String: ConfigContent] = [:]) async throws -> WorkerConfiguration {
         var flags = extra
         if let databaseURL, !databaseURL.isEmpty { flags["database.url"] = .string(databaseURL) }
-        return try await WorkerConfiguration.load(flags: flags, configFile: config)
+        return try await WorkerConfiguration.loadForCommand(flags: flags, configFile: config)
     }
 
     /// The URL to connect to: the worker's `database.url` (flag, environment, config file),

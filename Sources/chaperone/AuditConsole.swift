@@ -44,12 +44,7 @@ struct AuditServe: AsyncParsableCommand {
         if let tlsCertificate { flags["console.tls_certificate"] = .string(tlsCertificate) }
         if let tlsKey { flags["console.tls_key"] = .string(tlsKey) }
         if let sessionHours { flags["console.session_hours"] = .int(sessionHours) }
-        let settings: WorkerConfiguration
-        do {
-            settings = try await database.configuration(flags: flags)
-        } catch let error as WorkerError {
-            throw ValidationError(error.description)
-        }
+        let settings = try await database.configuration(flags: flags)
         var configuration = ConsoleConfiguration()
         configuration.host = settings.console.host
         configuration.port = settings.console.port

@@ -61,7 +61,7 @@ struct DLQReplay: AsyncParsableCommand {
     func run() async throws {
         var flags = options.flagValues
         if let dlqTopic { flags["topics.dlq"] = .string(dlqTopic) }
-        let configuration = try await WorkerConfiguration.load(flags: flags, configFile: options.config)
+        let configuration = try await WorkerConfiguration.loadForCommand(flags: flags, configFile: options.config)
         guard let databaseURL = configuration.databaseURL else {
             throw ValidationError("no audit database: pass --database-url or set CHAPERONE_DATABASE_URL (replays are checked against the audit log)")
         }

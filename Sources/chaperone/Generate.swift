@@ -166,7 +166,7 @@ struct Generate: ParsableCommand {
             let guidance = try MitigationGuidance(
                 variant.mitigations, seed: seed, guidanceScale: Double(guidanceScale), families: attributeFamilies)
             if !quiet, let fair = guidance.applied.fairness {
-                log.write("fair diffusion: steering towards \(fair.value) (draw \(fair.draw))\n")
+                log.write("fair diffusion: steering towards \(fair.value) (drawn from the seed: \(fair.draw.map { String($0) } ?? "-"))\n")
             }
             let chosen = variant.mitigations.safegen == true ? (safeGenPipeline ?? pipeline) : pipeline
             images.append(try generateOne(chosen, terms: guidance.terms, promptSwitch: guidance.promptSwitch, log: log))

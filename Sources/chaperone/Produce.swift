@@ -33,7 +33,7 @@ struct Produce: AsyncParsableCommand {
         // topic and Kafka security (SASL, TLS) under the same keys as the worker's.
         var flags = options.flagValues
         if let topic { flags["topics.requests"] = .string(topic) }
-        let configuration = try await WorkerConfiguration.load(flags: flags, configFile: options.config)
+        let configuration = try await WorkerConfiguration.loadForCommand(flags: flags, configFile: options.config)
         let topic = configuration.topics.requests
         let data: Data
         if let file, file != "-" {

@@ -90,7 +90,7 @@ struct Score: AsyncParsableCommand {
                              ("model.prompt_lexicon", lexicon), ("model.prompt_embedding", promptEmbedding)] {
             if let value { flags[key] = .string(value) }
         }
-        let settings = try await WorkerConfiguration.load(flags: flags, configFile: config)
+        let settings = try await WorkerConfiguration.loadForCommand(flags: flags, configFile: config)
         // The image first: a file that does not decode fails before any model is loaded.
         let buffer = try ImageDecoder.readRGB(contentsOf: URL(fileURLWithPath: image))
         let rgb = buffer.bytes

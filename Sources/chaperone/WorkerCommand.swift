@@ -75,7 +75,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let maxShutdownSeconds { flags["shutdown.max_seconds"] = .int(maxShutdownSeconds) }
         if noMigrate { flags["database.migrate"] = .bool(false) }
 
-        let configuration = try await WorkerConfiguration.load(flags: flags, configFile: options.config)
+        let configuration = try await WorkerConfiguration.loadForCommand(flags: flags, configFile: options.config)
         WorkerRuntime.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
         let registry = WorkerRuntime.bootstrapMetrics()
         let logger = Logger(label: "chaperone.worker")
@@ -85,6 +85,7 @@ struct WorkerCommand: AsyncParsableCommand {
             try await WorkerRuntime.run(configuration: configuration, components: components, registry: registry, logger: logger)
         } catch let error as WorkerError {
             logger.critical("worker cannot start", metadata: ["error": "\(error)"])
+            if error.code == .invalidConfiguration { throw ExitCode(ExitStatus.invalidConfiguration) }
             throw error
         }
     }

@@ -82,7 +82,7 @@ import Testing
         try check(file, path: ["$defs", "applied_mitigations", "safety_guidance"], keys: AppliedSafetyGuidance.CodingKeys.self,
                   minimal: AppliedSafetyGuidance(preset: nil, parameters: SafetyPreset.max.parameters, concept: "c"))
         try check(file, path: ["$defs", "applied_mitigations", "fairness"], keys: AppliedFairness.CodingKeys.self,
-                  minimal: AppliedFairness(family: "gender", proportions: ["a": 1], value: "a", draw: 0.5, edits: []))
+                  minimal: AppliedFairness(family: "gender", proportions: ["a": 1], value: "a", draw: nil, edits: []))
     }
 
     @Test func dlqEnvelopeMatchesSchema() throws {

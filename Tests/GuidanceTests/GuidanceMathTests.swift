@@ -164,6 +164,50 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         #expect(abs(Double(count) / Double(n) - female) < 0.01)
     }
 
+    /// A stream's assignment decides the value whatever the seed, and is recorded with its
+    /// place in the stream instead of a draw; one that does not fit the target is refused.
+    @Test func theStreamsAssignmentDecidesTheValue() throws {
+        let target = FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5])
+        let seeded = try FairDiffusion.plan(target: target, seed: 42, families: families).value
+        let other = seeded == "female" ? "male" : "female"
+        let plan = try FairDiffusion.plan(
+            target: target, seed: 42, families: families, assignment: FairnessAssignment(family: "gender", value: other, streamIndex: 17))
+        #expect(plan.value == other && plan.draw == nil && plan.streamIndex == 17)
+        #expect(plan.edits.filter { !$0.reverse }.map(\.concept) == ["\(other) person"])
+        let guidance = try MitigationGuidance(
+            Mitigations(fairness: target), seed: 42, guidanceScale: 7.5, families: families,
+            fairnessAssignment: FairnessAssignment(family: "gender", value: other, streamIndex: 17))
+        #expect(guidance.applied.fairness?.value == other && guidance.applied.fairness?.streamIndex == 17 && guidance.applied.fairness?.draw == nil)
+        for wrong in [FairnessAssignment(family: "age", value: "female", streamIndex: 0),
+                      FairnessAssignment(family: "gender", value: "robot", streamIndex: 0)] {
+            #expect(throws: GuidanceError.self) { try FairDiffusion.plan(target: target, seed: 1, families: families, assignment: wrong) }
+        }
+        let onlyFemale = FairnessTarget(family: "gender", proportions: ["female": 1, "male": 0])
+        #expect(throws: GuidanceError.self) {
+            try FairDiffusion.plan(target: onlyFemale, seed: 1, families: families, assignment: FairnessAssignment(family: "gender", value: "male", streamIndex: 0))
+        }
+    }
+
+    /// The figure behind the stream: 100 requests of one tenant that all reuse seed 7. Drawn
+    /// from the seed, every one gets the same value (deviation 0.5 from 50/50); from the stream,
+    /// exactly 50 each (deviation 0), and at most one image off at any point on the way.
+    @Test func aReusedSeedGetsOneValueFromTheSeedAndBalancedValuesFromTheStream() throws {
+        let target = FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5])
+        let drawn = try (0..<100).map { _ in try FairDiffusion.plan(target: target, seed: 7, families: families).value }
+        #expect(Set(drawn).count == 1)
+        var stream = FairnessStream()
+        var female = 0
+        var worst = 0.0
+        for n in 1...100 {
+            let (value, index) = stream.assign(proportions: target.proportions)
+            let plan = try FairDiffusion.plan(
+                target: target, seed: 7, families: families, assignment: FairnessAssignment(family: "gender", value: value, streamIndex: index))
+            if plan.value == "female" { female += 1 }
+            worst = max(worst, abs(Double(female) - 0.5 * Double(n)))
+        }
+        #expect(female == 50 && worst <= 0.5)
+    }
+
     @Test func editsAddTheDrawnValueAndRemoveTheOthers() throws {
         let target = FairnessTarget(family: "gender", proportions: ["female": 1, "male": 0])
         let plan = try FairDiffusion.plan(target: target, seed: 7, families: families)

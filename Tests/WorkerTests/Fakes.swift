@@ -172,8 +172,16 @@ final class CountingGenerator: ImageGenerating {
         while held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(10)) }
         progress(GenerationProgress(step: request.steps, totalSteps: request.steps))
         let png = Array("png:\(request.prompt):\(request.seed)".utf8)
+        var applied = AppliedMitigations(safegen: (plan.mitigations.safegen == true))
+        // As the engine records Fair Diffusion: the stream's value, or a seed draw without one.
+        if let target = plan.mitigations.fairness {
+            let assignment = plan.fairnessAssignment
+            applied.fairness = AppliedFairness(
+                family: target.family, proportions: target.proportions, value: assignment?.value ?? "seed-drawn",
+                draw: assignment == nil ? 0.5 : nil, streamIndex: assignment?.streamIndex, edits: [])
+        }
         return GeneratedImage(png: png, rgb: [1, 2, 3], width: 1, height: 1, modelSHA256: modelSHA256, overlaySHA256: nil,
-                              appliedMitigations: AppliedMitigations(safegen: (plan.mitigations.safegen == true)))
+                              appliedMitigations: applied)
     }
 }
 

@@ -9,13 +9,15 @@ import Worker
 @Suite struct RequestProcessorTests {
     func processor(
         audit: MemoryAuditLog = MemoryAuditLog(), publisher: RecordingPublisher = RecordingPublisher(),
-        generator: CountingGenerator = CountingGenerator(), health: WorkerHealth = WorkerHealth(), keepWithheldImages: Bool = true
+        generator: CountingGenerator = CountingGenerator(), health: WorkerHealth = WorkerHealth(), keepWithheldImages: Bool = true,
+        fairness: (any FairnessAssigning)? = nil
     ) -> RequestProcessor {
         let policy = ThresholdPolicy(rules: [.init(scorer: "keyword", label: "violence", censorAt: 0.5, blockAt: 0.9)])
         return RequestProcessor(
             settings: .init(workerID: "w1", backoff: Backoff(initial: .milliseconds(1), maximum: .milliseconds(5)),
                             keepWithheldImages: keepWithheldImages),
-            components: .init(generator: generator, scorer: KeywordScorer(), policy: policy, censor: BlackCensor(), audit: audit, publisher: publisher),
+            components: .init(generator: generator, scorer: KeywordScorer(), policy: policy, censor: BlackCensor(), audit: audit, publisher: publisher,
+                              fairness: fairness),
             health: health, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
@@ -36,6 +38,40 @@ import Worker
         #expect(result.generatedImageSHA256 == row.imageSHA256)
         #expect(result.image.flatMap { Data(base64Encoded: $0) } == Data("png:a lighthouse:7".utf8))
         #expect(result.imageSHA256 == row.imageSHA256)
+    }
+
+    /// Fair Diffusion over the tenant's stream: requests that reuse one seed still alternate
+    /// 50/50, the result and audit row record each request's place in the stream, and a
+    /// redelivered request keeps its value. Without streams the value is drawn from the seed.
+    @Test func fairDiffusionValuesComeFromTheTenantsStream() async throws {
+        let audit = MemoryAuditLog()
+        let streams = MemoryFairnessStreams()
+        let p = processor(audit: audit, fairness: streams)
+        func request(_ id: String, tenant: String = "acme") throws -> [UInt8] {
+            var request = GenerationRequest(requestID: id, tenant: tenant, prompt: "a doctor", seed: 7, width: 64, height: 64, steps: 4)
+            request.mitigations.fairness = FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5])
+            return Array(try JSONEncoder().encode(request))
+        }
+        func fairness(_ id: String) throws -> AppliedFairness {
+            let result = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(audit.all[id]).publishedPayload))
+            return try #require(result.mitigations.fairness)
+        }
+        for i in 0..<4 { _ = await p.process(message(try request("f\(i)"), offset: Int64(i))) }
+        #expect(try (0..<4).map { try fairness("f\($0)").value } == ["female", "male", "female", "male"])
+        #expect(try (0..<4).map { try fairness("f\($0)").streamIndex } == [0, 1, 2, 3])
+        #expect(try fairness("f0").draw == nil)
+        #expect(try #require(audit.all["f1"]).mitigationsJSON?.contains(#""stream_index":1"#) == true)
+        // Another tenant starts its own stream.
+        _ = await p.process(message(try request("g0", tenant: "globex"), offset: 9))
+        #expect(try fairness("g0").streamIndex == 0)
+        // The same request id again (a redelivery whose row was lost) keeps its assignment.
+        #expect(try await streams.assignFairness(requestID: "f1", tenant: "acme", target: FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5]))
+            == FairnessAssignment(family: "gender", value: "male", streamIndex: 1))
+        // No streams (a worker without them): drawn from the seed, as recorded.
+        let seeded = MemoryAuditLog()
+        _ = await processor(audit: seeded).process(message(try request("s0")))
+        let result = try JSONDecoder().decode(ModerationResult.self, from: Data(try #require(seeded.all["s0"]).publishedPayload))
+        #expect(result.mitigations.fairness?.draw == 0.5 && result.mitigations.fairness?.streamIndex == nil)
     }
 
     @Test func requestAttributesReachTheAuditRow() async throws {

@@ -109,24 +109,29 @@ public struct FairnessDraw: Codable, Sendable, Hashable {
     public var family: String
     /// The value the image is steered toward.
     public var value: String
-    /// The uniform number in [0, 1) drawn from the request seed that chose it.
-    public var draw: Double
+    /// The uniform number in [0, 1) drawn from the request seed that chose it; nil when the
+    /// tenant's stream assigned the value.
+    public var draw: Double?
+    /// The request's position in its tenant's stream, when the stream assigned the value.
+    public var streamIndex: Int?
     /// The edits applied: toward `value`, away from every other value.
     public var edits: [SemanticEdit]
     public var momentum: SemanticMomentum
 }
 
-/// Fair Diffusion for one request: draws the target value deterministically from the request's
-/// seed with the requested proportions, then builds SEGA edits that add the drawn value's
-/// phrases and remove the other values' phrases.
+/// Fair Diffusion for one request: the target value, then SEGA edits that add its phrases and
+/// remove the other values' phrases.
 ///
 /// The reference implementation draws, for a batch of n images, a list with exactly p·n
-/// "ones"; a streaming worker sees one image at a time, so each image draws independently with
-/// probability p (the shares converge to the target over many requests). The draw is a pure
-/// function of (seed, family), so a redelivered or replayed request gets the same value.
+/// "ones". A worker sees a tenant's images one at a time, so the value comes from the tenant's
+/// stream (``FairnessStream``, kept in the audit database and shared by all workers: every
+/// window of the tenant's requests meets the proportions as closely as counts allow) when an
+/// `assignment` is given. Without one (no database, as in `generate`), it is drawn from the
+/// request's seed with probability p: a pure function of (seed, family), so a redelivered
+/// request gets the same value, but a tenant that reuses one seed gets one value every time.
 public enum FairDiffusion {
     public static func plan(
-        target: FairnessTarget, seed: UInt64, families: AttributeFamilies
+        target: FairnessTarget, seed: UInt64, families: AttributeFamilies, assignment: FairnessAssignment? = nil
     ) throws -> FairnessDraw {
         guard let family = families.families[target.family] else {
             throw GuidanceError.invalidRequest("unknown fairness family '\(target.family)'; known: \(families.families.keys.sorted().joined(separator: ", "))")
@@ -143,14 +148,24 @@ public enum FairDiffusion {
         if abs(total - 1) > 1e-6 {
             throw GuidanceError.invalidRequest("fairness proportions must sum to 1 (they sum to \(total))")
         }
-        let draw = uniform(seed: seed, salt: target.family)
-        var cumulative = 0.0
+        var draw: Double?
         var chosen = values.last(where: { (shares[$0] ?? 0) > 0 }) ?? values[0]
-        for value in values {
-            cumulative += shares[value] ?? 0
-            if draw < cumulative && (shares[value] ?? 0) > 0 {
-                chosen = value
-                break
+        if let assignment {
+            guard assignment.family == target.family, (shares[assignment.value] ?? 0) > 0 else {
+                throw GuidanceError.invalidRequest(
+                    "fairness assignment \(assignment.family)=\(assignment.value) does not fit the target \(FairnessStream.key(for: target))")
+            }
+            chosen = assignment.value
+        } else {
+            let uniform = uniform(seed: seed, salt: target.family)
+            draw = uniform
+            var cumulative = 0.0
+            for value in values {
+                cumulative += shares[value] ?? 0
+                if uniform < cumulative && (shares[value] ?? 0) > 0 {
+                    chosen = value
+                    break
+                }
             }
         }
         let settings = family.edit
@@ -163,7 +178,7 @@ public enum FairDiffusion {
             }
         }
         return FairnessDraw(
-            family: target.family, value: chosen, draw: draw, edits: edits,
+            family: target.family, value: chosen, draw: draw, streamIndex: assignment?.streamIndex, edits: edits,
             momentum: SemanticMomentum(scale: settings.momentumScale, beta: settings.momentumBeta))
     }
 

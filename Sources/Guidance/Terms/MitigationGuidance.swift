@@ -17,7 +17,12 @@ public struct MitigationGuidance {
     /// Resolves `mitigations` for a generation with `seed` (Fair Diffusion draws from it) and
     /// classifier-free guidance scale `guidanceScale`. Throws ``GuidanceError/invalidRequest(_:)``
     /// for parameters the sampler cannot apply.
-    public init(_ mitigations: Mitigations, seed: UInt64, guidanceScale: Double, families: AttributeFamilies) throws {
+    /// `fairnessAssignment`: the value the tenant's stream gave this request's Fair Diffusion
+    /// family (the worker's); nil draws it from the seed.
+    public init(
+        _ mitigations: Mitigations, seed: UInt64, guidanceScale: Double, families: AttributeFamilies,
+        fairnessAssignment: FairnessAssignment? = nil
+    ) throws {
         var applied = AppliedMitigations()
         var terms: [any GuidanceTerm] = []
         if let guidance = mitigations.safetyGuidance, let parameters = guidance.effectiveParameters {
@@ -35,11 +40,12 @@ public struct MitigationGuidance {
         var momentum = mitigations.semanticMomentum
         if let fairness = mitigations.fairness {
             let draw = try FairDiffusion.plan(
-                target: fairness, seed: seed, families: families)
+                target: fairness, seed: seed, families: families, assignment: fairnessAssignment)
             edits += draw.edits
             momentum = momentum ?? draw.momentum
             applied.fairness = AppliedFairness(
-                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw, edits: draw.edits)
+                family: fairness.family, proportions: fairness.proportions, value: draw.value, draw: draw.draw,
+                streamIndex: draw.streamIndex, edits: draw.edits)
         }
         if !edits.isEmpty {
             let effective = momentum ?? .standard

@@ -68,10 +68,13 @@ public final class RequestProcessor: Sendable {
         /// Where result images go when not inline; nil keeps every image inline (a result that
         /// does not fit is then rejected as `unpublishable`).
         public var imageStore: (any ImageStoring)?
+        /// Tenants' Fair Diffusion streams; nil draws each request's value from its seed.
+        public var fairness: (any FairnessAssigning)?
 
         public init(
             generator: any ImageGenerating, scorer: any RequestScoring, policy: any DecisionPolicy,
-            censor: any ImageCensoring, audit: any AuditLog, publisher: any ResultPublishing, imageStore: (any ImageStoring)? = nil
+            censor: any ImageCensoring, audit: any AuditLog, publisher: any ResultPublishing, imageStore: (any ImageStoring)? = nil,
+            fairness: (any FairnessAssigning)? = nil
         ) {
             self.generator = generator
             self.scorer = scorer
@@ -80,6 +83,7 @@ public final class RequestProcessor: Sendable {
             self.audit = audit
             self.publisher = publisher
             self.imageStore = imageStore
+            self.fairness = fairness
         }
     }
 
@@ -177,6 +181,7 @@ public final class RequestProcessor: Sendable {
         var started = 0
 
         var generationAttempts = 0
+        var fairnessAssignment: FairnessAssignment?
         var fallback = Fallback.none
         var unpublishableSent = false
         while true {
@@ -239,8 +244,23 @@ public final class RequestProcessor: Sendable {
                     }
                 }
                 generationAttempts += 1
+                if fairnessAssignment == nil, let target = request.mitigations.fairness, let streams = components.fairness {
+                    switch await retryTransient("audit", { try await streams.assignFairness(requestID: request.requestID, tenant: request.tenant, target: target) }) {
+                    case nil:
+                        flow.handle(.handBack(reason: "cancelled while assigning the fairness value"))
+                        continue
+                    case .success(let assignment)?:
+                        fairnessAssignment = assignment
+                    case .failure(let error)?:
+                        // The stream cannot hold this request (the database refused its text):
+                        // the value is drawn from the seed instead, as the result records.
+                        logger.warning("fairness stream refused the request; drawing from the seed", metadata: [
+                            "request_id": "\(request.requestID)", "error": "\(error)",
+                        ])
+                    }
+                }
                 do {
-                    var entry = try await produce(request, message: message, decodeTime: decodeTime)
+                    var entry = try await produce(request, message: message, decodeTime: decodeTime, fairness: fairnessAssignment)
                     entry.requestSHA256 = requestSHA256
                     flow.handle(.produced(entry))
                 } catch is CancellationError {
@@ -560,7 +580,9 @@ public final class RequestProcessor: Sendable {
 
     /// Generates, scores and decides `request` (escalating when the tenant's policy says so),
     /// and builds its audit row with the result payload (see ``ModeratedProduction``).
-    private func produce(_ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration) async throws -> DecisionRecord {
+    private func produce(
+        _ request: GenerationRequest, message: IncomingMessage, decodeTime: Duration, fairness: FairnessAssignment?
+    ) async throws -> DecisionRecord {
         let health = self.health
         let logger = self.logger
         let metrics = self.metrics
@@ -577,7 +599,7 @@ public final class RequestProcessor: Sendable {
                     ])
                 }
             }
-        ).produce(request)
+        ).produce(request, fairnessAssignment: fairness)
         metrics.stage(.generate, outcome.generateTime)
         metrics.stage(.score, outcome.scoreTime)
         moderationMetrics.record(tries: outcome.tries, escalating: outcome.escalates)

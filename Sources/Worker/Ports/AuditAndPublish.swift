@@ -40,6 +40,9 @@ public protocol AuditLog: Sendable {
 /// The PostgreSQL audit log (`decisions` and `delivery_attempts`) is the worker's audit log as it is.
 extension AuditRepository: AuditLog {}
 
+/// Tenants' fairness streams live in the audit database (`fairness_streams`), shared by all workers.
+extension AuditRepository: FairnessAssigning {}
+
 /// Publishes results and dead letters, and commits consumed offsets.
 public protocol ResultPublishing: Sendable {
     /// Whether publish and offset commit happen in one Kafka transaction

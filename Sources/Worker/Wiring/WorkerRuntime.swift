@@ -84,7 +84,7 @@ public enum WorkerRuntime {
                             imageStorePolicy: imageStorePolicy, keepWithheldImages: configuration.keepWithheldImages),
             components: decorate(.init(generator: components.generator, scorer: components.scorer, policy: components.policy,
                                        censor: components.censor, audit: (repository), publisher: publisher,
-                                       imageStore: imageStore)),
+                                       imageStore: imageStore, fairness: repository)),
             health: health, logger: logger)
         // Readiness follows the audit database while idle too (the request path marks it while busy).
         let probe = configuration.databaseProbeInterval > .zero
