@@ -1,5 +1,6 @@
 // 2-D convolution, NCHW: x [N, C, H, W], weight [O, C/groups, kh, kw], bias [O] → [N, O, Ho, Wo].
-// im2col + GEMM per (sample, group); 1x1 stride-1 unpadded convolutions skip im2col.
+// im2col + GEMM per (sample, group); 1x1 stride-1 unpadded convolutions skip im2col, and large
+// enough 3x3 stride-1 convolutions use Winograd's F(2x2, 3x3) (Winograd.swift).
 
 /// Zero padding on each side of the two spatial axes.
 public struct Padding2D: Sendable, Hashable {
@@ -77,6 +78,23 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
         let og = oc / g
         let kdim = cg * kh * kw
         let plane = ho * wo
+        if winogradApplies(kernelH: kh, kernelW: kw, options: o, inputChannels: c, outputChannels: oc,
+                           tiles: n * ((ho + 1) / 2) * ((wo + 1) / 2)) {
+            return x.withUnsafeBufferPointer { px in
+                weight.withUnsafeBufferPointer { pw in
+                    Tensor(shape: [n, oc, ho, wo]) { out in
+                        let y = out.baseAddress!
+                        let run = { (bias: UnsafePointer<Float>?) in
+                            winogradConv3x3(
+                                input: px.baseAddress!, batch: n, channels: c, height: h, width: w,
+                                weight: pw.baseAddress!, outputChannels: oc, bias: bias,
+                                padTop: p.top, padLeft: p.left, outHeight: ho, outWidth: wo, output: y)
+                        }
+                        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    }
+                }
+            }
+        }
         let direct = kh == 1 && kw == 1 && o.strideH == 1 && o.strideW == 1 && p == .zero
         let geometry = Im2ColGeometry(
             channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,

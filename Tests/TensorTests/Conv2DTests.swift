@@ -64,6 +64,39 @@ private func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ o: Conv2DOpti
         expectClose(conv2d(x, weight: w, bias: b, options: c.options), naiveConv2d(x, w, b, c.options), tolerance: 1e-5)
     }
 
+    /// Shapes that take Winograd's F(2×2, 3×3): odd sizes (partial tiles), asymmetric padding,
+    /// no padding, with and without bias; against the definition in double precision.
+    static let winogradCases: [Case] = [
+        Case(x: [2, 32, 33, 31], w: [40, 32, 3, 3], options: .init(padding: Padding2D(1))),
+        Case(x: [2, 48, 32, 32], w: [32, 48, 3, 3], options: .init(padding: Padding2D(1)), bias: false),
+        Case(x: [1, 32, 47, 50], w: [33, 32, 3, 3], options: .init(padding: Padding2D(top: 0, bottom: 2, left: 1, right: 0))),
+        Case(x: [3, 32, 30, 29], w: [32, 32, 3, 3], options: .init()),
+    ]
+
+    @Test(arguments: winogradCases)
+    func winogradMatchesNaive(_ c: Case) {
+        let ho = c.x[2] + c.options.padding.top + c.options.padding.bottom - 2
+        let wo = c.x[3] + c.options.padding.left + c.options.padding.right - 2
+        #expect(winogradApplies(kernelH: 3, kernelW: 3, options: c.options, inputChannels: c.x[1], outputChannels: c.w[0],
+                                tiles: c.x[0] * ((ho + 1) / 2) * ((wo + 1) / 2)), "the case must take the Winograd path")
+        let x = randomTensor(c.x, seed: 21), w = randomTensor(c.w, seed: 22)
+        let b = c.bias ? randomTensor([c.w[0]], seed: 23) : nil
+        expectClose(conv2d(x, weight: w, bias: b, options: c.options), naiveConv2d(x, w, b, c.options), tolerance: 1e-5)
+    }
+
+    /// Small convolutions, strided ones, grouped ones and 1×1 ones keep im2col.
+    @Test func winogradTakesOnlyLarge3x3StrideOneConvolutions() {
+        let same = Conv2DOptions(padding: Padding2D(1))
+        #expect(winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 320, outputChannels: 320, tiles: 2048))
+        #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 1280, outputChannels: 1280, tiles: 128))
+        #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 4, outputChannels: 320, tiles: 2048))
+        #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: .init(strideH: 2, strideW: 2, padding: Padding2D(1)),
+                                 inputChannels: 320, outputChannels: 320, tiles: 2048))
+        #expect(!winogradApplies(kernelH: 1, kernelW: 1, options: .init(), inputChannels: 320, outputChannels: 320, tiles: 2048))
+        #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: .init(padding: Padding2D(1), groups: 2),
+                                 inputChannels: 320, outputChannels: 320, tiles: 2048))
+    }
+
     @Test func squareConvenienceMatchesOptions() {
         let x = randomTensor([1, 4, 9, 9], seed: 14), w = randomTensor([2, 2, 3, 3], seed: 15)
         let a = conv2d(x, weight: w, stride: 2, padding: 1, dilation: 2, groups: 2)

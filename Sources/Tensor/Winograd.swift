@@ -1,0 +1,175 @@
+// 3×3 convolutions by Winograd's minimal filtering F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms
+// for Convolutional Neural Networks", 2016): each 2×2 output tile comes from a 4×4 input tile with
+// 16 multiplications per (input, output) channel pair instead of 36. The products become 16
+// independent matrix products [OC, C]·[C, tiles], one per point of the transformed tile.
+
+/// Whether ``winogradConv3x3`` serves a convolution of this shape: 3×3, stride 1, dilation 1,
+/// one group, enough channels for the 16 products to be real matrix products, and enough tiles
+/// to repay transforming the weights on every call.
+func winogradApplies(
+    kernelH: Int, kernelW: Int, options: Conv2DOptions, inputChannels: Int, outputChannels: Int, tiles: Int
+) -> Bool {
+    kernelH == 3 && kernelW == 3 && options.strideH == 1 && options.strideW == 1
+        && options.dilationH == 1 && options.dilationW == 1 && options.groups == 1
+        && inputChannels >= 32 && outputChannels >= 32 && tiles >= WinogradF2x3.minimumTiles
+}
+
+enum WinogradF2x3 {
+    /// Fewer 2×2 output tiles than this (over the batch) and the per-call weight transform costs
+    /// more than the multiplications save (measured with `chaperone bench unet`: the 8×8 and
+    /// 16×16 levels of SD-1.5 at batch 2 run faster through im2col).
+    static let minimumTiles = 512
+}
+
+/// `y[n, oc, ho, wo] = bias[oc] + Σ x[n, c, ho + i − padTop, wo + j − padLeft]·w[oc, c, i, j]`
+/// for a 3×3 kernel, stride 1, no dilation, one group; zero outside the input.
+/// `y` is written, not accumulated.
+func winogradConv3x3(
+    input x: UnsafePointer<Float>, batch n: Int, channels c: Int, height h: Int, width w: Int,
+    weight: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?,
+    padTop: Int, padLeft: Int, outHeight ho: Int, outWidth wo: Int,
+    output y: UnsafeMutablePointer<Float>
+) {
+    let tilesH = (ho + 1) / 2, tilesW = (wo + 1) / 2
+    let tilesPerSample = tilesH * tilesW
+    let t = n * tilesPerSample
+    // U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
+    var u = [Float](unsafeUninitializedCapacity: 16 * oc * c) { _, count in count = 16 * oc * c }
+    // V[ξ][c][tile] = (Bᵀ d B)[ξ] of each 4×4 input tile d.
+    var v = [Float](unsafeUninitializedCapacity: 16 * c * t) { _, count in count = 16 * c * t }
+    // M[ξ][oc][tile] = Σ_c U[ξ][oc][c]·V[ξ][c][tile].
+    var m = [Float](unsafeUninitializedCapacity: 16 * oc * t) { _, count in count = 16 * oc * t }
+    u.withUnsafeMutableBufferPointer { ub in
+        let u = ub.baseAddress!
+        let pairs = oc * c
+        parallelFor(pairs, minimumPerChunk: 1024) { range in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 12) { scratch in
+            let tmp = scratch.baseAddress!
+            for pair in range {
+                let g = weight + pair * 9
+                // Rows: tmp = G·g (4×3).
+                for col in 0..<3 {
+                    let g0 = g[col], g1 = g[3 + col], g2 = g[6 + col]
+                    tmp[col] = g0
+                    tmp[3 + col] = 0.5 * (g0 + g1 + g2)
+                    tmp[6 + col] = 0.5 * (g0 - g1 + g2)
+                    tmp[9 + col] = g2
+                }
+                // Columns: (G·g)·Gᵀ (4×4).
+                for row in 0..<4 {
+                    let a0 = tmp[row * 3], a1 = tmp[row * 3 + 1], a2 = tmp[row * 3 + 2]
+                    u[(row * 4 + 0) * pairs + pair] = a0
+                    u[(row * 4 + 1) * pairs + pair] = 0.5 * (a0 + a1 + a2)
+                    u[(row * 4 + 2) * pairs + pair] = 0.5 * (a0 - a1 + a2)
+                    u[(row * 4 + 3) * pairs + pair] = a2
+                }
+            }
+          }
+        }
+    }
+    v.withUnsafeMutableBufferPointer { vb in
+        let v = vb.baseAddress!
+        let planeStride = c * t
+        parallelFor(n * c) { range in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+            let tile = scratch.baseAddress!, e = tile + 16
+            for sc in range {
+                let s = sc / c, ch = sc % c
+                let src = x + sc * h * w
+                for ti in 0..<tilesH {
+                    let top = 2 * ti - padTop
+                    for tj in 0..<tilesW {
+                        // The 4×4 input tile, zero outside the input.
+                        let left = 2 * tj - padLeft
+                        for r in 0..<4 {
+                            let ih = top + r
+                            let dst = tile + r * 4
+                            guard ih >= 0, ih < h else {
+                                dst.update(repeating: 0, count: 4)
+                                continue
+                            }
+                            let row = src + ih * w
+                            if left >= 0, left + 4 <= w {
+                                dst.update(from: row + left, count: 4)
+                            } else {
+                                for q in 0..<4 {
+                                    let iw = left + q
+                                    dst[q] = iw >= 0 && iw < w ? row[iw] : 0
+                                }
+                            }
+                        }
+                        // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+                        for q in 0..<4 {
+                            let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
+                            e[q] = d0 - d2
+                            e[4 + q] = d1 + d2
+                            e[8 + q] = d2 - d1
+                            e[12 + q] = d1 - d3
+                        }
+                        // (Bᵀ·d)·B: the same on columns.
+                        let index = ch * t + s * tilesPerSample + ti * tilesW + tj
+                        for r in 0..<4 {
+                            let e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3]
+                            v[(r * 4 + 0) * planeStride + index] = e0 - e2
+                            v[(r * 4 + 1) * planeStride + index] = e1 + e2
+                            v[(r * 4 + 2) * planeStride + index] = e2 - e1
+                            v[(r * 4 + 3) * planeStride + index] = e1 - e3
+                        }
+                    }
+                }
+            }
+          }
+        }
+    }
+    u.withUnsafeBufferPointer { ub in
+        v.withUnsafeBufferPointer { vb in
+            m.withUnsafeMutableBufferPointer { mb in
+                let (u, v, m) = (ub.baseAddress!, vb.baseAddress!, mb.baseAddress!)
+                // 16 independent products, each whole on one thread: the same result at any
+                // thread count.
+                parallelFor(16) { range in
+                    for xi in range {
+                        sgemm(transA: false, transB: false, m: oc, n: t, k: c,
+                              a: u + xi * oc * c, lda: c, b: v + xi * c * t, ldb: t,
+                              c: m + xi * oc * t, ldc: t, parallel: false)
+                    }
+                }
+            }
+        }
+    }
+    m.withUnsafeBufferPointer { mb in
+        let m = mb.baseAddress!
+        let planeStride = oc * t
+        parallelFor(n * oc) { range in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scratch in
+            let f = scratch.baseAddress!
+            for so in range {
+                let s = so / oc, o = so % oc
+                let b = bias.map { $0[o] } ?? 0
+                let dst = y + so * ho * wo
+                for ti in 0..<tilesH {
+                    for tj in 0..<tilesW {
+                        let index = o * t + s * tilesPerSample + ti * tilesW + tj
+                        // Aᵀ·M·A, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+                        for q in 0..<4 {
+                            let m0 = m[(0 * 4 + q) * planeStride + index], m1 = m[(1 * 4 + q) * planeStride + index]
+                            let m2 = m[(2 * 4 + q) * planeStride + index], m3 = m[(3 * 4 + q) * planeStride + index]
+                            f[q] = m0 + m1 + m2
+                            f[4 + q] = m1 - m2 - m3
+                        }
+                        for r in 0..<2 {
+                            let oh = 2 * ti + r
+                            guard oh < ho else { continue }
+                            let f0 = f[r * 4], f1 = f[r * 4 + 1], f2 = f[r * 4 + 2], f3 = f[r * 4 + 3]
+                            let row = dst + oh * wo
+                            let ow = 2 * tj
+                            row[ow] = b + (f0 + f1 + f2)
+                            if ow + 1 < wo { row[ow + 1] = b + (f1 - f2 - f3) }
+                        }
+                    }
+                }
+            }
+          }
+        }
+    }
+}
