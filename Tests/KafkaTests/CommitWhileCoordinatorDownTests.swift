@@ -37,13 +37,15 @@ struct CommitWhileCoordinatorDownTests {
                 return error
             }
         }()
-        for _ in 0..<5 {
+        // Poll until the commit gives up: polls that waited behind it would all end after it, so
+        // none would count. How many fit in its 1.5 s depends on the machine's load; a few must.
+        while !commitDone.load(ordering: .sequentiallyConsistent) {
             _ = try? await consumer.poll(timeout: .milliseconds(50))
             if !commitDone.load(ordering: .sequentiallyConsistent) { pollsBeforeCommitEnded.add(1, ordering: .sequentiallyConsistent) }
         }
         let error = await outcome
-        #expect(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent) == 5,
-                "polls waited behind the commit (\(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent)) of 5 ran while it was pending)")
+        #expect(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent) >= 2,
+                "polls waited behind the commit (\(pollsBeforeCommitEnded.load(ordering: .sequentiallyConsistent)) ran while it was pending)")
         let kafkaError = try #require(error as? KafkaError, "the commit succeeded with its coordinator down: \(String(describing: error))")
         #expect(kafkaError.code == .timedOut, "\(kafkaError)")
 
