@@ -287,7 +287,12 @@ extension FaultTests.HostileInputTests {
             #expect(await run.status(0, "/health")?.code == 200)
             // The build and the process, as Prometheus clients export them.
             let exposition = await run.status(0, "/metrics")?.body ?? ""
-            #expect(exposition.contains(#"chaperone_build_info{version="\#(BuildInfo.version)",commit="\#(BuildInfo.commit)",librdkafka=""#), "\(exposition.prefix(2000))")
+            // The worker binary names its own build (a commit, `+dirty` for a changed tree).
+            let buildInfo = exposition.split(separator: "\n").first { $0.hasPrefix("chaperone_build_info{") }.map(String.init) ?? ""
+            #expect(buildInfo.hasPrefix(#"chaperone_build_info{version="\#(BuildInfo.version)",commit=""#) && buildInfo.hasSuffix("} 1.0"),
+                    "\(exposition.prefix(2000))")
+            let commit = buildInfo.split(separator: "\"").dropFirst(3).first.map { $0.replacingOccurrences(of: "+dirty", with: "") } ?? ""
+            #expect(commit.count == 40 && commit.allSatisfy(\.isHexDigit), "\(buildInfo)")
             for name in ["process_resident_memory_bytes", "process_cpu_seconds_total", "process_start_time_seconds", "process_open_fds"] {
                 let value = exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
                 #expect((value ?? 0) > 0, "\(name) = \(String(describing: value))")
