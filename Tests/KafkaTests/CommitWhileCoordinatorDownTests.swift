@@ -25,7 +25,9 @@ struct CommitWhileCoordinatorDownTests {
         let topic = "commit-down"
         let (cluster, consumer, second) = try await Self.consumerPastTwoOfThree(topic: topic)
 
-        try cluster.setBrokerDown(1)
+        // The coordinator answers too late for the commit's timeout (a broker taken down instead
+        // closes its listener, which librdkafka's mock cannot always reopen).
+        try cluster.setRoundTripTime(.seconds(4), broker: 1)
         let commitDone = Atomic(false)
         let pollsBeforeCommitEnded = Atomic(0)
         async let outcome: (any Error)? = {
@@ -51,7 +53,7 @@ struct CommitWhileCoordinatorDownTests {
 
         // Back up well within the session timeout (6 s): the member keeps its place, and the
         // commit (the abandoned one too) goes through.
-        try cluster.setBrokerUp(1)
+        try cluster.setRoundTripTime(.zero, broker: 1)
         let partition = KafkaTopicPartition(topic: topic, partition: 0)
         var errors: [String] = []
         let deadline = ContinuousClock.now + .seconds(60)
@@ -82,14 +84,17 @@ struct CommitWhileCoordinatorDownTests {
         let (cluster, consumer, second) = try await Self.consumerPastTwoOfThree(topic: topic)
         let partition = KafkaTopicPartition(topic: topic, partition: 0)
 
-        try cluster.setBrokerDown(1)
+        // The coordinator stops answering in time: responses come 10 s late, past the session
+        // timeout. (Taking the broker down would close its listener, and librdkafka's mock aborts
+        // the process when the port was taken meanwhile and the listener cannot come back.)
+        try cluster.setRoundTripTime(.seconds(10), broker: 1)
         await #expect(throws: KafkaError.self) { try await consumer.commit([second.nextOffset], timeout: .seconds(1)) }
         var outage = Support.Observed()
         try await Support.poll(consumer, into: &outage, for: .seconds(30)) { !$0.revocations.isEmpty }
         #expect(outage.revocations.first?.partitions == [partition])
         #expect(outage.revocations.first?.lost == true, "\(outage.events)")
 
-        try cluster.setBrokerUp(1)
+        try cluster.setRoundTripTime(.zero, broker: 1)
         var rejoined = Support.Observed()
         try await Support.poll(consumer, into: &rejoined, for: .seconds(60)) { $0.assignments.contains { $0.contains(partition) } }
         #expect(rejoined.assignments.contains { $0.contains(partition) }, "no new assignment: \(rejoined.events)")
