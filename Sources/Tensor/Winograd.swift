@@ -16,8 +16,9 @@ func winogradApplies(
 
 enum WinogradF2x3 {
     /// Fewer 2×2 output tiles than this (over the batch) and the per-call weight transform costs
-    /// more than the multiplications save (measured with `chaperone bench unet`: the 8×8 and
-    /// 16×16 levels of SD-1.5 at batch 2 run faster through im2col).
+    /// more than the multiplications save. Tuned with `chaperone bench gemm` (2 threads, batch 1):
+    /// 1024 tiles 1.5× faster than im2col, 256 tiles even, 64 tiles 2.4× slower; checked on the
+    /// whole SD-1.5 UNet at batch 2 (ops/bench/README.md).
     static let minimumTiles = 512
 }
 

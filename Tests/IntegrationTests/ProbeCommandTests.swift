@@ -38,7 +38,7 @@ import TestSupport
 
     static func probe(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ScoreCommandTests.binary())
+        process.executableURL = URL(fileURLWithPath: try ChaperoneCommand.binary())
         process.arguments = ["probe"] + arguments
         let out = Pipe()
         process.standardOutput = out
@@ -86,7 +86,7 @@ import TestSupport
     @Test func thePortComesFromTheWorkersSetting() throws {
         let listener = try Listener(reply: Self.response("200 OK"))
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ScoreCommandTests.binary())
+        process.executableURL = URL(fileURLWithPath: try ChaperoneCommand.binary())
         process.arguments = ["probe"]
         process.environment = ["CHAPERONE_HTTP_PORT": "\(listener.port)"]
         let out = Pipe()

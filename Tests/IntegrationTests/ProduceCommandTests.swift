@@ -6,17 +6,10 @@ import Testing
 /// file, Kafka security from the same keys (`kafka.security_protocol`, …) as the worker; lines
 /// are sent byte for byte, keyed by their request_id.
 @Suite struct ProduceCommandTests {
-    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ScoreCommandTests.binary())
-        process.arguments = ["produce"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CHAPERONE_KAFKA_") }.merging(extra) { $1 }
-        let err = Pipe()
-        process.standardError = err
-        try process.run()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: error, as: UTF8.self))
+    /// Runs `chaperone produce …` without the Kafka settings of this process's environment.
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, error: String) {
+        let result = try ChaperoneCommand.run(["produce"] + arguments, environment: environment, removing: ["CHAPERONE_KAFKA_"])
+        return (result.status, result.error)
     }
 
     @Test(.timeLimit(.minutes(2)))

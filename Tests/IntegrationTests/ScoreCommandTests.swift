@@ -16,12 +16,6 @@ import Testing
         var height: Int
     }
 
-    static func binary() throws -> String {
-        if let path = ProcessInfo.processInfo.environment["CHAPERONE_BIN"], !path.isEmpty { return path }
-        let worker = URL(fileURLWithPath: try IntegrationEnvironment.testWorkerBinary())
-        return worker.deletingLastPathComponent().appendingPathComponent("chaperone").path
-    }
-
     static func nudeNet() throws -> String {
         guard let path = ProcessInfo.processInfo.environment["CHAPERONE_NUDENET_ONNX"], !path.isEmpty else {
             throw IntegrationError("CHAPERONE_NUDENET_ONNX is not set: export it from `ops/lib/nudenet-model.sh`")
@@ -30,21 +24,8 @@ import Testing
     }
 
     /// Runs `chaperone score …`; returns the exit status, stdout and stderr.
-    static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binary())
-        process.arguments = ["score"] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
-        process.currentDirectoryURL = IntegrationEnvironment.repositoryRoot
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        try ChaperoneCommand.run(["score"] + arguments, environment: environment)
     }
 
     static let image = "Tests/Fixtures/nudenet/images/gradient_radial.png"

@@ -6,15 +6,8 @@ import Worker
 /// librdkafka it links.
 @Suite struct VersionCommandTests {
     @Test func versionNamesTheCommitOfTheSources() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try ScoreCommandTests.binary())
-        process.arguments = ["--version"]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let (status, output, _) = try ChaperoneCommand.run(["--version"])
+        #expect(status == 0)
         // `1.0.0 (commit <40 hex>[+dirty], librdkafka x.y.z)`. The binary may have been built
         // after this test bundle (a later build of the chaperone product alone), so its commit
         // is read from its own output, not compared with this process's.

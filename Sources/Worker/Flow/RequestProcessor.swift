@@ -182,6 +182,8 @@ public final class RequestProcessor: Sendable {
 
         var generationAttempts = 0
         var fairnessAssignment: FairnessAssignment?
+        // Asked once per delivery: a refusal is not asked again on the next generation attempt.
+        var fairnessAsked = false
         var fallback = Fallback.none
         var unpublishableSent = false
         while true {
@@ -244,14 +246,16 @@ public final class RequestProcessor: Sendable {
                     }
                 }
                 generationAttempts += 1
-                if fairnessAssignment == nil, let target = request.mitigations.fairness, let streams = components.fairness {
+                if !fairnessAsked, let target = request.mitigations.fairness, let streams = components.fairness {
                     switch await retryTransient("audit", { try await streams.assignFairness(requestID: request.requestID, tenant: request.tenant, target: target) }) {
                     case nil:
                         flow.handle(.handBack(reason: "cancelled while assigning the fairness value"))
                         continue
                     case .success(let assignment)?:
                         fairnessAssignment = assignment
+                        fairnessAsked = true
                     case .failure(let error)?:
+                        fairnessAsked = true
                         // The stream cannot hold this request (the database refused its text):
                         // the value is drawn from the seed instead, as the result records.
                         logger.warning("fairness stream refused the request; drawing from the seed", metadata: [
