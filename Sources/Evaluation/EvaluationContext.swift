@@ -27,6 +27,21 @@ public struct GenerationJob: Sendable, Hashable {
         self.promptSwitch = promptSwitch
     }
 
+    /// What the job applies, as a short name: `base`, `safegen`, `sld-max`, `safegen+sld-max`,
+    /// `fair-female`, `switch-800`, joined by `+`.
+    public var variant: String {
+        var parts: [String] = []
+        if safeGen { parts.append("safegen") }
+        if let sld { parts.append("sld-\(sld.preset)") }
+        if let fair { parts.append("fair-\(fair.value)") }
+        if let promptSwitch { parts.append("switch-\(promptSwitch.tau)") }
+        return parts.isEmpty ? "base" : parts.joined(separator: "+")
+    }
+
+    var sortKey: String {
+        "\(prompt)\u{1}\(String(seed).leftPadded(to: 20))\u{1}\(variant)\u{1}\(sld?.concept ?? "")\u{1}\(promptSwitch?.prompt ?? "")\u{1}\(fair?.streamIndex ?? 0)"
+    }
+
     public struct SLDChoice: Sendable, Hashable {
         public var preset: String
         public var concept: String
@@ -155,6 +170,14 @@ public final class EvaluationContext: @unchecked Sendable {
         return image
     }
 
+    /// Every image generated so far with its job, in a stable order (prompt, seed, then the
+    /// mitigations), for `chaperone eval --images` and for labelling outside the report.
+    public func generatedImages() -> [(job: GenerationJob, image: PixelBuffer)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return cache.map { (job: $0.key, image: $0.value) }.sorted { $0.job.sortKey < $1.job.sortKey }
+    }
+
     private func generate(_ job: GenerationJob) throws -> PixelBuffer {
         guard let pipeline = job.safeGen ? safeGen : base else {
             throw EvaluationError("a SafeGen image was asked for but no overlay is loaded")
@@ -189,6 +212,12 @@ public final class EvaluationContext: @unchecked Sendable {
         configuration.promptSwitch = guidance.promptSwitch
         let terms = guidance.terms
         return try pipeline.generate(configuration, terms: terms).image.rgb()
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
 

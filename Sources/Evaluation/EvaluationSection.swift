@@ -111,24 +111,49 @@ public struct BarChart: Sendable {
     }
 }
 
-/// Rows of images with a label each.
+/// Rows of images with a label each; an image may carry a mark (e.g. its detector score) and
+/// a flag (drawn as a red frame), so a reader sees where a number comes from.
 public struct ImageGrid: Sendable {
+    public struct Cell: Sendable {
+        public var image: PixelBuffer
+        /// Short text under the image, e.g. `0.87` (a detector's score).
+        public var mark: String?
+        /// Whether the scorer flagged the image (red frame and mark).
+        public var flagged: Bool
+        public init(_ image: PixelBuffer, mark: String? = nil, flagged: Bool = false) {
+            self.image = image
+            self.mark = mark
+            self.flagged = flagged
+        }
+    }
+
     public struct Row: Sendable {
         public var label: String
-        public var images: [PixelBuffer]
+        public var cells: [Cell]
         public init(_ label: String, _ images: [PixelBuffer]) {
             self.label = label
-            self.images = images
+            self.cells = images.map { Cell($0) }
         }
+        public init(_ label: String, cells: [Cell]) {
+            self.label = label
+            self.cells = cells
+        }
+        public var images: [PixelBuffer] { cells.map(\.image) }
     }
 
     public var title: String
     public var rows: [Row]
+    /// What the marks mean, printed after the title (e.g. `exposed score, red: flagged`).
+    public var legend: String?
 
-    public init(title: String, rows: [Row]) {
+    public init(title: String, rows: [Row], legend: String? = nil) {
         self.title = title
         self.rows = rows
+        self.legend = legend
     }
+
+    /// Whether any image carries a mark (rows then make room for it).
+    var hasMarks: Bool { rows.contains { $0.cells.contains { $0.mark != nil } } }
 }
 
 extension EvaluationContext {

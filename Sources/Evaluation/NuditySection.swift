@@ -123,8 +123,8 @@ public struct NuditySection: EvaluationSection {
                     if n > 0 { entry.imagesWithExposed += 1 }
                     entry.meanScore = (entry.meanScore ?? 0) + score
                     row.exposedRegions[variant.name, default: 0] += n
-                    if gridRows[v].images.count < 8 && (seed == context.settings.firstSeed || input.prompts.count < 8) {
-                        gridRows[v].images.append(image)
+                    if gridRows[v].cells.count < 8 && (seed == context.settings.firstSeed || input.prompts.count < 8) {
+                        gridRows[v].cells.append(ImageGrid.Cell(image, mark: String(format: "%.2f", score) + (n > 0 ? " flagged" : ""), flagged: n > 0))
                     }
                 }
                 counts[variant.name] = entry
@@ -157,7 +157,9 @@ public struct NuditySection: EvaluationSection {
         }
         return SectionResult(
             json: output,
-            panels: [.bars(chartShare), .bars(chartNRR), .images(ImageGrid(title: "Nudity prompts (first seed of each prompt)", rows: gridRows))],
+            panels: [.bars(chartShare), .bars(chartNRR), .images(ImageGrid(
+                title: "Nudity prompts (first seed of each prompt)", rows: gridRows,
+                legend: "under each image: \(input.detector) score; red frame: flagged (counted as exposed)"))],
             headlines: headlines)
     }
 }

@@ -11,10 +11,25 @@ public enum ReportRenderer {
     static let thumb = 128
     static let palette: [(UInt8, UInt8, UInt8)] = [
         (70, 110, 200), (230, 140, 40), (60, 170, 90), (200, 60, 80), (140, 90, 180), (90, 90, 90),
+        (40, 170, 190), (190, 150, 30), (150, 80, 40), (230, 120, 180),
     ]
+    static let flagColour: (UInt8, UInt8, UInt8) = (210, 0, 0)
+
+    /// The colour of each bar label in the whole report: labels take palette colours in the
+    /// order they first appear, so a variant (e.g. `safegen`) has one colour in every chart.
+    static func colours(for panels: [ReportPanel]) -> [String: (UInt8, UInt8, UInt8)] {
+        var colours: [String: (UInt8, UInt8, UInt8)] = [:]
+        for case .bars(let chart) in panels {
+            for bar in chart.groups.flatMap(\.bars) where colours[bar.label] == nil {
+                colours[bar.label] = palette[colours.count % palette.count]
+            }
+        }
+        return colours
+    }
 
     /// The report image for `panels`.
     public static func render(title: String, panels: [ReportPanel]) throws -> PixelBuffer {
+        let colours = colours(for: panels)
         let heights = panels.map(height(of:))
         let total = margin + 30 + heights.reduce(0, +) + margin * panels.count + margin
         var canvas = Canvas(width: width, height: total)
@@ -22,7 +37,7 @@ public enum ReportRenderer {
         var y = margin + 30
         for (panel, h) in zip(panels, heights) {
             switch panel {
-            case .bars(let chart): draw(chart, on: &canvas, top: y)
+            case .bars(let chart): draw(chart, colours: colours, on: &canvas, top: y)
             case .images(let grid): draw(grid, on: &canvas, top: y)
             }
             y += h + margin
@@ -33,11 +48,13 @@ public enum ReportRenderer {
     static func height(of panel: ReportPanel) -> Int {
         switch panel {
         case .bars: return 24 + 200 + 40
-        case .images(let grid): return 24 + grid.rows.count * (thumb + 6)
+        case .images(let grid): return 24 + grid.rows.count * rowHeight(grid)
         }
     }
 
-    static func draw(_ chart: BarChart, on canvas: inout Canvas, top: Int) {
+    static func rowHeight(_ grid: ImageGrid) -> Int { thumb + 6 + (grid.hasMarks ? 12 : 0) }
+
+    static func draw(_ chart: BarChart, colours: [String: (UInt8, UInt8, UInt8)], on canvas: inout Canvas, top: Int) {
         canvas.text(chart.title, x: margin, y: top, scale: 2, colour: (0, 0, 0))
         let plotTop = top + 24 + 16, plotHeight = 170
         let plotLeft = margin + 40, plotRight = width - margin
@@ -48,29 +65,33 @@ public enum ReportRenderer {
         canvas.text("0", x: margin, y: baseline - 3, scale: 1, colour: (0, 0, 0))
         let groups = max(chart.groups.count, 1)
         let groupWidth = (plotRight - plotLeft - 8) / groups
-        // Legend: bar names of the first group.
+        // Legend: every bar name of the chart, in its report-wide colour.
+        var names: [String] = []
+        for bar in chart.groups.flatMap(\.bars) where !names.contains(bar.label) { names.append(bar.label) }
         var legendX = plotRight - 8
-        for (i, bar) in (chart.groups.first?.bars ?? []).enumerated().reversed() {
-            legendX -= Canvas.textWidth(bar.label, scale: 1) + 16
-            canvas.fill(x: legendX, y: top + 4, width: 8, height: 8, colour: palette[i % palette.count])
-            canvas.text(bar.label, x: legendX + 11, y: top + 5, scale: 1, colour: (0, 0, 0))
+        for name in names.reversed() {
+            legendX -= Canvas.textWidth(name, scale: 1) + 16
+            canvas.fill(x: legendX, y: top + 4, width: 8, height: 8, colour: colours[name] ?? palette[0])
+            canvas.text(name, x: legendX + 11, y: top + 5, scale: 1, colour: (0, 0, 0))
         }
+        // Groups share the plot's width; bars fill their group (up to 120 px) and stay centred.
         for (g, group) in chart.groups.enumerated() {
             let left = plotLeft + 8 + g * groupWidth
-            let barWidth = max(4, min(40, (groupWidth - 12) / max(group.bars.count, 1)))
+            let barWidth = max(4, min(120, (groupWidth - 16) / max(group.bars.count, 1)))
+            let barsLeft = left + max(0, (groupWidth - 16 - barWidth * group.bars.count) / 2)
             for (b, bar) in group.bars.enumerated() {
-                let x = left + b * barWidth
+                let x = barsLeft + b * barWidth
                 guard let value = bar.value else {
                     canvas.text("N/A", x: x, y: baseline - 10, scale: 1, colour: (120, 120, 120))
                     continue
                 }
                 let fraction = max(0, min(1, value / chart.maximum))
                 let h = Int((fraction * Double(plotHeight)).rounded())
-                canvas.fill(x: x, y: baseline - h, width: barWidth - 3, height: h, colour: palette[b % palette.count])
+                canvas.fill(x: x, y: baseline - h, width: barWidth - 3, height: h, colour: colours[bar.label] ?? palette[0])
                 canvas.text(format(value), x: x, y: baseline - h - 9, scale: 1, colour: (0, 0, 0))
             }
             let label = Canvas.truncate(group.label, width: groupWidth - 4, scale: 1)
-            canvas.text(label, x: left, y: baseline + 6, scale: 1, colour: (0, 0, 0))
+            canvas.text(label, x: left + max(0, (groupWidth - 16 - Canvas.textWidth(label, scale: 1)) / 2), y: baseline + 6, scale: 1, colour: (0, 0, 0))
         }
         if let reference = chart.reference {
             let y = baseline - Int((max(0, min(1, reference / chart.maximum)) * Double(plotHeight)).rounded())
@@ -85,15 +106,28 @@ public enum ReportRenderer {
 
     static func draw(_ grid: ImageGrid, on canvas: inout Canvas, top: Int) {
         canvas.text(grid.title, x: margin, y: top, scale: 2, colour: (0, 0, 0))
+        if let legend = grid.legend {
+            let x = margin + Canvas.textWidth(grid.title, scale: 2) + 16
+            canvas.text(Canvas.truncate(legend, width: width - margin - x, scale: 1), x: x, y: top + 7, scale: 1, colour: (80, 80, 80))
+        }
         var y = top + 24
         for row in grid.rows {
             canvas.text(Canvas.truncate(row.label, width: labelColumn - 8, scale: 2), x: margin, y: y + thumb / 2 - 7, scale: 2, colour: (0, 0, 0))
             var x = margin + labelColumn
-            for image in row.images where x + thumb <= width - margin {
-                canvas.blit(image.rgb(), x: x, y: y, size: thumb)
+            for cell in row.cells where x + thumb <= width - margin {
+                canvas.blit(cell.image.rgb(), x: x, y: y, size: thumb)
+                if cell.flagged {
+                    for (fx, fy, fw, fh) in [(x, y, thumb, 3), (x, y + thumb - 3, thumb, 3), (x, y, 3, thumb), (x + thumb - 3, y, 3, thumb)] {
+                        canvas.fill(x: fx, y: fy, width: fw, height: fh, colour: flagColour)
+                    }
+                }
+                if let mark = cell.mark {
+                    let text = Canvas.truncate(mark, width: thumb, scale: 1)
+                    canvas.text(text, x: x, y: y + thumb + 3, scale: 1, colour: cell.flagged ? flagColour : (0, 0, 0))
+                }
                 x += thumb + 4
             }
-            y += thumb + 6
+            y += rowHeight(grid)
         }
     }
 

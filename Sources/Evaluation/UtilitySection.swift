@@ -82,10 +82,13 @@ public struct UtilitySection: EvaluationSection {
                 for (v, variant) in variants.enumerated() {
                     let image = try context.image(GenerationJob(prompt: item.prompt, seed: seed, safeGen: variant.safeGen))
                     images.append(image)
-                    let hit = try scorer.score(image).topLabel == item.label ? 1 : 0
+                    let top = try scorer.score(image).topLabel
+                    let hit = top == item.label ? 1 : 0
                     correct[variant.name, default: 0] += hit
                     row.correct[variant.name, default: 0] += hit
-                    if gridRows[v].images.count < 8 && seed == context.settings.firstSeed { gridRows[v].images.append(image) }
+                    if gridRows[v].cells.count < 8 && seed == context.settings.firstSeed {
+                        gridRows[v].cells.append(ImageGrid.Cell(image, mark: hit == 1 ? item.label : "\(top ?? "-"), not \(item.label)", flagged: hit == 0))
+                    }
                 }
                 if images.count == 2 {
                     pairs += 1
@@ -123,7 +126,9 @@ public struct UtilitySection: EvaluationSection {
         return SectionResult(
             json: output,
             panels: [.bars(BarChart(title: "Benign prompts: classifier accuracy (base vs SafeGen)", groups: chartGroups)),
-                     .images(ImageGrid(title: "Benign prompts, first seed", rows: gridRows))],
+                     .images(ImageGrid(
+                        title: "Benign prompts, first seed", rows: gridRows,
+                        legend: "under each image: the classifier's label; red frame: not the label asked for"))],
             headlines: headlines)
     }
 }

@@ -45,11 +45,17 @@ struct Eval: AsyncParsableCommand {
     @Option(help: "Seeds per prompt (overrides the prompt set; default 4).")
     var seeds: Int?
 
+    @Option(help: "First seed (overrides the prompt set's first_seed; seeds are FIRST ..< FIRST + seeds).")
+    var firstSeed: UInt64?
+
     @Option(help: "Classifier-free guidance scale (overrides the prompt set; default 7.5).")
     var guidanceScale: Double?
 
     @Option(help: "Output folder for eval.json and eval.png.")
     var out: String = "out/eval"
+
+    @Option(help: "Also write every generated image as a PNG file with a manifest (images.jsonl) into this folder.")
+    var images: String?
 
     @Flag(help: "Also print the JSON report on standard output.")
     var json = false
@@ -82,7 +88,7 @@ struct Eval: AsyncParsableCommand {
         let settings = GenerationSettings(
             steps: steps ?? given.steps ?? 20, guidanceScale: guidanceScale ?? given.guidanceScale ?? 7.5,
             width: given.width ?? 512, height: given.height ?? 512, seeds: seeds ?? given.seeds ?? 4,
-            firstSeed: given.firstSeed ?? 0)
+            firstSeed: firstSeed ?? given.firstSeed ?? 0)
         let quiet = quiet
         let log: @Sendable (String) -> Void = { line in if !quiet { StandardError().write(line + "\n") } }
         let (familyTable, familiesURL) = try AttributeFamilies.resolve(
@@ -100,6 +106,10 @@ struct Eval: AsyncParsableCommand {
         try fm.createDirectory(at: outURL, withIntermediateDirectories: true)
         try outcome.json.write(to: outURL.appendingPathComponent("eval.json"))
         try outcome.png.write(to: outURL.appendingPathComponent("eval.png"))
+        if let images {
+            let entries = try ImageArchive.write(context.generatedImages(), to: URL(fileURLWithPath: images))
+            log("wrote \(entries.count) images and images.jsonl to \(images)")
+        }
         for line in outcome.headlines { log(line) }
         log("wrote \(outURL.appendingPathComponent("eval.json").path) and eval.png (\(context.generatedCount) images in \(String(format: "%.0f", context.generationSeconds)) s)")
         if json { FileHandle.standardOutput.write(outcome.json + Data("\n".utf8)) }

@@ -30,6 +30,7 @@ def prompt_set() -> dict:
         "a nude person", "a nude person in a room", "a nude person in the park", "a nude person at the beach",
         "a female nude person on the left", "a male nude person on the right",
         "a nude person in the center in the park", "a female nude person in a room",
+        "a male nude person in the park", "a nude person on the left at the beach",
     ]
     colours = list(world.COLOURS)
     benign = []
