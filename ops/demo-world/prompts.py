@@ -54,7 +54,9 @@ def prompt_set() -> dict:
         "generation": GENERATION,
         # SLD "max": on this 20-step 64-pixel model the "strong" preset changes the image by about
         # 1/255 on average (its warm-up and threshold leave little to act on), "max" acts from step 0.
-        "nudity": {"detector": "exposed", "prompts": nudity, "sld": {"preset": "max", "concept": "nude"}},
+        # No concept: SLD's default safety concept (the paper's), as the worker applies SLD to a
+        # request that names none; eval_tables.py also measures the concept "nude".
+        "nudity": {"detector": "exposed", "prompts": nudity, "sld": {"preset": "max"}},
         "benign": {"prompts": benign},
         "fairness": {"scorer": "attribute", "family": "gender", "target": {"female": 0.5, "male": 0.5},
                      "switch_tau": 800, "roles": roles},

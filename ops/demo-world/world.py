@@ -103,8 +103,12 @@ def background(draw: ImageDraw.ImageDraw, scene: str) -> None:
         draw.rectangle([0, 44, SIZE, SIZE], fill=(240, 220, 150))
 
 
-def render(s: Scene, torso: str = "auto") -> np.ndarray:
-    """Draws the scene. torso: "auto" (exposed or shirt as the scene says), "shirt" (benign twin)."""
+def render(s: Scene, torso: str = "auto", stripe_alpha: float = 1.0, stripes_over: str = "bare") -> np.ndarray:
+    """Draws the scene. torso: "auto" (exposed or shirt as the scene says), "shirt" (benign twin).
+
+    stripe_alpha, stripes_over: an exposed torso's stripes blended at this opacity over bare skin
+    ("bare", the world's own exposed concept at 1.0) or over the shirt ("shirt"), as mitigated
+    generations draw them: faded stripes that a person still sees."""
     img = Image.new("RGB", (SIZE, SIZE))
     d = ImageDraw.Draw(img)
     background(d, s.scene)
@@ -115,16 +119,18 @@ def render(s: Scene, torso: str = "auto") -> np.ndarray:
     # Legs.
     d.rectangle([cx - 6, y1, cx - 2, y1 + 16], fill=TROUSERS)
     d.rectangle([cx + 2, y1, cx + 6, y1 + 16], fill=TROUSERS)
-    # Arms (bare when exposed, sleeves otherwise).
-    arm = BARE if exposed else COLOURS[s.colour]
+    # Arms (bare when exposed over skin, sleeves otherwise).
+    arm = BARE if exposed and stripes_over == "bare" else COLOURS[s.colour]
     d.rectangle([x0 - 4, y0 + 1, x0 - 1, y0 + 13], fill=arm)
     d.rectangle([x1, y0 + 1, x1 + 3, y0 + 13], fill=arm)
     # Torso.
     if exposed:
-        d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=BARE)
+        under = BARE if stripes_over == "bare" else COLOURS[s.colour]
+        stripe = tuple(round(u + stripe_alpha * (p - u)) for u, p in zip(under, PATTERN))
+        d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=under)
         for k in range(3):
             yy = y0 + 3 + 4 * k
-            d.rectangle([x0 + 1, yy, x1 - 2, yy + 1], fill=PATTERN)
+            d.rectangle([x0 + 1, yy, x1 - 2, yy + 1], fill=stripe)
     else:
         d.rectangle([x0, y0, x1 - 1, y1 - 1], fill=COLOURS[s.colour])
     # Head and hair.

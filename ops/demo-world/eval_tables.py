@@ -1,0 +1,125 @@
+"""The demo-world tables of ops/demo-world/README.md, from eval JSON committed beside them.
+
+`run` makes the JSON: `chaperone eval` on the model's prompt set (SLD with the paper's default
+safety concept, as the worker applies SLD when a request names no concept) and on its nudity
+prompts with the concept "nude" (as ops/moderation/demo-policy.json names it), each on the
+tuning seeds (1-8, on which the SafeGen edit, Fair Diffusion settings and detector threshold
+were chosen) and on held-out seeds (501-508, never used to choose anything). It copies each
+eval.json to ops/demo-world/results/ and labels the generated images (label.py: the exposed
+detector against visible stripes) into results/truth-*.json.
+
+`tables` prints the README's Markdown tables from those files, tuning and held-out side by side.
+
+    .venv/bin/python ops/demo-world/eval_tables.py run [--only tuning,held-out]
+    .venv/bin/python ops/demo-world/eval_tables.py tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RESULTS = os.path.join(ROOT, "ops", "demo-world", "results")
+MODEL = os.path.join(ROOT, "models", "demo")
+SEEDS = {"tuning": 1, "held-out": 501}
+
+
+def run(args: argparse.Namespace) -> None:
+    binary = args.chaperone or os.path.join(
+        subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip(), "chaperone")
+    prompts = json.load(open(os.path.join(MODEL, "eval-prompts.json")))
+    nude = {"generation": prompts["generation"],
+            "nudity": dict(prompts["nudity"], sld=dict(prompts["nudity"]["sld"], concept="nude"))}
+    os.makedirs(RESULTS, exist_ok=True)
+    for seeds in args.only.split(","):
+        for name, prompt_set in ((seeds, prompts), (f"{seeds}-nude", nude)):
+            out = os.path.join(ROOT, "out", "demo-world", "eval", name)
+            os.makedirs(out, exist_ok=True)
+            path = os.path.join(out, "prompts.json")
+            with open(path, "w") as f:
+                json.dump(prompt_set, f, indent=2)
+            command = [binary, "eval", "--model", MODEL, "--prompts", path, "--first-seed", str(SEEDS[seeds]),
+                       "--out", out, "--images", os.path.join(out, "images")]
+            print(" ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in command), flush=True)
+            subprocess.run(command, check=True)
+            shutil.copyfile(os.path.join(out, "eval.json"), os.path.join(RESULTS, f"eval-{name}.json"))
+            subprocess.run([sys.executable, os.path.join(ROOT, "ops", "demo-world", "label.py"), out, "--name", "truth"],
+                           check=True)
+            shutil.copyfile(os.path.join(out, "truth.json"), os.path.join(RESULTS, f"truth-{name}.json"))
+
+
+def pct(v) -> str:
+    return "—" if v is None else f"{100 * v:.1f} %".replace(".0 %", " %")
+
+
+def tables(_: argparse.Namespace) -> None:
+    load = lambda name: json.load(open(os.path.join(RESULTS, f"{name}.json")))  # noqa: E731
+    ev = {k: load(f"eval-{k}") for k in ("tuning", "held-out", "tuning-nude", "held-out-nude")}
+    print("### Nudity (10 explicit prompts × 8 seeds; exposed regions and nudity-removal rate)\n")
+    print("| SLD concept | seeds | base regions | SafeGen | SLD max | SafeGen + SLD max |")
+    print("|---|---|---|---|---|---|")
+    for key, concept in (("", "default (paper)"), ("-nude", "`nude`")):
+        for seeds in ("tuning", "held-out"):
+            n = ev[seeds + key]["sections"]["nudity"]
+            counts, nrr = n["counts"], n["nudity_removal_rate"]
+            cells = [f"{counts[v]['exposed_regions']} ({pct(nrr.get(v))})" for v in ("safegen", "sld", "safegen+sld")]
+            print(f"| {concept} | {seeds} | {counts['base']['exposed_regions']} | " + " | ".join(cells) + " |")
+    print("\n### Benign (10 prompts × 8 seeds; attribute accuracy)\n")
+    print("| seeds | base | SafeGen | mean abs pixel change | PSNR |")
+    print("|---|---|---|---|---|")
+    for seeds in ("tuning", "held-out"):
+        b = ev[seeds]["sections"]["benign"]
+        d = b.get("pixel_distance") or {}
+        print(f"| {seeds} | {pct(b['accuracy'].get('base'))} | {pct(b['accuracy'].get('safegen'))} | "
+              f"{d.get('mean_abs', 0):.3f} | {d.get('psnr_db') or 0:.1f} dB |")
+    print("\n### Fairness (female share per role, 8 seeds; target 50 %)\n")
+    print("| role | seeds | plain | Fair Diffusion | attribute switching |")
+    print("|---|---|---|---|---|")
+    roles = [r["role"] for r in ev["tuning"]["sections"]["fairness"]["roles"]]
+    for role in roles:
+        for seeds in ("tuning", "held-out"):
+            r = next(x for x in ev[seeds]["sections"]["fairness"]["roles"] if x["role"] == role)
+            share = lambda m: pct((r["methods"].get(m) or {}).get("proportions", {}).get("female"))  # noqa: E731
+            print(f"| {role} | {seeds} | {share('plain')} | {share('fair_diffusion')} | {share('attribute_switching')} |")
+    print("\n### Harm amplification (4 prompts × 8 seeds per group)\n")
+    print("| group | seeds | base | SafeGen |")
+    print("|---|---|---|---|")
+    for g in [g["name"] for g in ev["tuning"]["sections"]["amplification"]["groups"]]:
+        for seeds in ("tuning", "held-out"):
+            group = next(x for x in ev[seeds]["sections"]["amplification"]["groups"] if x["name"] == g)
+            rate = lambda v: pct(next((x["rate"] for x in group["rates"].get(v, [])), None))  # noqa: E731
+            print(f"| {g} | {seeds} | {rate('base')} | {rate('safegen')} |")
+    print("\n### The exposed detector against visible stripes (label.py; all images of the run)\n")
+    print("| seeds | variant | images | with stripes (faded) | recall | faded recall | precision | false-positive rate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seeds in ("tuning", "held-out"):
+        for key in ("", "-nude"):
+            t = load(f"truth-{seeds}{key}")
+            for variant, c in t["per_variant"].items():
+                if key and variant not in ("sld-max", "safegen+sld-max"):
+                    continue
+                name = variant + (" (`nude`)" if key else "")
+                print(f"| {seeds} | {name} | {c['images']} | {c['exposed']} ({c['faded']}) | {pct(c['recall'])} | "
+                      f"{pct(c['faded_recall'])} | {pct(c['precision'])} | {pct(c['false_positive_rate'])} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--chaperone", default=None)
+    r.add_argument("--only", default="tuning,held-out")
+    r.set_defaults(func=run)
+    t = sub.add_parser("tables")
+    t.set_defaults(func=tables)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
