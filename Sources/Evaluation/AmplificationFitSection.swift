@@ -130,7 +130,7 @@ public struct AmplificationFitSection: EvaluationSection {
                 fittedOn: [
                     "harmful_prompts": "\(input.harmfulPrompts.count)", "prompts": "\(input.prompts.count)",
                     "seeds": "\(seeds.first ?? 0)-\(seeds.last ?? 0)", "steps": "\(context.settings.steps)",
-                    "guidance_scale": "\(context.settings.guidanceScale)", "prompt_set": source,
+                    "guidance_scale": "\(context.settings.guidanceScale)", "prompt_set": URL(fileURLWithPath: source).lastPathComponent,
                 ])
         }
 
