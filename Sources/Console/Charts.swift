@@ -154,7 +154,7 @@ extension Pages {
             <div class="chart wide"><h2>Decisions over time per tenant</h2><p class="muted" id="chart-over-time-range">Over \(scope): \(shown).</p>\(SVGChart.lines(id: "chart-over-time", series: series, unit: data.bucketUnit))</div>
             <p class="muted wide">The charts below cover every decision in the audit log.</p>
             <div class="chart"><h2>Over-moderation of benign prompts about people</h2>\(SVGChart.rateBars(id: "chart-over-moderation", bars: overModeration, emptyText: "No benign prompt about people yet."))</div>
-            <div class="chart"><h2>Harm amplification by group</h2>\(SVGChart.rateBars(id: "chart-amplification", bars: amplification, emptyText: "No request with attributes and amplification scores yet."))</div>
+            <div class="chart"><h2>Harm amplification by group</h2>\(SVGChart.rateBars(id: "chart-amplification", bars: amplification, emptyText: "No request with attributes or prompt groups and amplification scores yet."))</div>
             <div class="chart"><h2>Escalation outcomes per tenant</h2>\(SVGChart.stacked(id: "chart-escalation", rows: escalation, parts: ["first try passed", "rescued", "blocked"], emptyText: "No tenant escalates yet."))</div>
             <div class="chart"><h2>Overturn rate per scorer and category</h2>\(SVGChart.rateBars(id: "chart-overturn", bars: overturn, emptyText: "No reviewed decision yet."))</div>
             </div>

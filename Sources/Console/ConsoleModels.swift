@@ -141,7 +141,9 @@ public struct ChartData: Sendable {
     public var bucketUnit: String
     /// Benign prompts about people censored or blocked, per tenant and SafeGen on/off.
     public var overModeration: [(tenant: String, safegen: Bool, requests: Int, overModerated: Int, rate: Double)]
-    /// Harm amplification rate per attribute value (the group) and harm type, over all tenants.
+    /// Harm amplification rate per group value and harm type, over all tenants: request
+    /// attributes (`attribute` = the key) and the policy's prompt groups (`attribute` =
+    /// `prompt:<group>`, the prompt names the value).
     public var amplification: [(attribute: String, value: String, harmType: String, requests: Int, amplified: Int, rate: Double)]
     /// Escalation outcomes per tenant.
     public var escalation: [(tenant: String, requests: Int, firstTryPassed: Int, rescued: Int, blocked: Int)]

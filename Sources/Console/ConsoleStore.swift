@@ -311,7 +311,9 @@ public final class ConsoleStore: Sendable {
             let amplification = try session.query("""
                 SELECT attribute, value, harm_type, sum(requests)::bigint AS requests, sum(amplified)::bigint AS amplified,
                        (sum(amplified)::double precision / nullif(sum(requests), 0)) AS rate
-                FROM audit_amplification_by_attribute
+                FROM (SELECT attribute, value, harm_type, requests, amplified FROM audit_amplification_by_attribute
+                      UNION ALL
+                      SELECT 'prompt:' || prompt_group, value, harm_type, requests, amplified FROM audit_amplification_by_prompt_group) g
                 GROUP BY attribute, value, harm_type ORDER BY attribute, harm_type, value
                 """).map { row in
                 (attribute: try row.decode("attribute", as: String.self), value: try row.decode("value", as: String.self),

@@ -62,7 +62,6 @@ public struct NativeModeration: Sendable {
         }
         var scorer = NativeRequestScorer(
             promptHarm: PromptHarmScorer(lexicon: lexicon), nudeNet: nudeNet, safetyChecker: checker,
-            amplification: HarmAmplification.standard.including(harmScorers: folderScorers.map(\.descriptor)),
             extraImageScorers: folderScorers.map(\.namedImageScorer) + settings.extraImageScorers)
         scorer.promptEmbedding = try Self.promptEmbedding(settings.promptEmbedding, modelURL: modelURL, encoder: promptEncoder)
 
@@ -78,11 +77,68 @@ public struct NativeModeration: Sendable {
             moderation = ModerationPolicy.standard.including(harmScorers: folderScorers.map(\.descriptor)).restricted(to: available)
         }
         scorer.policy = moderation
+        scorer.amplification = try Self.amplification(
+            policy: moderation, policyPath: settings.policyPath, modelURL: modelURL,
+            rules: HarmAmplification.standard.including(harmScorers: folderScorers.map(\.descriptor)).rules.map { rule in
+                // Image sources of scorers this worker does not load produce nothing: not measured.
+                var measured = rule
+                measured.imageSources = rule.imageSources.filter { available.contains($0.scorer) }
+                return measured
+            })
         self.scorer = scorer
         self.moderationPolicy = moderation
         self.availableScorers = available
         policy = ModerationPolicyDecider(policy: moderation, availableScorers: available)
         censor = PixelationCensor(nudeNet: nudeNet, gridScorers: folderScorers)
+    }
+
+    /// The amplification the worker measures: the rules of the loaded scorers, the policy's
+    /// `amplification` section, and the fit file it names (relative to the policy file) or else
+    /// the model folder's `amplification-fit.json` when there is one. Checked here: a type or
+    /// method the loaded scorers and fit cannot serve stops the start with the field named.
+    static func amplification(
+        policy: ModerationPolicy, policyPath: String?, modelURL: URL?, rules: [AmplificationRule]
+    ) throws -> HarmAmplification {
+        let section = policy.amplification
+        var fitURL: URL?
+        if let fitFile = section.fitFile {
+            let base = policyPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() }
+                ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+            fitURL = fitFile.hasPrefix("/") ? URL(fileURLWithPath: fitFile) : base.appendingPathComponent(fitFile)
+        } else if let modelURL {
+            let candidate = modelURL.appendingPathComponent(Self.amplificationFitFile)
+            if FileManager.default.fileExists(atPath: candidate.path) { fitURL = candidate }
+        }
+        let fit = try fitURL.map { try AmplificationFit.load(from: $0) }
+        let amplification = HarmAmplification(rules: rules, policy: section, fit: fit)
+        try amplification.validate(
+            policySource: policyPath ?? "embedded default", fitSource: fitURL?.path,
+            coEmbeddingUnavailable: section.types.values.contains { $0.method == .coEmbedding }
+                ? Self.coEmbeddingUnavailable(modelURL: modelURL) : nil)
+        return amplification
+    }
+
+    /// The fit file a model folder may carry (written by `chaperone eval`, section `amplification_fit`).
+    public static let amplificationFitFile = "amplification-fit.json"
+
+    /// Why the co-embedding method cannot run with this model folder. It needs CLIP text and
+    /// vision towers with both projections into the joint space: SD v1.x text encoders are
+    /// `CLIPTextModel` without `text_projection`, and the vision tower with `visual_projection`
+    /// comes only with a `safety_checker/`.
+    static func coEmbeddingUnavailable(modelURL: URL?) -> String {
+        guard let modelURL else { return "no model folder is loaded (it needs CLIP text and vision towers with projections)" }
+        var missing: [String] = []
+        let textFolder = modelURL.appendingPathComponent("text_encoder")
+        let textWeights = (try? WeightStore.load(folder: textFolder)).map { $0.contains("text_projection.weight") } ?? false
+        if !textWeights { missing.append("text_encoder/ with text_projection.weight (a CLIP text model with projection)") }
+        let checker = modelURL.appendingPathComponent("safety_checker/config.json")
+        if !FileManager.default.fileExists(atPath: checker.path) {
+            missing.append("safety_checker/ (the CLIP vision tower with visual_projection)")
+        }
+        if missing.isEmpty {
+            return "this worker does not implement co-embedding scoring yet"
+        }
+        return "the model folder \(modelURL.lastPathComponent) lacks " + missing.joined(separator: " and ")
     }
 
     static func promptEmbedding(_ setting: String?, modelURL: URL?, encoder: CLIPPromptEncoder?) throws -> PromptEmbeddingScorer? {

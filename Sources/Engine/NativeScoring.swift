@@ -7,8 +7,10 @@ import Worker
 
 /// Scores a request with the loaded scorers: the prompt-harm lexicon on the prompt; NudeNet and
 /// the SD safety checker (each when loaded) on the image; then harm amplification per harm type
-/// (`harm_amplification` scores: label `<type>` = image harm − prompt harm, label
-/// `<type>.amplified` = 1 when the image harm exceeds the prompt harm by more than τ, else 0).
+/// on its calibrated scale (`harm_amplification` scores: label `<type>` = image harm − prompt
+/// harm, label `<type>.amplified` = 1 when the type's method finds the image amplified, else 0)
+/// and the prompt groups of the policy the prompt names (`prompt_group` scores, label
+/// `<group>=<value>`, score 1), which the audit views aggregate amplification by.
 ///
 /// Scorer cascades of the tenant's policy decide which image scorers run (see
 /// ``CascadingImageScoring``).
@@ -16,7 +18,7 @@ public struct NativeRequestScorer: RequestScoring {
     let promptHarm: PromptHarmScorer
     let nudeNet: NudeNetDetector?
     let safetyChecker: StableDiffusionSafetyChecker?
-    let amplification: HarmAmplification
+    var amplification: HarmAmplification
     /// Further image scorers (e.g. ONNX classifiers), run after NudeNet and the safety checker.
     let extraImageScorers: [NamedImageScorer]
     /// The policy whose cascades apply; nil: every image scorer runs.
@@ -86,6 +88,7 @@ public struct NativeRequestScorer: RequestScoring {
             amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType, score: result.imageHarm - result.promptHarm))
             amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType + ".amplified", score: result.amplified ? 1 : 0))
         }
+        amplified += HarmAmplification.promptGroupScores(request.prompt, groups: amplification.policy.promptGroups)
         return scores + amplified
     }
 }

@@ -114,6 +114,9 @@ public final class EvaluationContext: @unchecked Sendable {
     public let scorers: [String: OnnxImageScorer]
     /// NudeNet when given (real SD folders).
     public let nudeNet: NudeNetDetector?
+    /// The model folder's SD safety checker when it has one (real SD folders): an image source
+    /// of harm amplification, as in the worker.
+    public let safetyChecker: StableDiffusionSafetyChecker?
     public let promptHarm: PromptHarmScorer
     public let families: AttributeFamilies
     public let log: @Sendable (String) -> Void
@@ -128,7 +131,8 @@ public final class EvaluationContext: @unchecked Sendable {
 
     public init(
         base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, settings: GenerationSettings,
-        scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, promptHarm: PromptHarmScorer = PromptHarmScorer(lexicon: .standard),
+        scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker? = nil,
+        promptHarm: PromptHarmScorer = PromptHarmScorer(lexicon: .standard),
         families: AttributeFamilies = .standard, log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.base = base
@@ -136,6 +140,7 @@ public final class EvaluationContext: @unchecked Sendable {
         self.settings = settings
         self.scorers = Dictionary(uniqueKeysWithValues: scorers.map { ($0.name, $0) })
         self.nudeNet = nudeNet
+        self.safetyChecker = safetyChecker
         self.promptHarm = promptHarm
         self.families = families
         self.log = log

@@ -24,11 +24,14 @@ public struct SectionResult: Sendable {
     public var panels: [ReportPanel]
     /// Headline lines printed on standard error (e.g. `NRR safegen 95.0 %`).
     public var headlines: [String]
+    /// Files to write into the output folder beside eval.json (name → bytes).
+    public var artifacts: [String: Data]
 
-    public init(json: any Encodable & Sendable, panels: [ReportPanel] = [], headlines: [String] = []) {
+    public init(json: any Encodable & Sendable, panels: [ReportPanel] = [], headlines: [String] = [], artifacts: [String: Data] = [:]) {
         self.json = json
         self.panels = panels
         self.headlines = headlines
+        self.artifacts = artifacts
     }
 }
 
@@ -157,7 +160,8 @@ public struct ImageGrid: Sendable {
 }
 
 extension EvaluationContext {
-    /// The harm scores of an image from every loaded harm scorer (its harm label) and NudeNet.
+    /// The harm scores of an image from every loaded harm scorer (its harm label), NudeNet and
+    /// the safety checker.
     public func harmScores(_ image: PixelBuffer) throws -> [HarmScore] {
         var scores: [HarmScore] = []
         for scorer in scorers.values.sorted(by: { $0.name < $1.name }) where scorer.descriptor.isHarmScorer {
@@ -166,13 +170,17 @@ extension EvaluationContext {
         if let nudeNet {
             scores += try nudeNet.detect(image).harmScores()
         }
+        if let safetyChecker {
+            scores += try safetyChecker.check(rgb: image.bytes, width: image.width, height: image.height).harmScores
+        }
         return scores
     }
 
     /// Amplification rules for the loaded harm scorers: one per harm category, prompt harm of
-    /// that category against the scorers' harm labels (and NudeNet's exposed classes for
-    /// `sexual` when NudeNet is loaded).
-    public func amplificationRules(tau: Double) -> HarmAmplification {
+    /// that category against the scorers' harm labels (and NudeNet's exposed classes and the
+    /// safety checker's flag for `sexual` when they are loaded): the same sources the worker
+    /// measures with the same scorers, so a fit made here serves it.
+    public func amplificationRules() -> [AmplificationRule] {
         var sources: [String: [ScoreSource]] = [:]
         for scorer in scorers.values.sorted(by: { $0.name < $1.name }) {
             guard let category = scorer.descriptor.harmCategory, let label = scorer.descriptor.harmLabel else { continue }
@@ -181,8 +189,11 @@ extension EvaluationContext {
         if nudeNet != nil {
             sources["sexual", default: []].append(ScoreSource(scorer: "nudenet", labels: HarmAmplification.exposedNudityLabels))
         }
-        return HarmAmplification(rules: sources.keys.sorted().map {
-            AmplificationRule(harmType: $0, promptCategories: [$0], imageSources: sources[$0]!, tau: tau)
-        })
+        if safetyChecker != nil {
+            sources["sexual", default: []].append(ScoreSource(scorer: StableDiffusionSafetyChecker.scorerName, labels: ["nsfw"]))
+        }
+        return sources.keys.sorted().map {
+            AmplificationRule(harmType: $0, promptCategories: [$0], imageSources: sources[$0]!)
+        }
     }
 }

@@ -14,7 +14,7 @@ public struct Evaluator: Sendable {
 
     /// The sections of `chaperone eval`; append to add one.
     public static let standardSections: [any EvaluationSection] = [
-        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(),
+        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(), AmplificationFitSection(),
     ]
 
     public init(sections: [any EvaluationSection] = Evaluator.standardSections) {
@@ -87,6 +87,8 @@ public struct Evaluator: Sendable {
         public var json: Data
         public var png: Data
         public var headlines: [String]
+        /// Files sections produced (name in the output folder → bytes), e.g. `amplification-fit.json`.
+        public var artifacts: [String: Data]
     }
 
     /// Runs every section the prompt set names.
@@ -105,7 +107,9 @@ public struct Evaluator: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(document)
         let png = try PNG.encode(ReportRenderer.render(title: "chaperone eval: \(header.model)", panels: results.flatMap(\.1.panels)))
-        return Outcome(json: json, png: png, headlines: results.flatMap(\.1.headlines))
+        var artifacts: [String: Data] = [:]
+        for (_, result) in results { artifacts.merge(result.artifacts) { _, new in new } }
+        return Outcome(json: json, png: png, headlines: results.flatMap(\.1.headlines), artifacts: artifacts)
     }
 }
 
@@ -183,7 +187,11 @@ extension Evaluator {
         }
         let scorers = try scorersFolder.map { try OnnxImageScorer.loadFolder($0) } ?? []
         let detector = try nudeNet.map { try NudeNetDetector(modelURL: $0) }
+        let checkerFolder = model.appendingPathComponent("safety_checker")
+        let checker = FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path)
+            ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
         return EvaluationContext(
-            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, families: families, log: log)
+            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, safetyChecker: checker,
+            families: families, log: log)
     }
 }

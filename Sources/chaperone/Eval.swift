@@ -13,7 +13,10 @@ struct Eval: AsyncParsableCommand {
             Sections (each runs when the prompt set has its key): nudity (exposed detections and \
             nudity-removal rate of SafeGen, SLD and both), benign (classifier accuracy base vs \
             SafeGen, pixel distance), fairness (attribute shares per role: plain, Fair Diffusion, \
-            attribute switching), amplification (harm amplification rates per prompt group). \
+            attribute switching), amplification (harm amplification rates per prompt group), \
+            amplification_fit (fits the calibrated harm scales and distribution-based thresholds \
+            per harm type, writes DIR/amplification-fit.json, and reports amplification rates per \
+            method, harm type and prompt group). \
             Writes DIR/eval.json and DIR/eval.png.
             """
     )
@@ -106,6 +109,10 @@ struct Eval: AsyncParsableCommand {
         try fm.createDirectory(at: outURL, withIntermediateDirectories: true)
         try outcome.json.write(to: outURL.appendingPathComponent("eval.json"))
         try outcome.png.write(to: outURL.appendingPathComponent("eval.png"))
+        for (name, bytes) in outcome.artifacts.sorted(by: { $0.key < $1.key }) {
+            try bytes.write(to: outURL.appendingPathComponent(name))
+            log("wrote \(outURL.appendingPathComponent(name).path)")
+        }
         if let images {
             let entries = try ImageArchive.write(context.generatedImages(), to: URL(fileURLWithPath: images))
             log("wrote \(entries.count) images and images.jsonl to \(images)")

@@ -7,14 +7,16 @@ import Testing
 @Suite struct AmplificationViewTests {
     /// A generated request's decision with amplification scores for `sexual`.
     static func generated(
-        _ id: String, tenant: String, amplification: Double, amplified: Bool, safegen: Bool, attributes: String?
+        _ id: String, tenant: String, amplification: Double, amplified: Bool, safegen: Bool, attributes: String?,
+        promptGroups: [String] = []
     ) -> DecisionRecord {
         var record = Fixtures.decision(id: id, tenant: tenant)
         record.mitigationsJSON = #"{"safegen": \#(safegen)}"#
+        let groups = promptGroups.map { #", {"label": "\#($0)", "score": 1, "scorer": "prompt_group", "subject": "prompt"}"# }.joined()
         record.scoresJSON = """
             [{"label": "sexual", "score": 0.1, "scorer": "prompt_harm", "subject": "prompt"},
              {"label": "sexual", "score": \(amplification), "scorer": "harm_amplification", "subject": "image"},
-             {"label": "sexual.amplified", "score": \(amplified ? 1 : 0), "scorer": "harm_amplification", "subject": "image"}]
+             {"label": "sexual.amplified", "score": \(amplified ? 1 : 0), "scorer": "harm_amplification", "subject": "image"}\(groups)]
             """
         record.attributesJSON = attributes
         return record
@@ -89,6 +91,35 @@ import Testing
         }
     }
 
+    @Test func amplificationIsAggregatedByPromptGroup() async throws {
+        try await TestDatabase.with { db in
+            let connection = try await db.migrated()
+            let repository = AuditRepository(connection: connection)
+            let rows: [DecisionRecord] = [
+                Self.generated("f1", tenant: "acme", amplification: 0.5, amplified: true, safegen: false, attributes: nil, promptGroups: ["gender=female"]),
+                Self.generated("f2", tenant: "acme", amplification: 0.1, amplified: false, safegen: false, attributes: nil, promptGroups: ["gender=female"]),
+                Self.generated("f3", tenant: "acme", amplification: 0.3, amplified: true, safegen: false, attributes: nil, promptGroups: ["gender=female"]),
+                Self.generated("m1", tenant: "acme", amplification: 0.0, amplified: false, safegen: false, attributes: nil, promptGroups: ["gender=male"]),
+                // Names both values (counted in each) and a value with '=' in it.
+                Self.generated("b1", tenant: "acme", amplification: 0.4, amplified: true, safegen: false, attributes: nil,
+                               promptGroups: ["gender=female", "gender=male", "scene=a=b"]),
+                Self.generated("n1", tenant: "acme", amplification: 0.6, amplified: true, safegen: false, attributes: nil),
+            ]
+            for row in rows { _ = try await repository.insertDecision(row) }
+            let byGroup = try await connection.query("""
+                SELECT prompt_group, value, harm_type, requests, amplified, amplification_rate
+                FROM audit_amplification_by_prompt_group WHERE tenant = 'acme' ORDER BY prompt_group, value
+                """)
+            let summary = try byGroup.map {
+                "\(try $0.decode("prompt_group", as: String.self))=\(try $0.decode("value", as: String.self)) "
+                    + "\(try $0.decode("harm_type", as: String.self)) \(try $0.decode("amplified", as: Int.self))/\(try $0.decode("requests", as: Int.self))"
+            }
+            // female: f1, f3, b1 amplified of f1, f2, f3, b1; male: b1 of m1, b1.
+            #expect(summary == ["gender=female sexual 3/4", "gender=male sexual 1/2", "scene=a=b sexual 1/1"])
+            #expect(abs(try byGroup.rows[0].decode("amplification_rate", as: Double.self) - 0.75) < 1e-12)
+        }
+    }
+
     @Test func analystCanReadTheAmplificationViews() async throws {
         try await TestDatabase.with { db in
             let connection = try await db.migrated()
@@ -99,10 +130,11 @@ import Testing
                     "SELECT * FROM audit_amplification",
                     "SELECT * FROM audit_amplification_by_tenant",
                     "SELECT * FROM audit_amplification_by_attribute",
+                    "SELECT * FROM audit_amplification_by_prompt_group",
                     "SELECT attributes FROM audit_decisions",
                     "SELECT attributes FROM decisions",
                 ], as: "chaperone_analyst", on: connection)
-            #expect(results == [nil, nil, nil, nil, "42501"])
+            #expect(results == [nil, nil, nil, nil, nil, "42501"])
         }
     }
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Engine
+import Moderation
 import Foundation
 import Testing
 import TestSupport
@@ -47,5 +48,66 @@ import TestSupport
     @Test func withoutAModelOnlyTheLexiconAndAmplificationAreLoaded() throws {
         let moderation = try NativeModeration(settings: NativeModerationSettings())
         #expect(moderation.availableScorers == ["prompt_harm", "harm_amplification"])
+    }
+
+    /// Writes a policy with an amplification section into a fresh folder (beside any fit file).
+    static func policyFile(_ amplification: String, fit: String? = nil) throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("amp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        if let fit { try Data(fit.utf8).write(to: folder.appendingPathComponent("fit.json")) }
+        let url = folder.appendingPathComponent("policy.json")
+        try Data(#"{"default": {"rules": [{"scorer": "prompt_harm", "labels": ["sexual"], "block_at": 0.95}]}, "amplification": \#(amplification)}"#.utf8)
+            .write(to: url)
+        return url.path
+    }
+
+    static func startError(_ settings: NativeModerationSettings) -> String {
+        do {
+            _ = try NativeModeration(settings: settings)
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func coEmbeddingIsRefusedAtStartWithoutTheTowersAndProjections() throws {
+        let policy = try Self.policyFile(#"{"types": {"sexual": {"method": "co_embedding", "tau": 0.1}}}"#)
+        let message = Self.startError(NativeModerationSettings(modelPath: Self.model, policyPath: policy))
+        #expect(message.contains("amplification.types.sexual: method co_embedding is not available"))
+        #expect(message.contains("text_projection.weight") && message.contains("safety_checker/"))
+    }
+
+    @Test func amplificationTypesAndMethodsAreCheckedAtStart() throws {
+        // sexual is measured by the standard rule (NudeNet, safety checker) even when neither is loaded.
+        let unmeasured = try Self.policyFile(#"{"types": {"violence": {"method": "threshold", "tau": 0.2}}}"#)
+        #expect(Self.startError(NativeModerationSettings(policyPath: unmeasured))
+            .contains("amplification.types.violence: no loaded scorer measures harm type violence"))
+        let noFit = try Self.policyFile(#"{"types": {"sexual": {"method": "distribution"}}}"#)
+        #expect(Self.startError(NativeModerationSettings(policyPath: noFit)).contains("method distribution needs an amplification fit file"))
+        let missingFile = try Self.policyFile(#"{"fit_file": "absent.json", "types": {"sexual": {"method": "distribution"}}}"#)
+        #expect(Self.startError(NativeModerationSettings(policyPath: missingFile)).contains("cannot read the amplification fit"))
+        // A fit must cover every measured type.
+        let otherType = try Self.policyFile(#"{"fit_file": "fit.json", "types": {"sexual": {"method": "distribution"}}}"#, fit: """
+            {"fitted_on": {}, "types": [{"harm_type": "violence", "reference_samples": 1, "prompt": {"knots": [[0, 0], [1, 1]]},
+             "image_sources": [], "levels": [], "quantile": 0.9, "thresholds": [{"samples": 1, "threshold": 0.5}]}]}
+            """)
+        #expect(Self.startError(NativeModerationSettings(policyPath: otherType)).contains("no fit for harm type sexual"))
+    }
+
+    @Test func theDemoWorldLoadsItsFitAndMeasuresByPromptGroup() async throws {
+        let demo = TestPaths.repository("models/demo").path
+        let policy = try Self.policyFile("""
+            {"types": {"sexual": {"method": "bucket_flip", "buckets": [0.25, 0.5, 0.75]}},
+             "prompt_groups": {"gender": {"female": ["female"], "male": ["male"]}}}
+            """)
+        let moderation = try NativeModeration(settings: NativeModerationSettings(modelPath: demo, policyPath: policy))
+        let request = GenerationRequest(requestID: "r", tenant: "acme", prompt: "a female person at the beach", seed: 1)
+        let pixels = [UInt8](repeating: 128, count: 64 * 64 * 3)
+        let image = GeneratedImage(
+            png: [], rgb: pixels, width: 64, height: 64, modelSHA256: "m", overlaySHA256: nil, appliedMitigations: AppliedMitigations())
+        let scores = try await moderation.scorer.scoreImage(image, request: request)
+        #expect(scores.contains { $0.scorer == "prompt_group" && $0.label == "gender=female" && $0.score == 1 })
+        #expect(!scores.contains { $0.scorer == "prompt_group" && $0.label == "gender=male" })
+        #expect(scores.contains { $0.scorer == "harm_amplification" && $0.label == "sexual.amplified" })
     }
 }

@@ -62,7 +62,7 @@ import Testing
     @Test func amplificationRatesPerGroup() {
         let rules = HarmAmplification(rules: [AmplificationRule(
             harmType: "sexual", promptCategories: ["sexual"],
-            imageSources: [ScoreSource(scorer: "exposed", labels: ["EXPOSED"])], tau: 0.2)])
+            imageSources: [ScoreSource(scorer: "exposed", labels: ["EXPOSED"])])])
         func request(prompt: Double, image: Double) -> [HarmScore] {
             [HarmScore(scorer: PromptHarmScorer.scorerName, label: "sexual", score: prompt),
              HarmScore(scorer: "exposed", label: "EXPOSED", score: image)]

@@ -29,7 +29,7 @@ extension ModerationPolicy {
 
 extension HarmAmplification {
     /// A copy in which each harm scorer's harm label also counts as image harm for the rule of
-    /// its category (a new rule with τ 0.2 and the category's prompt harm when there is none).
+    /// its category (a new rule with the category's prompt harm when there is none).
     public func including(harmScorers: [ScorerDescriptor]) -> HarmAmplification {
         var copy = self
         for descriptor in harmScorers {
@@ -38,7 +38,7 @@ extension HarmAmplification {
             if let index = copy.rules.firstIndex(where: { $0.harmType == category }) {
                 if !copy.rules[index].imageSources.contains(source) { copy.rules[index].imageSources.append(source) }
             } else {
-                copy.rules.append(AmplificationRule(harmType: category, promptCategories: [category], imageSources: [source], tau: 0.2))
+                copy.rules.append(AmplificationRule(harmType: category, promptCategories: [category], imageSources: [source]))
             }
         }
         return copy

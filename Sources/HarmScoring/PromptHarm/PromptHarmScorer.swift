@@ -113,7 +113,7 @@ public struct PromptHarmScorer: Sendable {
         score(prompt).map { HarmScore(scorer: Self.scorerName, label: $0.category, score: $0.score, subject: .prompt) }
     }
 
-    static func words(of text: String) -> [String] { wordList(of: text).map(String.init) }
+    static func words(of text: String) -> [String] { PromptGroup.words(of: text) }
 
     private static func wordList(of text: String) -> [Substring] {
         text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })

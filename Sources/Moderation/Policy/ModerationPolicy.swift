@@ -78,7 +78,7 @@ extension ModerationPolicy {
             kept.rules = policy.rules.filter { scorers.contains($0.scorer) }
             return kept
         }
-        return ModerationPolicy(defaultPolicy: keep(defaultPolicy), tenants: tenants.mapValues(keep))
+        return ModerationPolicy(defaultPolicy: keep(defaultPolicy), tenants: tenants.mapValues(keep), amplification: amplification)
     }
 }
 
@@ -112,21 +112,27 @@ public struct PolicyOutcome: Sendable, Hashable {
 public struct ModerationPolicy: Codable, Sendable, Hashable {
     public var defaultPolicy: TenantPolicy
     public var tenants: [String: TenantPolicy]
+    /// Harm amplification: method per harm type, fit file, prompt groups (one section for all
+    /// tenants: amplification is measured, not decided on). Absent: ``AmplificationPolicy/standard``.
+    public var amplification: AmplificationPolicy
 
-    public init(defaultPolicy: TenantPolicy, tenants: [String: TenantPolicy] = [:]) {
+    public init(defaultPolicy: TenantPolicy, tenants: [String: TenantPolicy] = [:], amplification: AmplificationPolicy = .standard) {
         self.defaultPolicy = defaultPolicy
         self.tenants = tenants
+        self.amplification = amplification
     }
 
     enum CodingKeys: String, CodingKey {
         case defaultPolicy = "default"
         case tenants
+        case amplification
     }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         defaultPolicy = try container.decode(TenantPolicy.self, forKey: .defaultPolicy)
         tenants = try container.decodeIfPresent([String: TenantPolicy].self, forKey: .tenants) ?? [:]
+        amplification = try container.decodeIfPresent(AmplificationPolicy.self, forKey: .amplification) ?? .standard
     }
 
     /// Reads and validates a policy file.
@@ -178,6 +184,7 @@ public struct ModerationPolicy: Codable, Sendable, Hashable {
             }
             try policy.validateStrategy(source: source, place: "tenant \(tenant)")
         }
+        try amplification.validate(source: source)
     }
 
     /// The rules that apply to `tenant` and the name they are filed under.
