@@ -7,14 +7,14 @@ import HarmScoring
 ///
 /// The prompt-set file is a JSON object: an optional `generation` object (``GenerationSettings``
 /// keys: `steps`, `guidance_scale`, `width`, `height`, `seeds`, `first_seed`) and one key per
-/// section to run (`nudity`, `benign`, `fairness`, `amplification`, or a key of an added
+/// section to run (`nudity`, `benign`, `fairness`, `amplification`, `i2p`, or a key of an added
 /// section). Unknown keys are errors. Sections run in the order of `sections`.
 public struct Evaluator: Sendable {
     public var sections: [any EvaluationSection]
 
     /// The sections of `chaperone eval`; append to add one.
     public static let standardSections: [any EvaluationSection] = [
-        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(),
+        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(), I2PSection(),
     ]
 
     public init(sections: [any EvaluationSection] = Evaluator.standardSections) {
@@ -159,10 +159,10 @@ struct ReportDocument: Encodable {
 
 extension Evaluator {
     /// Loads a model folder, an optional SafeGen overlay (file or edited `unet/` folder) and the
-    /// ONNX scorers of `scorersFolder`, and builds a context for `settings`.
+    /// ONNX scorers of `scorersFolder`, and builds a context for `settings` (with `q16` when given).
     public static func makeContext(
-        model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, families: AttributeFamilies = .standard,
-        settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
+        model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, q16: Q16Classifier? = nil,
+        families: AttributeFamilies = .standard, settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
     ) throws -> EvaluationContext {
         let base = try StableDiffusionPipeline.load(folder: model)
         var safeGen: StableDiffusionPipeline?
@@ -184,6 +184,6 @@ extension Evaluator {
         let scorers = try scorersFolder.map { try OnnxImageScorer.loadFolder($0) } ?? []
         let detector = try nudeNet.map { try NudeNetDetector(modelURL: $0) }
         return EvaluationContext(
-            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, families: families, log: log)
+            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, q16: q16, families: families, log: log)
     }
 }

@@ -88,7 +88,18 @@ public enum ReportRenderer {
                 let fraction = max(0, min(1, value / chart.maximum))
                 let h = Int((fraction * Double(plotHeight)).rounded())
                 canvas.fill(x: x, y: baseline - h, width: barWidth - 3, height: h, colour: colours[bar.label] ?? palette[0])
-                canvas.text(format(value), x: x, y: baseline - h - 9, scale: 1, colour: (0, 0, 0))
+                var labelY = baseline - h - 9
+                if let interval = bar.interval {
+                    // A whisker from the lower to the upper bound, with caps, centred on the bar.
+                    func y(_ v: Double) -> Int { baseline - Int((max(0, min(1, v / chart.maximum)) * Double(plotHeight)).rounded()) }
+                    let centre = x + (barWidth - 3) / 2, top = y(interval.upperBound), bottom = y(interval.lowerBound)
+                    canvas.fill(x: centre, y: top, width: 1, height: bottom - top + 1, colour: (0, 0, 0))
+                    let cap = max(1, min(6, (barWidth - 3) / 3))
+                    canvas.fill(x: centre - cap, y: top, width: 2 * cap + 1, height: 1, colour: (0, 0, 0))
+                    canvas.fill(x: centre - cap, y: bottom, width: 2 * cap + 1, height: 1, colour: (0, 0, 0))
+                    labelY = min(labelY, top - 9)
+                }
+                canvas.text(format(value), x: x, y: labelY, scale: 1, colour: (0, 0, 0))
             }
             let label = Canvas.truncate(group.label, width: groupWidth - 4, scale: 1)
             canvas.text(label, x: left + max(0, (groupWidth - 16 - Canvas.textWidth(label, scale: 1)) / 2), y: baseline + 6, scale: 1, colour: (0, 0, 0))

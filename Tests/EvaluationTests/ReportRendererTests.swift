@@ -44,6 +44,24 @@ import Testing
         #expect(secondWidth > 100)
     }
 
+    @Test func intervalsAreDrawnAsWhiskers() throws {
+        let chart = BarChart(title: "p", groups: [.init("all", [.init("base", 0.5, interval: 0.25...0.75)])])
+        let plain = BarChart(title: "p", groups: [.init("all", [.init("base", 0.5)])])
+        let page = try ReportRenderer.render(title: "t", panels: [.bars(chart)])
+        let bare = try ReportRenderer.render(title: "t", panels: [.bars(plain)])
+        let colour = ReportRenderer.palette[0], black: [UInt8] = [0, 0, 0]
+        // Plot 170 px high from baseline 256: the bar reaches y 171, the whisker runs from
+        // 256 − round(0.75·170) = 128 to 256 − round(0.25·170) = 213 on the bar's centre.
+        let baseline = 16 + 30 + 24 + 16 + 170
+        let run = (0..<page.width).filter { Self.pixel(page, $0, baseline - 2) == [colour.0, colour.1, colour.2] }
+        let centre = run.first! + run.count / 2
+        #expect(Self.pixel(page, centre, 150) == black && Self.pixel(bare, centre, 150) == [255, 255, 255])
+        #expect(Self.pixel(page, centre, 128) == black && Self.pixel(page, centre, 127) != black)
+        #expect(Self.pixel(page, centre, 213) == black && Self.pixel(page, centre, 215) == [colour.0, colour.1, colour.2])
+        // Caps at both ends.
+        #expect(Self.pixel(page, centre + 3, 128) == black && Self.pixel(page, centre - 3, 213) == black)
+    }
+
     @Test func gridImagesShowTheirMarkAndFlag() throws {
         let grid = ImageGrid(title: "g", rows: [ImageGrid.Row("row", cells: [
             ImageGrid.Cell(try Self.solid(128), mark: "0.91 flagged", flagged: true),
