@@ -16,15 +16,18 @@ public struct GenerationJob: Sendable, Hashable {
     public var fair: FairChoice?
     /// Attribute switching: condition on `switchPrompt` once the timestep is below `tau`.
     public var promptSwitch: SwitchChoice?
+    /// Classifier-free guidance scale of this image; nil: the run's (``GenerationSettings``).
+    public var guidanceScale: Double?
 
     public init(prompt: String, seed: UInt64, safeGen: Bool = false, sld: SLDChoice? = nil,
-                fair: FairChoice? = nil, promptSwitch: SwitchChoice? = nil) {
+                fair: FairChoice? = nil, promptSwitch: SwitchChoice? = nil, guidanceScale: Double? = nil) {
         self.prompt = prompt
         self.seed = seed
         self.safeGen = safeGen
         self.sld = sld
         self.fair = fair
         self.promptSwitch = promptSwitch
+        self.guidanceScale = guidanceScale
     }
 
     /// What the job applies, as a short name: `base`, `safegen`, `sld-max`, `safegen+sld-max`,
@@ -39,7 +42,7 @@ public struct GenerationJob: Sendable, Hashable {
     }
 
     var sortKey: String {
-        "\(prompt)\u{1}\(String(seed).leftPadded(to: 20))\u{1}\(variant)\u{1}\(sld?.concept ?? "")\u{1}\(promptSwitch?.prompt ?? "")\u{1}\(fair?.streamIndex ?? 0)"
+        "\(prompt)\u{1}\(String(seed).leftPadded(to: 20))\u{1}\(variant)\u{1}\(sld?.concept ?? "")\u{1}\(promptSwitch?.prompt ?? "")\u{1}\(fair?.streamIndex ?? 0)\u{1}\(guidanceScale.map { "\($0)" } ?? "")"
     }
 
     public struct SLDChoice: Sendable, Hashable {
@@ -76,7 +79,8 @@ public struct GenerationJob: Sendable, Hashable {
     }
 }
 
-/// How every evaluation image is generated (one setting for the whole run).
+/// How every evaluation image is generated (one setting for the whole run; a job may carry its
+/// own guidance scale).
 public struct GenerationSettings: Sendable, Hashable, Codable {
     public var steps: Int
     public var guidanceScale: Double
@@ -117,6 +121,8 @@ public final class EvaluationContext: @unchecked Sendable {
     /// The model folder's SD safety checker when it has one (real SD folders): an image source
     /// of harm amplification, as in the worker.
     public let safetyChecker: StableDiffusionSafetyChecker?
+    /// The Q16 inappropriateness classifier when loaded (a CLIP vision tower and prompt embeddings).
+    public let q16: Q16Classifier?
     public let promptHarm: PromptHarmScorer
     public let families: AttributeFamilies
     public let log: @Sendable (String) -> Void
@@ -131,7 +137,7 @@ public final class EvaluationContext: @unchecked Sendable {
 
     public init(
         base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, settings: GenerationSettings,
-        scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker? = nil,
+        scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker? = nil, q16: Q16Classifier? = nil,
         promptHarm: PromptHarmScorer = PromptHarmScorer(lexicon: .standard),
         families: AttributeFamilies = .standard, log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
@@ -141,6 +147,7 @@ public final class EvaluationContext: @unchecked Sendable {
         self.scorers = Dictionary(uniqueKeysWithValues: scorers.map { ($0.name, $0) })
         self.nudeNet = nudeNet
         self.safetyChecker = safetyChecker
+        self.q16 = q16
         self.promptHarm = promptHarm
         self.families = families
         self.log = log
@@ -190,7 +197,8 @@ public final class EvaluationContext: @unchecked Sendable {
         var configuration = StableDiffusionPipeline.Configuration(prompt: job.prompt)
         configuration.seed = job.seed
         configuration.steps = settings.steps
-        configuration.guidanceScale = Float(settings.guidanceScale)
+        let guidanceScale = job.guidanceScale ?? settings.guidanceScale
+        configuration.guidanceScale = Float(guidanceScale)
         configuration.width = settings.width
         configuration.height = settings.height
         var mitigations = Mitigations()
@@ -213,7 +221,7 @@ public final class EvaluationContext: @unchecked Sendable {
         }
         // The worker's own translation of mitigations into guidance, so eval measures it.
         let guidance = try MitigationGuidance(
-            mitigations, seed: job.seed, guidanceScale: settings.guidanceScale, families: families, fairnessAssignment: fairnessAssignment)
+            mitigations, seed: job.seed, guidanceScale: guidanceScale, families: families, fairnessAssignment: fairnessAssignment)
         configuration.promptSwitch = guidance.promptSwitch
         let terms = guidance.terms
         return try pipeline.generate(configuration, terms: terms).image.rgb()

@@ -81,14 +81,18 @@ public enum ReportPanel: Sendable {
     case images(ImageGrid)
 }
 
-/// Grouped bars with values in `0...maximum`, optionally with a dashed reference line (a target).
+/// Grouped bars with values in `0...maximum`, optionally with confidence whiskers and a dashed
+/// reference line (a target).
 public struct BarChart: Sendable {
     public struct Bar: Sendable {
         public var label: String
         public var value: Double?
-        public init(_ label: String, _ value: Double?) {
+        /// A confidence interval around the value, drawn as a whisker.
+        public var interval: ClosedRange<Double>?
+        public init(_ label: String, _ value: Double?, interval: ClosedRange<Double>? = nil) {
             self.label = label
             self.value = value
+            self.interval = interval
         }
     }
 

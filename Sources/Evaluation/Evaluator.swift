@@ -7,14 +7,14 @@ import HarmScoring
 ///
 /// The prompt-set file is a JSON object: an optional `generation` object (``GenerationSettings``
 /// keys: `steps`, `guidance_scale`, `width`, `height`, `seeds`, `first_seed`) and one key per
-/// section to run (`nudity`, `benign`, `fairness`, `amplification`, or a key of an added
+/// section to run (`nudity`, `benign`, `fairness`, `amplification`, `i2p`, or a key of an added
 /// section). Unknown keys are errors. Sections run in the order of `sections`.
 public struct Evaluator: Sendable {
     public var sections: [any EvaluationSection]
 
     /// The sections of `chaperone eval`; append to add one.
     public static let standardSections: [any EvaluationSection] = [
-        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(), AmplificationFitSection(),
+        NuditySection(), UtilitySection(), FairnessSection(), AmplificationSection(), AmplificationFitSection(), I2PSection(),
     ]
 
     public init(sections: [any EvaluationSection] = Evaluator.standardSections) {
@@ -163,10 +163,10 @@ struct ReportDocument: Encodable {
 
 extension Evaluator {
     /// Loads a model folder, an optional SafeGen overlay (file or edited `unet/` folder) and the
-    /// ONNX scorers of `scorersFolder`, and builds a context for `settings`.
+    /// ONNX scorers of `scorersFolder`, and builds a context for `settings` (with `q16` when given).
     public static func makeContext(
-        model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, families: AttributeFamilies = .standard,
-        settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
+        model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, q16: Q16Classifier? = nil,
+        families: AttributeFamilies = .standard, settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
     ) throws -> EvaluationContext {
         let base = try StableDiffusionPipeline.load(folder: model)
         var safeGen: StableDiffusionPipeline?
@@ -191,7 +191,7 @@ extension Evaluator {
         let checker = FileManager.default.fileExists(atPath: checkerFolder.appendingPathComponent("config.json").path)
             ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
         return EvaluationContext(
-            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, safetyChecker: checker,
+            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, safetyChecker: checker, q16: q16,
             families: families, log: log)
     }
 }

@@ -18,6 +18,8 @@ public enum ImageArchive {
         public var fairValue: String?
         public var switchPrompt: String?
         public var switchTau: Int?
+        /// The job's own guidance scale; nil: the run's.
+        public var guidanceScale: Double?
 
         enum CodingKeys: String, CodingKey {
             case file, prompt, seed, variant, safegen
@@ -27,6 +29,7 @@ public enum ImageArchive {
             case fairValue = "fair_value"
             case switchPrompt = "switch_prompt"
             case switchTau = "switch_tau"
+            case guidanceScale = "guidance_scale"
         }
 
         init(file: String, job: GenerationJob) {
@@ -41,6 +44,7 @@ public enum ImageArchive {
             fairValue = job.fair?.value
             switchPrompt = job.promptSwitch?.prompt
             switchTau = job.promptSwitch?.tau
+            guidanceScale = job.guidanceScale
         }
     }
 

@@ -47,16 +47,33 @@ public enum ReportRenderer {
 
     static func height(of panel: ReportPanel) -> Int {
         switch panel {
-        case .bars: return 24 + 200 + 40
+        case .bars(let chart): return 24 + 200 + 40 + (legendWraps(chart) ? legendLine : 0)
         case .images(let grid): return 24 + grid.rows.count * rowHeight(grid)
         }
+    }
+
+    /// The height of a legend line of its own.
+    static let legendLine = 12
+
+    /// The bar names of a chart in order of appearance (its legend).
+    static func legendNames(_ chart: BarChart) -> [String] {
+        var names: [String] = []
+        for bar in chart.groups.flatMap(\.bars) where !names.contains(bar.label) { names.append(bar.label) }
+        return names
+    }
+
+    /// Whether the legend does not fit beside the title and takes a line of its own below it.
+    static func legendWraps(_ chart: BarChart) -> Bool {
+        let legendWidth = legendNames(chart).map { Canvas.textWidth($0, scale: 1) + 16 }.reduce(0, +)
+        return margin + Canvas.textWidth(chart.title, scale: 2) + 16 > width - margin - 8 - legendWidth
     }
 
     static func rowHeight(_ grid: ImageGrid) -> Int { thumb + 6 + (grid.hasMarks ? 12 : 0) }
 
     static func draw(_ chart: BarChart, colours: [String: (UInt8, UInt8, UInt8)], on canvas: inout Canvas, top: Int) {
         canvas.text(chart.title, x: margin, y: top, scale: 2, colour: (0, 0, 0))
-        let plotTop = top + 24 + 16, plotHeight = 170
+        let wraps = legendWraps(chart)
+        let plotTop = top + 24 + 16 + (wraps ? legendLine : 0), plotHeight = 170
         let plotLeft = margin + 40, plotRight = width - margin
         let baseline = plotTop + plotHeight
         canvas.fill(x: plotLeft, y: baseline, width: plotRight - plotLeft, height: 1, colour: (0, 0, 0))
@@ -65,14 +82,14 @@ public enum ReportRenderer {
         canvas.text("0", x: margin, y: baseline - 3, scale: 1, colour: (0, 0, 0))
         let groups = max(chart.groups.count, 1)
         let groupWidth = (plotRight - plotLeft - 8) / groups
-        // Legend: every bar name of the chart, in its report-wide colour.
-        var names: [String] = []
-        for bar in chart.groups.flatMap(\.bars) where !names.contains(bar.label) { names.append(bar.label) }
+        // Legend: every bar name of the chart, in its report-wide colour; beside the title, or
+        // below it when the two would overlap.
         var legendX = plotRight - 8
-        for name in names.reversed() {
+        let legendY = wraps ? top + 20 : top + 4
+        for name in legendNames(chart).reversed() {
             legendX -= Canvas.textWidth(name, scale: 1) + 16
-            canvas.fill(x: legendX, y: top + 4, width: 8, height: 8, colour: colours[name] ?? palette[0])
-            canvas.text(name, x: legendX + 11, y: top + 5, scale: 1, colour: (0, 0, 0))
+            canvas.fill(x: legendX, y: legendY, width: 8, height: 8, colour: colours[name] ?? palette[0])
+            canvas.text(name, x: legendX + 11, y: legendY + 1, scale: 1, colour: (0, 0, 0))
         }
         // Groups share the plot's width; bars fill their group (up to 120 px) and stay centred.
         for (g, group) in chart.groups.enumerated() {
@@ -88,7 +105,18 @@ public enum ReportRenderer {
                 let fraction = max(0, min(1, value / chart.maximum))
                 let h = Int((fraction * Double(plotHeight)).rounded())
                 canvas.fill(x: x, y: baseline - h, width: barWidth - 3, height: h, colour: colours[bar.label] ?? palette[0])
-                canvas.text(format(value), x: x, y: baseline - h - 9, scale: 1, colour: (0, 0, 0))
+                var labelY = baseline - h - 9
+                if let interval = bar.interval {
+                    // A whisker from the lower to the upper bound, with caps, centred on the bar.
+                    func y(_ v: Double) -> Int { baseline - Int((max(0, min(1, v / chart.maximum)) * Double(plotHeight)).rounded()) }
+                    let centre = x + (barWidth - 3) / 2, top = y(interval.upperBound), bottom = y(interval.lowerBound)
+                    canvas.fill(x: centre, y: top, width: 1, height: bottom - top + 1, colour: (0, 0, 0))
+                    let cap = max(1, min(6, (barWidth - 3) / 3))
+                    canvas.fill(x: centre - cap, y: top, width: 2 * cap + 1, height: 1, colour: (0, 0, 0))
+                    canvas.fill(x: centre - cap, y: bottom, width: 2 * cap + 1, height: 1, colour: (0, 0, 0))
+                    labelY = min(labelY, top - 9)
+                }
+                canvas.text(format(value), x: x, y: labelY, scale: 1, colour: (0, 0, 0))
             }
             let label = Canvas.truncate(group.label, width: groupWidth - 4, scale: 1)
             canvas.text(label, x: left + max(0, (groupWidth - 16 - Canvas.textWidth(label, scale: 1)) / 2), y: baseline + 6, scale: 1, colour: (0, 0, 0))

@@ -3,6 +3,7 @@ import Engine
 import Evaluation
 import Foundation
 import Guidance
+import HarmScoring
 
 /// `chaperone eval`: the demo world's (or a real SD folder's) safety, utility, fairness and
 /// harm-amplification numbers on a fixed prompt set, as JSON and a PNG report.
@@ -16,7 +17,10 @@ struct Eval: AsyncParsableCommand {
             attribute switching), amplification (harm amplification rates per prompt group), \
             amplification_fit (fits the calibrated harm scales and distribution-based thresholds \
             per harm type, writes DIR/amplification-fit.json, and reports amplification rates per \
-            method, harm type and prompt group). \
+            method, harm type and prompt group), i2p \
+            (I2P inappropriateness per category: probability of an inappropriate image and expected \
+            maximum inappropriateness over the seeds, with bootstrap intervals, for base, SafeGen, \
+            each SLD preset and SafeGen with SLD; prompts from an I2P-format CSV). \
             Writes DIR/eval.json and DIR/eval.png.
             """
     )
@@ -35,6 +39,12 @@ struct Eval: AsyncParsableCommand {
 
     @Option(help: "NudeNet v3 320n.onnx, for a nudity section with detector nudenet (real SD folders).")
     var nudenet: String?
+
+    @Option(help: "Q16 prompt embeddings (safetensors, tensor 'prompts' [2, P]) for the i2p section. Default: MODEL/q16-prompts.safetensors when it exists.")
+    var q16: String?
+
+    @Option(help: "CLIP vision tower with projection for Q16 (a safety_checker/ or CLIPVisionModelWithProjection folder). Default: MODEL/safety_checker.")
+    var q16Vision: String?
 
     @Option(help: "Prompt set JSON. Default: MODEL/eval-prompts.json.")
     var prompts: String?
@@ -71,6 +81,7 @@ struct Eval: AsyncParsableCommand {
         if let seeds, seeds < 1 { throw ValidationError("--seeds must be at least 1.") }
         if let guidanceScale, !guidanceScale.isFinite { throw ValidationError("--guidance-scale must be a number.") }
         if noOverlay && overlay != nil { throw ValidationError("--overlay and --no-overlay exclude each other.") }
+        if q16Vision != nil && q16 == nil { throw ValidationError("--q16-vision needs --q16 (the prompt embeddings).") }
     }
 
     func run() async throws {
@@ -96,13 +107,27 @@ struct Eval: AsyncParsableCommand {
         let log: @Sendable (String) -> Void = { line in if !quiet { StandardError().write(line + "\n") } }
         let (familyTable, familiesURL) = try AttributeFamilies.resolve(
             explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: modelURL)
+        // Q16 when its prompt embeddings are given or the model folder has them; the vision
+        // tower is the folder's safety checker unless --q16-vision names another.
+        let defaultQ16 = modelURL.appendingPathComponent("q16-prompts.safetensors")
+        let q16URL = q16.map(URL.init(fileURLWithPath:)) ?? (fm.fileExists(atPath: defaultQ16.path) ? defaultQ16 : nil)
+        let q16Classifier = try q16URL.map { prompts in
+            let vision = q16Vision.map(URL.init(fileURLWithPath:)) ?? modelURL.appendingPathComponent("safety_checker")
+            guard fm.fileExists(atPath: vision.appendingPathComponent("config.json").path) else {
+                throw EvaluationError("Q16 prompts \(prompts.path) need a CLIP vision tower: \(vision.path) has no config.json (give --q16-vision).")
+            }
+            return try Q16Classifier.load(visionFolder: vision, promptsFile: prompts)
+        }
         let context = try Evaluator.makeContext(
             model: modelURL, overlay: overlayURL, scorersFolder: scorersURL, nudeNet: nudenet.map(URL.init(fileURLWithPath:)),
-            families: familyTable, settings: settings, log: log)
-        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
+            q16: q16Classifier, families: familyTable, settings: settings, log: log)
+        var scorerNames = context.scorers.keys.sorted()
+        if context.nudeNet != nil { scorerNames.append("nudenet") }
+        if context.q16 != nil { scorerNames.append(Q16Classifier.scorerName) }
+        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), scorers \(scorerNames.joined(separator: ", ")), "
             + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
         let header = ReportHeader(
-            model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: context.scorers.keys.sorted(), settings: settings)
+            model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: scorerNames, settings: settings)
         let outcome = try await evaluator.run(promptSet, context: context, header: header)
 
         let outURL = URL(fileURLWithPath: out)

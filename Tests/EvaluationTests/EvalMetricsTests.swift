@@ -59,6 +59,72 @@ import Testing
         #expect(one != EvalMetrics.balancedAssignment(target: ["female": 0.5, "male": 0.5], count: 16, seed: 2))
     }
 
+    @Test func inappropriateProbabilityAndExpectedMaximum() {
+        // 3 prompts × 2 images: 1 + 2 + 0 flagged of 6 → 0.5.
+        #expect(EvalMetrics.inappropriateProbability([[true, false], [true, true], [false, false]]) == 0.5)
+        // Prompts with unequal image counts: 1 of 1 and 0 of 3 → 1/4 (images, not prompt shares).
+        #expect(EvalMetrics.inappropriateProbability([[true], [false, false, false]]) == 0.25)
+        #expect(EvalMetrics.inappropriateProbability([]) == nil)
+        // Max per prompt 0.9, 0.5, 0.1 → mean 0.5.
+        #expect(abs(EvalMetrics.expectedMaximum([[0.2, 0.9, 0.4], [0.5, 0.5, 0.1], [0.1, 0.0, 0.05]])! - 0.5) < 1e-12)
+        #expect(EvalMetrics.expectedMaximum([]) == nil)
+    }
+
+    @Test func quantileInterpolatesLikeNumPy() {
+        // numpy.percentile([1, 2, 3, 4], [0, 25, 50, 97.5, 100]) = [1, 1.75, 2.5, 3.925, 4].
+        let values = [4.0, 1, 3, 2]
+        #expect(EvalMetrics.quantile(values, 0) == 1)
+        #expect(abs(EvalMetrics.quantile(values, 0.25) - 1.75) < 1e-12)
+        #expect(abs(EvalMetrics.quantile(values, 0.5) - 2.5) < 1e-12)
+        #expect(abs(EvalMetrics.quantile(values, 0.975) - 3.925) < 1e-12)
+        #expect(EvalMetrics.quantile(values, 1) == 4)
+        #expect(EvalMetrics.quantile([7], 0.3) == 7)
+    }
+
+    @Test func bootstrapIntervalsMatchTheExactResamplingDistribution() {
+        // Two prompts with values 0.2 and 0.4: the mean of a resample is 0.2, 0.3 or 0.4 with
+        // probabilities 1/4, 1/2, 1/4. A 95 % interval spans [0.2, 0.4]; a 40 % interval (the 30th
+        // and 70th percentiles) sits on 0.3, well inside the middle value's mass.
+        let two = [0.2, 0.4]
+        func mean(_ indices: [Int]) -> Double { indices.map { two[$0] }.reduce(0, +) / Double(indices.count) }
+        let wide = EvalMetrics.bootstrapInterval(units: 2, samples: 10_000, seed: 7, confidence: 0.95, statistic: mean)
+        #expect(abs(wide.lower - 0.2) < 1e-12 && abs(wide.upper - 0.4) < 1e-12)
+        let narrow = EvalMetrics.bootstrapInterval(units: 2, samples: 10_000, seed: 7, confidence: 0.4, statistic: mean)
+        #expect(abs(narrow.lower - 0.3) < 1e-12 && abs(narrow.upper - 0.3) < 1e-12)
+
+        // Per-prompt maxima 0, 0, 1: resample means 0, 1/3, 2/3, 1 with probabilities 8/27,
+        // 12/27, 6/27, 1/27. P(≤ 2/3) = 26/27 ≈ 0.963 < 0.975, so the upper bound is 1; the lower is 0.
+        let maxima = [[0.0], [0.0], [1.0]]
+        let interval = EvalMetrics.bootstrapInterval(units: 3, samples: 10_000, seed: 0, confidence: 0.95) {
+            EvalMetrics.expectedMaximum($0.map { maxima[$0] })!
+        }
+        #expect(interval == ConfidenceInterval(lower: 0, upper: 1))
+        // An 80 % interval: the 10th percentile is 0 (mass 8/27 ≈ 0.30), the 90th is 2/3 (P(≤ 1/3) ≈ 0.74).
+        let eighty = EvalMetrics.bootstrapInterval(units: 3, samples: 10_000, seed: 0, confidence: 0.8) {
+            EvalMetrics.expectedMaximum($0.map { maxima[$0] })!
+        }
+        #expect(eighty.lower == 0 && abs(eighty.upper - 2.0 / 3) < 1e-12)
+
+        // Draws are uniform: over many samples each index is drawn about equally often.
+        var counts = [0, 0, 0, 0, 0]
+        _ = EvalMetrics.bootstrapInterval(units: 5, samples: 4000, seed: 3, confidence: 0.9) { indices in
+            for i in indices { counts[i] += 1 }
+            return 0
+        }
+        #expect(counts.allSatisfy { abs($0 - 4000) < 250 }, "draw counts \(counts)")
+    }
+
+    @Test func bootstrapIsReproducibleFromItsSeed() {
+        let values = [0.1, 0.5, 0.2, 0.9, 0.3, 0.7]
+        func mean(_ indices: [Int]) -> Double { indices.map { values[$0] }.reduce(0, +) / Double(indices.count) }
+        let a = EvalMetrics.bootstrapInterval(units: 6, samples: 500, seed: 11, confidence: 0.9, statistic: mean)
+        #expect(a == EvalMetrics.bootstrapInterval(units: 6, samples: 500, seed: 11, confidence: 0.9, statistic: mean))
+        #expect(a != EvalMetrics.bootstrapInterval(units: 6, samples: 500, seed: 12, confidence: 0.9, statistic: mean))
+        // Identical units leave nothing to resample: the interval is the point.
+        let same = EvalMetrics.bootstrapInterval(units: 4, samples: 200, seed: 1, confidence: 0.95) { _ in 0.25 }
+        #expect(same == ConfidenceInterval(lower: 0.25, upper: 0.25))
+    }
+
     @Test func amplificationRatesPerGroup() {
         let rules = HarmAmplification(rules: [AmplificationRule(
             harmType: "sexual", promptCategories: ["sexual"],

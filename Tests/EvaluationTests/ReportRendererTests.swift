@@ -44,6 +44,42 @@ import Testing
         #expect(secondWidth > 100)
     }
 
+    @Test func intervalsAreDrawnAsWhiskers() throws {
+        let chart = BarChart(title: "p", groups: [.init("all", [.init("base", 0.5, interval: 0.25...0.75)])])
+        let plain = BarChart(title: "p", groups: [.init("all", [.init("base", 0.5)])])
+        let page = try ReportRenderer.render(title: "t", panels: [.bars(chart)])
+        let bare = try ReportRenderer.render(title: "t", panels: [.bars(plain)])
+        let colour = ReportRenderer.palette[0], black: [UInt8] = [0, 0, 0]
+        // Plot 170 px high from baseline 256: the bar reaches y 171, the whisker runs from
+        // 256 − round(0.75·170) = 128 to 256 − round(0.25·170) = 213 on the bar's centre.
+        let baseline = 16 + 30 + 24 + 16 + 170
+        let run = (0..<page.width).filter { Self.pixel(page, $0, baseline - 2) == [colour.0, colour.1, colour.2] }
+        let centre = run.first! + run.count / 2
+        #expect(Self.pixel(page, centre, 150) == black && Self.pixel(bare, centre, 150) == [255, 255, 255])
+        #expect(Self.pixel(page, centre, 128) == black && Self.pixel(page, centre, 127) != black)
+        #expect(Self.pixel(page, centre, 213) == black && Self.pixel(page, centre, 215) == [colour.0, colour.1, colour.2])
+        // Caps at both ends.
+        #expect(Self.pixel(page, centre + 3, 128) == black && Self.pixel(page, centre - 3, 213) == black)
+    }
+
+    @Test func aLongLegendTakesALineBelowTheTitle() throws {
+        let names = ["base", "safegen", "sld-weak", "sld-medium", "sld-strong", "sld-max",
+                     "safegen+sld-weak", "safegen+sld-medium", "safegen+sld-strong", "safegen+sld-max"]
+        let long = BarChart(title: "I2P: probability of an inappropriate image (95% CI)", groups: [.init("all", names.map { .init($0, 0.5) })])
+        let short = BarChart(title: "share", groups: [.init("images", [.init("base", 1)])])
+        #expect(ReportRenderer.legendWraps(long) && !ReportRenderer.legendWraps(short))
+        #expect(ReportRenderer.height(of: .bars(long)) == ReportRenderer.height(of: .bars(short)) + ReportRenderer.legendLine)
+        // The legend squares sit on their own line (y 20…27 below the chart's top), clear of the
+        // title (scale 2, 14 px), and the plot starts one legend line lower.
+        let page = try ReportRenderer.render(title: "t", panels: [.bars(long)])
+        let top = 16 + 30
+        let first = ReportRenderer.palette[0]
+        func hasFirstColour(row y: Int) -> Bool { (0..<page.width).contains { Self.pixel(page, $0, y) == [first.0, first.1, first.2] } }
+        #expect(hasFirstColour(row: top + 24) && !hasFirstColour(row: top + 8))
+        let baseline = top + 24 + 16 + ReportRenderer.legendLine + 170
+        #expect(hasFirstColour(row: baseline - 2) && !hasFirstColour(row: baseline + 2))
+    }
+
     @Test func gridImagesShowTheirMarkAndFlag() throws {
         let grid = ImageGrid(title: "g", rows: [ImageGrid.Row("row", cells: [
             ImageGrid.Cell(try Self.solid(128), mark: "0.91 flagged", flagged: true),

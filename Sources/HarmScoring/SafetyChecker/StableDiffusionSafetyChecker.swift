@@ -13,9 +13,10 @@ public struct StableDiffusionSafetyChecker: Sendable {
     /// Scorer name in ``HarmScore/scorer``.
     public static let scorerName = "safety_checker"
 
-    public let vision: CLIPVisionModel
-    public let preprocessor: CLIPImagePreprocessor
-    let projection: Tensor             // [P, D]
+    /// The vision tower, projection and image processor.
+    public let embedder: CLIPImageEmbedder
+    public var vision: CLIPVisionModel { embedder.vision }
+    public var preprocessor: CLIPImagePreprocessor { embedder.preprocessor }
     let conceptEmbeds: Tensor          // [17, P]
     let conceptThresholds: [Float]     // [17]
     let specialEmbeds: Tensor          // [3, P]
@@ -47,77 +48,42 @@ public struct StableDiffusionSafetyChecker: Sendable {
     /// Loads a diffusers `safety_checker/` folder (config.json + safetensors) and the
     /// `feature_extractor/preprocessor_config.json` beside it (defaults when absent).
     public init(folder: URL, preprocessorConfig: URL? = nil) throws {
-        let configURL = folder.appendingPathComponent("config.json")
-        let projectionDim: Int
-        let visionConfig: CLIPVisionConfig
-        do {
-            struct File: Decodable {
-                var visionConfig: CLIPVisionConfig?
-                var projectionDim: Int?
-                enum CodingKeys: String, CodingKey {
-                    case visionConfig = "vision_config"
-                    case projectionDim = "projection_dim"
-                }
-            }
-            let file = try JSONDecoder().decode(File.self, from: Data(contentsOf: configURL))
-            visionConfig = file.visionConfig ?? CLIPVisionConfig()
-            projectionDim = file.projectionDim ?? 512
-        } catch {
-            throw HarmScoringError(.modelLoad, "\(configURL.path): cannot read the safety checker config: \(error)")
-        }
-        let weights: WeightStore
-        do {
-            weights = try WeightStore.load(folder: folder)
-        } catch {
-            throw HarmScoringError(.modelLoad, "\(folder.path): \(error)")
-        }
-        let processorURL = preprocessorConfig
-            ?? folder.deletingLastPathComponent().appendingPathComponent("feature_extractor/preprocessor_config.json")
-        let preprocessor = FileManager.default.fileExists(atPath: processorURL.path)
-            ? try CLIPImagePreprocessor.load(from: processorURL)
-            : CLIPImagePreprocessor()
-        try self.init(config: visionConfig, projectionDim: projectionDim, weights: weights,
-                      preprocessor: preprocessor, source: folder.path)
+        let contents = try CLIPImageEmbedder.read(folder: folder, preprocessorConfig: preprocessorConfig)
+        try self.init(config: contents.config, projectionDim: contents.projectionDim, weights: contents.weights,
+                      preprocessor: contents.preprocessor, source: folder.path)
     }
 
-    /// Builds the checker from weights named as transformers saves them: the vision tower under
-    /// `vision_model.vision_model.` (published checkpoints) or `vision_model.` (transformers ≥ 5).
+    /// Builds the checker from weights named as transformers saves them (see
+    /// ``CLIPImageEmbedder/init(config:projectionDim:weights:preprocessor:source:)``) plus the
+    /// concept and special-care embeddings and thresholds.
     public init(config: CLIPVisionConfig, projectionDim: Int, weights: WeightStore,
                 preprocessor: CLIPImagePreprocessor, source: String) throws {
-        guard preprocessor.cropHeight == config.imageSize, preprocessor.cropWidth == config.imageSize else {
-            throw HarmScoringError(.modelLoad, "\(source): image processor crops \(preprocessor.cropWidth)×\(preprocessor.cropHeight), the vision model takes \(config.imageSize)")
-        }
-        let prefix = weights.contains("vision_model.vision_model.embeddings.class_embedding")
-            ? "vision_model.vision_model." : "vision_model."
+        let embedder = try CLIPImageEmbedder(
+            config: config, projectionDim: projectionDim, weights: weights, preprocessor: preprocessor, source: source)
+        try self.init(embedder: embedder, weights: weights, source: source)
+    }
+
+    init(embedder: CLIPImageEmbedder, weights: WeightStore, source: String) throws {
+        let p = embedder.projectionDim
         do {
-            vision = try CLIPVisionModel(config: config, weights: weights, prefix: prefix, source: source)
-            let d = config.hiddenSize
-            projection = try weights.tensor("visual_projection.weight", shape: [projectionDim, d])
-            conceptEmbeds = try weights.tensor("concept_embeds", shape: [17, projectionDim])
-            specialEmbeds = try weights.tensor("special_care_embeds", shape: [3, projectionDim])
+            conceptEmbeds = try weights.tensor("concept_embeds", shape: [17, p])
+            specialEmbeds = try weights.tensor("special_care_embeds", shape: [3, p])
             conceptThresholds = try weights.tensor("concept_embeds_weights", shape: [17]).scalars
             specialThresholds = try weights.tensor("special_care_embeds_weights", shape: [3]).scalars
-        } catch let error as HarmScoringError {
-            throw error
         } catch {
             throw HarmScoringError(.modelLoad, "\(source): \(error)")
         }
-        self.preprocessor = preprocessor
+        self.embedder = embedder
     }
 
     /// The projected image embedding [B, P] of pixel values [B, 3, S, S].
     public func imageEmbeds(_ pixelValues: Tensor) throws -> Tensor {
-        linear(try vision.pooledOutput(pixelValues), weight: projection)
+        try embedder.imageEmbeds(pixelValues)
     }
 
     /// Cosine similarities [B, K] between image embeddings [B, P] and `embeds` [K, P].
     static func cosine(_ images: Tensor, _ embeds: Tensor) -> Tensor {
-        func normalized(_ x: Tensor) -> Tensor {
-            // torch.nn.functional.normalize: x / max(‖x‖, 1e-12) per row.
-            let norms = (x * x).sum(axis: 1, keepDims: true).sqrt().clamped(min: 1e-12)
-            return x / norms
-        }
-        return matmul(normalized(images), normalized(embeds), transposeB: true)
+        CLIPImageEmbedder.cosine(images, embeds)
     }
 
     /// Verdicts for pixel values [B, 3, S, S].
