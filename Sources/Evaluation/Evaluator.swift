@@ -159,9 +159,12 @@ struct ReportDocument: Encodable {
 
 extension Evaluator {
     /// Loads a model folder, an optional SafeGen overlay (file or edited `unet/` folder) and the
-    /// ONNX scorers of `scorersFolder`, and builds a context for `settings`.
+    /// ONNX scorers of `scorersFolder`, and builds a context for `settings`. `switching`: the
+    /// model folder's attribute-switching settings (``AttributeSwitchingSettings/resolve(modelFolder:)``);
+    /// `switchingSettingsDestination`: where a τ sweep may write its choice.
     public static func makeContext(
         model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, families: AttributeFamilies = .standard,
+        switching: (settings: AttributeSwitchingSettings, source: URL)? = nil, switchingSettingsDestination: URL? = nil,
         settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
     ) throws -> EvaluationContext {
         let base = try StableDiffusionPipeline.load(folder: model)
@@ -184,6 +187,7 @@ extension Evaluator {
         let scorers = try scorersFolder.map { try OnnxImageScorer.loadFolder($0) } ?? []
         let detector = try nudeNet.map { try NudeNetDetector(modelURL: $0) }
         return EvaluationContext(
-            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, families: families, log: log)
+            base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, families: families,
+            switching: switching, switchingSettingsDestination: switchingSettingsDestination, log: log)
     }
 }

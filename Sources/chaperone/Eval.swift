@@ -13,8 +13,10 @@ struct Eval: AsyncParsableCommand {
             Sections (each runs when the prompt set has its key): nudity (exposed detections and \
             nudity-removal rate of SafeGen, SLD and both), benign (classifier accuracy base vs \
             SafeGen, pixel distance), fairness (attribute shares per role: plain, Fair Diffusion, \
-            attribute switching), amplification (harm amplification rates per prompt group). \
-            Writes DIR/eval.json and DIR/eval.png.
+            attribute switching; with switch_sweep, a sweep of the switching tau), amplification \
+            (harm amplification rates per prompt group). Writes DIR/eval.json and DIR/eval.png. \
+            Attribute switching without a tau uses MODEL/attribute-switching.json's tau when it \
+            exists; --write-switching-settings writes the sweep's choice there.
             """
     )
 
@@ -38,6 +40,9 @@ struct Eval: AsyncParsableCommand {
 
     @Option(help: "Fair Diffusion attribute families JSON. Default: MODEL/fairness-families.json when it exists, else the embedded gender family.")
     var families: String?
+
+    @Flag(help: "Write the tau the fairness section's switch_sweep chooses, with the sweep, to MODEL/attribute-switching.json.")
+    var writeSwitchingSettings = false
 
     @Option(help: "Denoising steps (overrides the prompt set; default 20).")
     var steps: Int?
@@ -84,6 +89,12 @@ struct Eval: AsyncParsableCommand {
             ModerationSection(model: modelURL, overlay: overlayURL, nudeNet: nudenet),
         ])
         let promptSet = try evaluator.loadPromptSet(promptsURL)
+        if writeSwitchingSettings {
+            let fairness = promptSet.inputs["fairness"].flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            guard fairness?["switch_sweep"] != nil else {
+                throw ValidationError("--write-switching-settings needs a prompt set whose fairness section has a switch_sweep (\(promptsURL.path) has none).")
+            }
+        }
         let given = promptSet.generation
         let settings = GenerationSettings(
             steps: steps ?? given.steps ?? 20, guidanceScale: guidanceScale ?? given.guidanceScale ?? 7.5,
@@ -93,10 +104,15 @@ struct Eval: AsyncParsableCommand {
         let log: @Sendable (String) -> Void = { line in if !quiet { StandardError().write(line + "\n") } }
         let (familyTable, familiesURL) = try AttributeFamilies.resolve(
             explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: modelURL)
+        let switching = try AttributeSwitchingSettings.resolve(modelFolder: modelURL)
         let context = try Evaluator.makeContext(
             model: modelURL, overlay: overlayURL, scorersFolder: scorersURL, nudeNet: nudenet.map(URL.init(fileURLWithPath:)),
-            families: familyTable, settings: settings, log: log)
-        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
+            families: familyTable, switching: switching,
+            switchingSettingsDestination: writeSwitchingSettings
+                ? modelURL.appendingPathComponent(AttributeSwitchingSettings.modelFolderFileName) : nil,
+            settings: settings, log: log)
+        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), "
+            + "switching tau \(context.defaultSwitchTau) (\(switching?.source.path ?? "built-in default")), scorers \(context.scorers.keys.sorted().joined(separator: ", ")), "
             + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
         let header = ReportHeader(
             model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: context.scorers.keys.sorted(), settings: settings)
