@@ -253,7 +253,7 @@ public enum SwitchingSweep {
             let settings = AttributeSwitchingSettings(
                 tau: chosen,
                 chosenBy: .init(
-                    rule: rule, promptSet: source, firstSeed: context.settings.firstSeed, seeds: context.settings.seeds,
+                    rule: rule, promptSet: URL(fileURLWithPath: source).lastPathComponent, firstSeed: context.settings.firstSeed, seeds: context.settings.seeds,
                     steps: context.settings.steps, guidanceScale: context.settings.guidanceScale,
                     utilityFloorPSNRDB: input.utilityFloorPSNRDB, balanceTau: balanceTau),
                 sweep: candidates)

@@ -37,7 +37,7 @@ public struct AttributeSwitchingSettings: Codable, Sendable, Equatable {
     public struct Provenance: Codable, Sendable, Equatable {
         /// The selection rule in words.
         public var rule: String
-        /// The prompt set of the sweep.
+        /// The prompt set of the sweep (its file name).
         public var promptSet: String
         /// The sweep's seeds: `firstSeed ..< firstSeed + seeds` (the tuning seeds).
         public var firstSeed: UInt64
