@@ -7,7 +7,7 @@ import Foundation
 ///
 /// ```json
 /// {"tau": 950,
-///  "chosen_by": {"rule": "…", "prompt_set": "models/demo/switching-sweep.json", "first_seed": 1, "seeds": 8,
+///  "chosen_by": {"rule": "…", "prompt_set": "switching-sweep.json", "first_seed": 1, "seeds": 8,
 ///                "steps": 20, "guidance_scale": 5, "utility_floor_psnr_db": 12, "balance_tau": 410},
 ///  "sweep": [{"tau": 0, "deviation": 0.5, "steering_success": 0.5, "psnr_db": null,
 ///             "mean_abs": 0, "imbalance": 1.2}, …]}
