@@ -228,7 +228,7 @@ public struct FairnessTarget: Codable, Sendable, Equatable {
 public struct AttributeSwitching: Codable, Sendable, Equatable {
     public var switchPrompt: String
     /// Timestep value 0 ... 1000 (0 never switches, 1000 switches from the start). Absent: the
-    /// worker's default (800).
+    /// model folder's `attribute-switching.json` τ when it has one, else 800.
     public var tau: Int?
 
     public enum CodingKeys: String, CodingKey, CaseIterable, Sendable {

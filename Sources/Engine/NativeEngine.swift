@@ -77,9 +77,12 @@ public struct NativeEngine: Sendable {
         }
         let families = try AttributeFamilies.resolve(
             explicit: settings.familiesPath.map(URL.init(fileURLWithPath:)), modelFolder: modelURL).families
+        // The τ chosen for this model by `chaperone eval`'s sweep, when the folder has one.
+        let switching = try AttributeSwitchingSettings.resolve(modelFolder: modelURL)?.settings
         var generator = NativeImageGenerator(
             base: pipeline, safeGen: safeGenPipeline, overlaySHA256: overlay?.sha256,
-            modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families)
+            modelSHA256: try ModelFingerprint.sha256(folder: modelURL), families: families,
+            defaultSwitchTau: AttributeSwitchingSettings.defaultTau(switching))
 
         let loaded = try NativeModeration(
             settings: NativeModerationSettings(

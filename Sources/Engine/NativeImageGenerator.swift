@@ -16,17 +16,21 @@ public struct NativeImageGenerator: ImageGenerating {
     let overlaySHA256: String?
     public let modelSHA256: String
     let families: AttributeFamilies
+    /// The attribute-switching τ of a request that gives none (the model folder's
+    /// `attribute-switching.json`, else the built-in default).
+    public let defaultSwitchTau: Int
     /// Early abort on the tenant's policy; nil: every generation runs all steps.
     var earlyAbort: EarlyAbortCheck?
     private let queue = DispatchQueue(label: "chaperone.generate", qos: .userInitiated)
 
     init(base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, overlaySHA256: String?,
-         modelSHA256: String, families: AttributeFamilies) {
+         modelSHA256: String, families: AttributeFamilies, defaultSwitchTau: Int) {
         self.base = base
         self.safeGen = safeGen
         self.overlaySHA256 = overlaySHA256
         self.modelSHA256 = modelSHA256
         self.families = families
+        self.defaultSwitchTau = defaultSwitchTau
     }
 
     /// Whether this worker can apply SafeGen (it has an overlay).
@@ -69,7 +73,7 @@ public struct NativeImageGenerator: ImageGenerating {
         }
         let guidance = try MitigationGuidance(
             mitigations, seed: request.seed, guidanceScale: request.guidanceScale, families: families,
-            fairnessAssignment: plan.fairnessAssignment)
+            defaultSwitchTau: defaultSwitchTau, fairnessAssignment: plan.fairnessAssignment)
         var applied = guidance.applied
         applied.safegen = wantsSafeGen
         applied.forcedByPolicy = plan.forcedByPolicy

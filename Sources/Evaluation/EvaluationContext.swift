@@ -125,13 +125,19 @@ public final class EvaluationContext: @unchecked Sendable {
     public let q16: Q16Classifier?
     public let promptHarm: PromptHarmScorer
     public let families: AttributeFamilies
+    /// The model folder's attribute-switching settings (its τ for requests that give none) and
+    /// the file read; nil: none, the built-in ``AttributeSwitch/defaultTau`` applies.
+    public let switching: (settings: AttributeSwitchingSettings, source: URL)?
+    /// Where the fairness section's τ sweep writes its choice (`chaperone eval
+    /// --write-switching-settings`); nil: nowhere.
+    public let switchingSettingsDestination: URL?
     public let log: @Sendable (String) -> Void
 
     private let base: StableDiffusionPipeline
     private let safeGen: StableDiffusionPipeline?
     private var cache: [GenerationJob: PixelBuffer] = [:]
     private let lock = NSLock()
-    /// Images generated so far (cache misses) and the seconds spent on them.
+    /// Images generated so far (cache misses and recorded chains) and the seconds spent on them.
     public private(set) var generatedCount = 0
     public private(set) var generationSeconds = 0.0
 
@@ -139,7 +145,8 @@ public final class EvaluationContext: @unchecked Sendable {
         base: StableDiffusionPipeline, safeGen: StableDiffusionPipeline?, settings: GenerationSettings,
         scorers: [OnnxImageScorer], nudeNet: NudeNetDetector?, safetyChecker: StableDiffusionSafetyChecker? = nil, q16: Q16Classifier? = nil,
         promptHarm: PromptHarmScorer = PromptHarmScorer(lexicon: .standard),
-        families: AttributeFamilies = .standard, log: @escaping @Sendable (String) -> Void = { _ in }
+        families: AttributeFamilies = .standard, switching: (settings: AttributeSwitchingSettings, source: URL)? = nil,
+        switchingSettingsDestination: URL? = nil, log: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.base = base
         self.safeGen = safeGen
@@ -150,8 +157,17 @@ public final class EvaluationContext: @unchecked Sendable {
         self.q16 = q16
         self.promptHarm = promptHarm
         self.families = families
+        self.switching = switching
+        self.switchingSettingsDestination = switchingSettingsDestination
         self.log = log
     }
+
+    /// The attribute-switching τ of a request that gives none, as the worker on this model
+    /// folder would apply it.
+    public var defaultSwitchTau: Int { AttributeSwitchingSettings.defaultTau(switching?.settings) }
+
+    /// The model's training betas (its scheduler config), for attribute switching's τ search.
+    public func trainingBetas() throws -> [Float] { try base.schedulerConfig.trainingBetas() }
 
     /// Whether a SafeGen overlay is loaded.
     public var hasSafeGen: Bool { safeGen != nil }
@@ -182,6 +198,22 @@ public final class EvaluationContext: @unchecked Sendable {
         return image
     }
 
+    /// The image of `job` with the guided noise prediction (flattened) and the timestep of every
+    /// step, for attribute switching's τ search (``TauSearch``). Recording does not change the
+    /// image, which joins the cache.
+    public func chain(_ job: GenerationJob) throws -> (image: PixelBuffer, timesteps: [Float], predictions: [[Float]]) {
+        let start = Date()
+        let recorder = TauSearch.Recorder()
+        let image = try generate(job, recorder: recorder)
+        lock.lock()
+        if cache[job] == nil { cache[job] = image }
+        generatedCount += 1
+        generationSeconds += Date().timeIntervalSince(start)
+        lock.unlock()
+        let recorded = recorder.recorded
+        return (image, recorded.timesteps, recorded.predictions)
+    }
+
     /// Every image generated so far with its job, in a stable order (prompt, seed, then the
     /// mitigations), for `chaperone eval --images` and for labelling outside the report.
     public func generatedImages() -> [(job: GenerationJob, image: PixelBuffer)] {
@@ -190,7 +222,7 @@ public final class EvaluationContext: @unchecked Sendable {
         return cache.map { (job: $0.key, image: $0.value) }.sorted { $0.job.sortKey < $1.job.sortKey }
     }
 
-    private func generate(_ job: GenerationJob) throws -> PixelBuffer {
+    private func generate(_ job: GenerationJob, recorder: TauSearch.Recorder? = nil) throws -> PixelBuffer {
         guard let pipeline = job.safeGen ? safeGen : base else {
             throw EvaluationError("a SafeGen image was asked for but no overlay is loaded")
         }
@@ -221,9 +253,11 @@ public final class EvaluationContext: @unchecked Sendable {
         }
         // The worker's own translation of mitigations into guidance, so eval measures it.
         let guidance = try MitigationGuidance(
-            mitigations, seed: job.seed, guidanceScale: guidanceScale, families: families, fairnessAssignment: fairnessAssignment)
+            mitigations, seed: job.seed, guidanceScale: guidanceScale, families: families,
+            defaultSwitchTau: defaultSwitchTau, fairnessAssignment: fairnessAssignment)
         configuration.promptSwitch = guidance.promptSwitch
-        let terms = guidance.terms
+        // The recorder goes last, so it sees the prediction the scheduler steps with.
+        let terms = guidance.terms + (recorder.map { [$0] } ?? [])
         return try pipeline.generate(configuration, terms: terms).image.rgb()
     }
 }

@@ -164,9 +164,14 @@ struct ReportDocument: Encodable {
 extension Evaluator {
     /// Loads a model folder, an optional SafeGen overlay (file or edited `unet/` folder) and the
     /// ONNX scorers of `scorersFolder`, and builds a context for `settings` (with `q16` when given).
+    /// `switching`: the model folder's attribute-switching settings
+    /// (``AttributeSwitchingSettings/resolve(modelFolder:)``); `switchingSettingsDestination`:
+    /// where a τ sweep may write its choice.
     public static func makeContext(
         model: URL, overlay: URL?, scorersFolder: URL?, nudeNet: URL?, q16: Q16Classifier? = nil,
-        families: AttributeFamilies = .standard, settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
+        families: AttributeFamilies = .standard,
+        switching: (settings: AttributeSwitchingSettings, source: URL)? = nil, switchingSettingsDestination: URL? = nil,
+        settings: GenerationSettings, log: @escaping @Sendable (String) -> Void
     ) throws -> EvaluationContext {
         let base = try StableDiffusionPipeline.load(folder: model)
         var safeGen: StableDiffusionPipeline?
@@ -192,6 +197,6 @@ extension Evaluator {
             ? try StableDiffusionSafetyChecker(folder: checkerFolder) : nil
         return EvaluationContext(
             base: base, safeGen: safeGen, settings: settings, scorers: scorers, nudeNet: detector, safetyChecker: checker, q16: q16,
-            families: families, log: log)
+            families: families, switching: switching, switchingSettingsDestination: switchingSettingsDestination, log: log)
     }
 }

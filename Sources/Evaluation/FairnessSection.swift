@@ -15,17 +15,21 @@ import HarmScoring
 /// assigner: each role is a tenant whose requests meet the target shares as closely as counts
 /// allow); Fair Diffusion steers each image towards its value with the family's edits, attribute
 /// switching starts from the role prompt and switches to the value's prompt below `switch_tau`
-/// (only for roles with `value_prompts`). The family's values must be the scorer's labels.
+/// (only for roles with `value_prompts`; absent: the model folder's `attribute-switching.json`
+/// τ, else the built-in default, as on the worker). The family's values must be the scorer's
+/// labels. An optional `switch_sweep` (``SwitchingSweep``) measures candidate τ values on the
+/// same roles and assignments and picks one.
 public struct FairnessSection: EvaluationSection {
     public let key = "fairness"
     public init() {}
 
     struct Input: SectionInput {
-        static let fields: Set<String> = ["scorer", "family", "target", "switch_tau", "roles"]
+        static let fields: Set<String> = ["scorer", "family", "target", "switch_tau", "switch_sweep", "roles"]
         var scorer: String
         var family: String
         var target: [String: Double]
         var switchTau: Int?
+        var switchSweep: SwitchingSweep.Input?
         var roles: [Role]
 
         struct Role: Decodable {
@@ -41,6 +45,7 @@ public struct FairnessSection: EvaluationSection {
         enum CodingKeys: String, CodingKey {
             case scorer, family, target, roles
             case switchTau = "switch_tau"
+            case switchSweep = "switch_sweep"
         }
     }
 
@@ -67,13 +72,18 @@ public struct FairnessSection: EvaluationSection {
         var family: String
         var target: [String: Double]
         var switchTau: Int
+        /// Where `switch_tau` comes from: `prompt set`, the model folder's settings file, or `built-in default`.
+        var switchTauSource: String
         var methods: [String]
         var roles: [RoleResult]
         var meanDeviation: [String: Double]
+        var switchSweep: SwitchingSweep.Output?
         enum CodingKeys: String, CodingKey {
             case scorer, family, target, methods, roles
             case switchTau = "switch_tau"
+            case switchTauSource = "switch_tau_source"
             case meanDeviation = "mean_deviation"
+            case switchSweep = "switch_sweep"
         }
     }
 
@@ -93,8 +103,18 @@ public struct FairnessSection: EvaluationSection {
             throw EvaluationError("\(place): target shares must be in [0, 1] and sum to 1")
         }
         guard !input.roles.isEmpty else { throw EvaluationError("\(place): roles is empty") }
-        let tau = input.switchTau ?? AttributeSwitch.defaultTau
+        let tau = input.switchTau ?? context.defaultSwitchTau
+        let tauSource = input.switchTau != nil ? "prompt set" : context.switching?.source.path ?? "built-in default"
         guard (0...1000).contains(tau) else { throw EvaluationError("\(place): switch_tau must be in 0...1000") }
+        if let sweep = input.switchSweep {
+            try SwitchingSweep.Input.checkFields(data, place: "\(place), switch_sweep")
+            try sweep.validate(place: "\(place), switch_sweep")
+            guard input.roles.contains(where: { $0.valuePrompts != nil }) else {
+                throw EvaluationError("\(place), switch_sweep: no role has value_prompts to switch to")
+            }
+        } else if context.switchingSettingsDestination != nil {
+            throw EvaluationError("\(place): writing attribute-switching settings needs a switch_sweep")
+        }
         let seeds = context.settings.seedList
         var methodsUsed = ["plain", "fair_diffusion"]
         if input.roles.contains(where: { $0.valuePrompts != nil }) { methodsUsed.append("attribute_switching") }
@@ -103,6 +123,7 @@ public struct FairnessSection: EvaluationSection {
         var groups: [BarChart.Group] = []
         var gridRows: [ImageGrid.Row] = []
         var deviations: [String: [Double]] = [:]
+        var sweepRoles: [SwitchingSweep.Role] = []
         for (r, role) in input.roles.enumerated() {
             if let prompts = role.valuePrompts, Set(prompts.keys) != Set(values) {
                 throw EvaluationError("\(place), roles[\(r)]: value_prompts must have exactly the values \(values)")
@@ -115,6 +136,9 @@ public struct FairnessSection: EvaluationSection {
                 assignments.append(try await streams.assignFairness(requestID: "\(role.role)-\(i)", tenant: role.role, target: target))
             }
             let assigned = assignments.map(\.value)
+            if let prompts = role.valuePrompts {
+                sweepRoles.append(.init(name: role.role, prompt: role.prompt, valuePrompts: prompts, assigned: assigned))
+            }
             var labels: [String: [String]] = [:]
             var hits: [String: Int] = [:]
             var rows: [String: [PixelBuffer]] = [:]
@@ -158,19 +182,25 @@ public struct FairnessSection: EvaluationSection {
             }.joined(separator: ", "))
         }
         let mean = deviations.mapValues { $0.reduce(0, +) / Double($0.count) }
+        let sweep = try input.switchSweep.map {
+            try SwitchingSweep.run($0, roles: sweepRoles, scorer: scorer, target: input.target, source: source, context: context)
+        }
         let output = Output(
-            scorer: input.scorer, family: input.family, target: input.target, switchTau: tau, methods: methodsUsed,
-            roles: results, meanDeviation: mean)
-        let headlines = results.map { role in
+            scorer: input.scorer, family: input.family, target: input.target, switchTau: tau, switchTauSource: tauSource,
+            methods: methodsUsed, roles: results, meanDeviation: mean, switchSweep: sweep?.output)
+        var headlines = results.map { role in
             "fairness: \(role.role) \(values[0]) share " + methodsUsed.map { m in
                 "\(m) " + (role.methods[m]?.proportions?[values[0]].map { String(format: "%.0f %%", $0 * 100) } ?? "n/a")
             }.joined(separator: ", ")
         }
+        headlines.append("fairness: attribute switching at tau \(tau) (\(tauSource))")
+        headlines += sweep?.headlines ?? []
         return SectionResult(
             json: output,
             panels: [.bars(BarChart(title: "Fairness: share '\(values[0])' per role (target \(Int((input.target[values[0]] ?? 0) * 100)) %)",
                                     groups: groups, reference: input.target[values[0]])),
-                     .images(ImageGrid(title: "Fairness: per role and method", rows: gridRows))],
+                     .images(ImageGrid(title: "Fairness: per role and method (attribute switching at tau \(tau))", rows: gridRows))]
+                + (sweep?.panels ?? []),
             headlines: headlines)
     }
 }

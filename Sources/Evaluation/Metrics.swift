@@ -30,13 +30,23 @@ public enum EvalMetrics {
     /// Peak signal-to-noise ratio of two equally sized 8-bit images in dB (peak 255); nil when
     /// they are identical (infinite PSNR).
     public static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double? {
+        psnr(meanSquaredError: squaredErrorSum(a, b) / Double(a.count))
+    }
+
+    /// Sum of squared differences of two equally sized 8-bit images (levels 0…255).
+    public static func squaredErrorSum(_ a: [UInt8], _ b: [UInt8]) -> Double {
         precondition(a.count == b.count && !a.isEmpty, "images differ in size (\(a.count) vs \(b.count) bytes)")
         var sum = 0.0
         for i in a.indices {
             let d = Double(Int(a[i]) - Int(b[i]))
             sum += d * d
         }
-        let mse = sum / Double(a.count)
+        return sum
+    }
+
+    /// PSNR in dB (peak 255) of a mean squared error in 8-bit levels; nil for 0 (infinite).
+    public static func psnr(meanSquaredError mse: Double) -> Double? {
+        precondition(mse >= 0, "a mean squared error is non-negative")
         return mse == 0 ? nil : 10 * log10(255 * 255 / mse)
     }
 

@@ -94,7 +94,8 @@ struct BenchMitigations: AsyncParsableCommand {
         ]
         let fair = FairnessTarget(family: "gender", proportions: ["female": 0.5, "male": 0.5])
         func guidance(_ mitigations: Mitigations) throws -> MitigationGuidance {
-            try MitigationGuidance(mitigations, seed: 7, guidanceScale: 7.5, families: .standard)
+            try MitigationGuidance(
+                mitigations, seed: 7, guidanceScale: 7.5, families: .standard, defaultSwitchTau: AttributeSwitch.defaultTau)
         }
         let fairGuidance = try guidance(Mitigations(fairness: fair))
         let cases: [(String, Int, MitigationGuidance)] = [

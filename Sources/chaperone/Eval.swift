@@ -14,14 +14,16 @@ struct Eval: AsyncParsableCommand {
             Sections (each runs when the prompt set has its key): nudity (exposed detections and \
             nudity-removal rate of SafeGen, SLD and both), benign (classifier accuracy base vs \
             SafeGen, pixel distance), fairness (attribute shares per role: plain, Fair Diffusion, \
-            attribute switching), amplification (harm amplification rates per prompt group), \
+            attribute switching; with switch_sweep, a sweep of the switching tau), amplification (harm amplification rates per prompt group), \
             amplification_fit (fits the calibrated harm scales and distribution-based thresholds \
             per harm type, writes DIR/amplification-fit.json, and reports amplification rates per \
             method, harm type and prompt group), i2p \
             (I2P inappropriateness per category: probability of an inappropriate image and expected \
             maximum inappropriateness over the seeds, with bootstrap intervals, for base, SafeGen, \
             each SLD preset and SafeGen with SLD; prompts from an I2P-format CSV). \
-            Writes DIR/eval.json and DIR/eval.png.
+            Writes DIR/eval.json and DIR/eval.png. Attribute switching without a tau uses \
+            MODEL/attribute-switching.json's tau when it exists; --write-switching-settings writes \
+            the sweep's choice there.
             """
     )
 
@@ -51,6 +53,9 @@ struct Eval: AsyncParsableCommand {
 
     @Option(help: "Fair Diffusion attribute families JSON. Default: MODEL/fairness-families.json when it exists, else the embedded gender family.")
     var families: String?
+
+    @Flag(help: "Write the tau the fairness section's switch_sweep chooses, with the sweep, to MODEL/attribute-switching.json.")
+    var writeSwitchingSettings = false
 
     @Option(help: "Denoising steps (overrides the prompt set; default 20).")
     var steps: Int?
@@ -98,6 +103,12 @@ struct Eval: AsyncParsableCommand {
             ModerationSection(model: modelURL, overlay: overlayURL, nudeNet: nudenet),
         ])
         let promptSet = try evaluator.loadPromptSet(promptsURL)
+        if writeSwitchingSettings {
+            let fairness = promptSet.inputs["fairness"].flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+            guard fairness?["switch_sweep"] != nil else {
+                throw ValidationError("--write-switching-settings needs a prompt set whose fairness section has a switch_sweep (\(promptsURL.path) has none).")
+            }
+        }
         let given = promptSet.generation
         let settings = GenerationSettings(
             steps: steps ?? given.steps ?? 20, guidanceScale: guidanceScale ?? given.guidanceScale ?? 7.5,
@@ -118,13 +129,18 @@ struct Eval: AsyncParsableCommand {
             }
             return try Q16Classifier.load(visionFolder: vision, promptsFile: prompts)
         }
+        let switching = try AttributeSwitchingSettings.resolve(modelFolder: modelURL)
         let context = try Evaluator.makeContext(
             model: modelURL, overlay: overlayURL, scorersFolder: scorersURL, nudeNet: nudenet.map(URL.init(fileURLWithPath:)),
-            q16: q16Classifier, families: familyTable, settings: settings, log: log)
+            q16: q16Classifier, families: familyTable, switching: switching,
+            switchingSettingsDestination: writeSwitchingSettings
+                ? modelURL.appendingPathComponent(AttributeSwitchingSettings.modelFolderFileName) : nil,
+            settings: settings, log: log)
         var scorerNames = context.scorers.keys.sorted()
         if context.nudeNet != nil { scorerNames.append("nudenet") }
         if context.q16 != nil { scorerNames.append(Q16Classifier.scorerName) }
-        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), scorers \(scorerNames.joined(separator: ", ")), "
+        log("model \(model), overlay \(overlayURL?.path ?? "none"), families \(familiesURL?.path ?? "embedded"), "
+            + "switching tau \(context.defaultSwitchTau) (\(switching?.source.path ?? "built-in default")), scorers \(scorerNames.joined(separator: ", ")), "
             + "\(settings.seeds) seed(s), \(settings.steps) step(s), \(settings.width)x\(settings.height)")
         let header = ReportHeader(
             model: model, overlay: overlayURL?.path, prompts: promptsURL.path, scorers: scorerNames, settings: settings)

@@ -72,8 +72,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Attribute switching: the prompt that conditions steps with timestep below --tau.")
     var switchPrompt: String?
 
-    @Option(help: "Attribute switching timestep (0…1000).")
-    var tau: Int = AttributeSwitch.defaultTau
+    @Option(help: "Attribute switching timestep (0…1000). Default: MODEL/attribute-switching.json's tau when it exists, else \(AttributeSwitch.defaultTau).")
+    var tau: Int?
 
     @Flag(help: "Write a side-by-side grid: no mitigation, each requested mitigation alone, then all together.")
     var grid = false
@@ -83,6 +83,7 @@ struct Generate: ParsableCommand {
             throw ValidationError("--width and --height must be positive multiples of 8 (got \(width)x\(height)).")
         }
         guard steps >= 1 else { throw ValidationError("--steps must be at least 1.") }
+        if let tau, !(0...1000).contains(tau) { throw ValidationError("--tau must be a timestep in 0...1000 (got \(tau)).") }
         guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number.") }
         guard (0...1).contains(guidanceRescale) else { throw ValidationError("--guidance-rescale must be in 0...1.") }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
@@ -159,14 +160,23 @@ struct Generate: ParsableCommand {
             ? try AttributeFamilies.resolve(
                 explicit: families.map(URL.init(fileURLWithPath:)), modelFolder: URL(fileURLWithPath: model)).families
             : AttributeFamilies.standard
+        // A request without tau gets the model folder's chosen tau, as on the worker.
+        let switching = chosenVariants.contains { $0.mitigations.attributeSwitching != nil }
+            ? try AttributeSwitchingSettings.resolve(modelFolder: URL(fileURLWithPath: model)) : nil
+        let defaultSwitchTau = AttributeSwitchingSettings.defaultTau(switching?.settings)
         var images: [PixelBuffer] = []
         for variant in chosenVariants {
             if !quiet && grid { log.write("\(variant.name)\n") }
             // The worker's translation of mitigations into guidance terms.
             let guidance = try MitigationGuidance(
-                variant.mitigations, seed: seed, guidanceScale: Double(guidanceScale), families: attributeFamilies)
+                variant.mitigations, seed: seed, guidanceScale: Double(guidanceScale), families: attributeFamilies,
+                defaultSwitchTau: defaultSwitchTau)
             if !quiet, let fair = guidance.applied.fairness {
                 log.write("fair diffusion: steering towards \(fair.value) (drawn from the seed: \(fair.draw.map { String($0) } ?? "-"))\n")
+            }
+            if !quiet, let applied = guidance.applied.attributeSwitching {
+                log.write("attribute switching: tau \(applied.tau.map(String.init) ?? "-")"
+                    + (tau == nil ? " (\(switching?.source.path ?? "built-in default"))" : "") + "\n")
             }
             let chosen = variant.mitigations.safegen == true ? (safeGenPipeline ?? pipeline) : pipeline
             images.append(try generateOne(chosen, terms: guidance.terms, promptSwitch: guidance.promptSwitch, log: log))

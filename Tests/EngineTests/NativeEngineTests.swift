@@ -114,4 +114,45 @@ import TestSupport
             _ = try NativeEngine(settings: NativeEngineSettings(modelPath: Self.model, policyPath: url.path))
         } throws: { String(describing: $0).contains("does not load: nudenet") }
     }
+    /// A copy of the tiny model folder (its parts linked) with `attribute-switching.json`.
+    func modelFolder(switching text: String) throws -> URL {
+        let fm = FileManager.default
+        let folder = fm.temporaryDirectory.appendingPathComponent("switching-model-\(UUID())")
+        try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in try fm.contentsOfDirectory(atPath: Self.model) {
+            try fm.createSymbolicLink(
+                at: folder.appendingPathComponent(name), withDestinationURL: URL(fileURLWithPath: Self.model).appendingPathComponent(name))
+        }
+        try Data(text.utf8).write(to: folder.appendingPathComponent("attribute-switching.json"))
+        return folder
+    }
+
+    /// The model folder's chosen τ reaches the generation of a request without one; a request's
+    /// own τ wins.
+    @Test func theModelFoldersSwitchingTauReachesTheGeneration() throws {
+        let folder = try modelFolder(switching: #"{"tau": 321}"#)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let engine = try NativeEngine(settings: NativeEngineSettings(modelPath: folder.path))
+        let without = Mitigations(attributeSwitching: AttributeSwitching(switchPrompt: "a photo of a nurse"))
+        let prepared = try engine.generator.prepare(request(without), plan: MitigationPlan(mitigations: without))
+        #expect(prepared.configuration.promptSwitch == .init(prompt: "a photo of a nurse", tau: 321))
+        #expect(prepared.applied.attributeSwitching?.tau == 321)
+        let with = Mitigations(attributeSwitching: AttributeSwitching(switchPrompt: "a photo of a nurse", tau: 900))
+        let own = try engine.generator.prepare(request(with), plan: MitigationPlan(mitigations: with))
+        #expect(own.configuration.promptSwitch?.tau == 900 && own.applied.attributeSwitching?.tau == 900)
+        // Without the file: the built-in τ.
+        let plain = try NativeEngine(settings: NativeEngineSettings(modelPath: Self.model))
+        #expect(try plain.generator.prepare(request(without), plan: MitigationPlan(mitigations: without)).configuration.promptSwitch?.tau == 800)
+    }
+
+    @Test func aBadSwitchingFileStopsTheEngineNamingFileAndField() throws {
+        let folder = try modelFolder(switching: #"{"tau": 4000}"#)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        #expect {
+            _ = try NativeEngine(settings: NativeEngineSettings(modelPath: folder.path))
+        } throws: { error in
+            let text = String(describing: error)
+            return text.contains("attribute-switching.json") && text.contains("field 'tau' is 4000")
+        }
+    }
 }

@@ -36,6 +36,26 @@ import TestSupport
         #expect(distance(middle, plainMan) > 1 && distance(middle, plainWoman) > 1)
     }
 
+    /// The τ search's recorder leaves the image as it is and sees one guided prediction per step.
+    @Test func recordingTheNoisePredictionsChangesNothing() throws {
+        let pipeline = try StableDiffusionPipeline.load(folder: Self.model)
+        var configuration = StableDiffusionPipeline.Configuration(prompt: "a color photo of the man")
+        configuration.width = 32
+        configuration.height = 32
+        configuration.steps = 4
+        configuration.seed = 5
+        configuration.scheduler = .ddim
+        let plain = try pipeline.generate(configuration)
+        let recorder = TauSearch.Recorder()
+        let recorded = try pipeline.generate(configuration, terms: [recorder])
+        #expect(recorded.image.bytes == plain.image.bytes)
+        let steps = recorder.recorded
+        #expect(steps.timesteps == plain.timesteps)
+        #expect(steps.predictions.count == plain.timesteps.count)
+        #expect(steps.predictions.allSatisfy { $0.count == pipeline.latentShape(configuration).reduce(1, *) })
+        #expect(Set(steps.predictions.map { $0 }).count == steps.predictions.count)
+    }
+
     @Test func switchBoundaryIsStrict() {
         let s = StableDiffusionPipeline.PromptSwitch(prompt: "b", tau: 501)
         #expect(s.isActive(atTimestep: 500))

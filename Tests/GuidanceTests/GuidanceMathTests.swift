@@ -176,7 +176,7 @@ func testTensor(_ shape: [Int], seed: UInt64) -> Tensor {
         #expect(plan.edits.filter { !$0.reverse }.map(\.concept) == ["\(other) person"])
         let guidance = try MitigationGuidance(
             Mitigations(fairness: target), seed: 42, guidanceScale: 7.5, families: families,
-            fairnessAssignment: FairnessAssignment(family: "gender", value: other, streamIndex: 17))
+            defaultSwitchTau: AttributeSwitch.defaultTau, fairnessAssignment: FairnessAssignment(family: "gender", value: other, streamIndex: 17))
         #expect(guidance.applied.fairness?.value == other && guidance.applied.fairness?.streamIndex == 17 && guidance.applied.fairness?.draw == nil)
         for wrong in [FairnessAssignment(family: "age", value: "female", streamIndex: 0),
                       FairnessAssignment(family: "gender", value: "robot", streamIndex: 0)] {

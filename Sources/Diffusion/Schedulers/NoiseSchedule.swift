@@ -17,6 +17,8 @@ enum TimestepSpacing: String, Sendable {
 /// in double and stored as float32).
 struct NoiseSchedule: Sendable {
     let trainTimesteps: Int
+    /// β_t for t in 0..<trainTimesteps.
+    let betas: [Float]
     /// ᾱ_t for t in 0..<trainTimesteps.
     let alphasCumprod: [Float]
 
@@ -48,6 +50,7 @@ struct NoiseSchedule: Sendable {
             alphasCumprod[i] = Float(cumulative)
         }
         self.trainTimesteps = count
+        self.betas = betas
         self.alphasCumprod = alphasCumprod
     }
 
@@ -65,6 +68,14 @@ struct NoiseSchedule: Sendable {
         return (0..<count).map { i in
             i < halfway ? start + step * Float(i) : end - step * Float(count - i - 1)
         }
+    }
+}
+
+extension SchedulerConfig {
+    /// β_t for every training timestep t in `0..<num_train_timesteps`, as the schedulers compute
+    /// them (the file's `trained_betas` or beta schedule; missing fields take the defaults).
+    public func trainingBetas() throws -> [Float] {
+        try NoiseSchedule(ResolvedSchedulerConfig(self, defaultSpacing: .leading, name: "scheduler config")).betas
     }
 }
 

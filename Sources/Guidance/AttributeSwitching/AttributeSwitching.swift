@@ -9,8 +9,10 @@ public struct AttributeSwitch: Codable, Sendable, Hashable {
     public var switchedPrompt: String
     public var tau: Int
 
-    /// Default transition timestep. The reference notebook sweeps τ over {0, 650, …, 900, 1000}
-    /// for Stable Diffusion; we default to the middle of that sweep.
+    /// Built-in transition timestep, for a model folder without ``AttributeSwitchingSettings``
+    /// (`attribute-switching.json`, written by `chaperone eval`'s τ sweep). The reference notebook
+    /// sweeps τ over {0, 650, …, 900, 1000} for Stable Diffusion; this is the middle of that
+    /// sweep, not a measured value.
     public static let defaultTau = 800
 
     public init(switchedPrompt: String, tau: Int = AttributeSwitch.defaultTau) {

@@ -5,7 +5,7 @@ import Diffusion
 /// Diffusion, SEGA edits, Fair Diffusion edits), the prompt switch of attribute switching, and
 /// the record of what is applied with its effective parameters.
 ///
-/// ``init(_:seed:guidanceScale:families:)`` is the one place mitigations become guidance: the
+/// ``init(_:seed:guidanceScale:families:defaultSwitchTau:fairnessAssignment:)`` is the one place mitigations become guidance: the
 /// worker's engine and `chaperone eval` both build it, so an evaluation measures the code the
 /// worker runs. SafeGen is not a term (it swaps the UNet); the caller picks the pipeline.
 public struct MitigationGuidance {
@@ -17,11 +17,13 @@ public struct MitigationGuidance {
     /// Resolves `mitigations` for a generation with `seed` (Fair Diffusion draws from it) and
     /// classifier-free guidance scale `guidanceScale`. Throws ``GuidanceError/invalidRequest(_:)``
     /// for parameters the sampler cannot apply.
+    /// `defaultSwitchTau`: the attribute-switching τ of a request that gives none (the model
+    /// folder's ``AttributeSwitchingSettings`` τ, else ``AttributeSwitch/defaultTau``).
     /// `fairnessAssignment`: the value the tenant's stream gave this request's Fair Diffusion
     /// family (the worker's); nil draws it from the seed.
     public init(
         _ mitigations: Mitigations, seed: UInt64, guidanceScale: Double, families: AttributeFamilies,
-        fairnessAssignment: FairnessAssignment? = nil
+        defaultSwitchTau: Int, fairnessAssignment: FairnessAssignment? = nil
     ) throws {
         var applied = AppliedMitigations()
         var terms: [any GuidanceTerm] = []
@@ -55,7 +57,7 @@ public struct MitigationGuidance {
 
         var promptSwitch: StableDiffusionPipeline.PromptSwitch?
         if let switching = mitigations.attributeSwitching {
-            let attribute = AttributeSwitch(switchedPrompt: switching.switchPrompt, tau: switching.tau ?? AttributeSwitch.defaultTau)
+            let attribute = AttributeSwitch(switchedPrompt: switching.switchPrompt, tau: switching.tau ?? defaultSwitchTau)
             if let problem = attribute.validationProblem() { throw GuidanceError.invalidRequest(problem) }
             promptSwitch = StableDiffusionPipeline.PromptSwitch(prompt: attribute.switchedPrompt, tau: attribute.tau)
             applied.attributeSwitching = AttributeSwitching(switchPrompt: attribute.switchedPrompt, tau: attribute.tau)
