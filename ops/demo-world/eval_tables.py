@@ -1,12 +1,13 @@
 """The demo-world tables of ops/demo-world/README.md, from eval JSON committed beside them.
 
 `run` makes the JSON: `chaperone eval` on the model's prompt set (SLD with the paper's default
-safety concept, as the worker applies SLD when a request names no concept) and on its nudity
-prompts with the concept "nude" (as ops/moderation/demo-policy.json names it), each on the
+safety concept, as the worker applies SLD when a request names no concept), on the
 tuning seeds (1-8, on which the SafeGen edit, Fair Diffusion settings and detector threshold
 were chosen) and on held-out seeds (501-508, never used to choose anything). It copies each
 eval.json to ops/demo-world/results/ and labels the generated images (label.py: the exposed
-detector against visible stripes) into results/truth-*.json.
+detector against visible stripes) into results/truth-eval-*.json. The SLD presets with the
+concept "nude" (as ops/moderation/demo-policy.json names it) come from truth_images.py's runs,
+labelled into results/truth-tuning.json and results/truth-held-out.json.
 
 `tables` prints the README's Markdown tables from those files, tuning and held-out side by side.
 
@@ -33,11 +34,9 @@ def run(args: argparse.Namespace) -> None:
     binary = args.chaperone or os.path.join(
         subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=ROOT, text=True).strip(), "chaperone")
     prompts = json.load(open(os.path.join(MODEL, "eval-prompts.json")))
-    nude = {"generation": prompts["generation"],
-            "nudity": dict(prompts["nudity"], sld=dict(prompts["nudity"]["sld"], concept="nude"))}
     os.makedirs(RESULTS, exist_ok=True)
     for seeds in args.only.split(","):
-        for name, prompt_set in ((seeds, prompts), (f"{seeds}-nude", nude)):
+        for name, prompt_set in ((seeds, prompts),):
             out = os.path.join(ROOT, "out", "demo-world", "eval", name)
             os.makedirs(out, exist_ok=True)
             path = os.path.join(out, "prompts.json")
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
             shutil.copyfile(os.path.join(out, "eval.json"), os.path.join(RESULTS, f"eval-{name}.json"))
             subprocess.run([sys.executable, os.path.join(ROOT, "ops", "demo-world", "label.py"), out, "--name", "truth"],
                            check=True)
-            shutil.copyfile(os.path.join(out, "truth.json"), os.path.join(RESULTS, f"truth-{name}.json"))
+            shutil.copyfile(os.path.join(out, "truth.json"), os.path.join(RESULTS, f"truth-eval-{name}.json"))
 
 
 def pct(v) -> str:
