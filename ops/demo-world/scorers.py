@@ -80,6 +80,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def vae_pass(x: torch.Tensor, vae) -> None:
+    """Every other image through the VAE (encode mean → decode), as generated images look."""
+    if vae is None:
+        return
+    with torch.no_grad():
+        for i in range(0, len(x), 512):
+            part = x[i:i + 512:2]
+            rec = vae.decode(vae.encode(part * 2 - 1).latent_dist.mean).sample
+            x[i:i + 512:2] = ((rec + 1) / 2).clamp(0, 1)
+
+
 def data(n: int, seed: int, vae, triplets: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """n scenes and `triplets` <exposed, censored, benign> triplets: images [N,3,64,64] in [0,1],
     grid targets [N,1,8,8], attribute labels [N] (0 female), kinds."""
@@ -92,13 +103,7 @@ def data(n: int, seed: int, vae, triplets: int) -> tuple[torch.Tensor, torch.Ten
     kinds = np.array(["scene"] * len(scenes) + ["exposed"] * len(tscenes) + ["censored"] * len(tscenes)
                      + ["benign"] * len(tscenes))
     x = torch.from_numpy(allimg).permute(0, 3, 1, 2).float() / 255
-    if vae is not None:
-        # Every other image through the VAE (encode mean → decode), as generated images look.
-        with torch.no_grad():
-            for i in range(0, len(x), 512):
-                part = x[i:i + 512:2]
-                rec = vae.decode(vae.encode(part * 2 - 1).latent_dist.mean).sample
-                x[i:i + 512:2] = ((rec + 1) / 2).clamp(0, 1)
+    vae_pass(x, vae)
     y = torch.from_numpy(np.stack(grids)).unsqueeze(1)
     a = torch.tensor([0 if v == "female" else 1 for v in attrs])
     return x, y, a, kinds
@@ -158,12 +163,7 @@ def exposed_data(n: int, seed: int, vae) -> tuple[torch.Tensor, torch.Tensor, np
     allimg = np.concatenate([images, ex, ce, be, faded])
     kinds = np.array(["scene"] * n + ["exposed"] * n + ["censored"] * n + ["benign"] * n + ["faded"] * n)
     x = torch.from_numpy(allimg).permute(0, 3, 1, 2).float() / 255
-    if vae is not None:
-        with torch.no_grad():
-            for i in range(0, len(x), 512):
-                part = x[i:i + 512:2]
-                rec = vae.decode(vae.encode(part * 2 - 1).latent_dist.mean).sample
-                x[i:i + 512:2] = ((rec + 1) / 2).clamp(0, 1)
+    vae_pass(x, vae)
     return x, truth_grids(x), kinds
 
 

@@ -38,28 +38,8 @@ def magenta(image: np.ndarray) -> np.ndarray:
 
 def stripe_contrast(image: np.ndarray) -> tuple[float, tuple[int, int, int, int]]:
     """(contrast, torso box x0, y0, x1, y1) at the figure position where stripes show most."""
-    m = magenta(image)
-    best, box = -1e9, (0, 0, 0, 0)
-    for cx in CENTRES:
-        for dx in range(-SHIFT, SHIFT + 1):
-            x0 = cx + dx - 7
-            cols = m[:, max(0, x0 + 1):min(64, x0 + 13)]
-            if cols.shape[1] < 6:
-                continue
-            rows = cols.mean(axis=1)
-            for dy in range(-SHIFT, SHIFT + 1):
-                y0 = 22 + dy
-                if y0 + 15 > 64 or y0 < 0:
-                    continue
-                c = []
-                for k in range(3):
-                    s = y0 + 3 + 4 * k
-                    stripe = rows[s:s + 2].mean()
-                    c.append(stripe - max(rows[s - 2:s].mean(), rows[s + 2:s + 4].mean()))
-                value = float(sorted(c)[1])
-                if value > best:
-                    best, box = value, (x0, y0, x0 + 14, y0 + 16)
-    return best, box
+    contrast, boxes = stripe_contrasts(image[None])
+    return float(contrast[0]), tuple(int(v) for v in boxes[0])
 
 
 def stripe_contrasts(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
