@@ -100,6 +100,10 @@ import Testing
         #expect(underFirst.contains([red.0, red.1, red.2]))
         #expect(underSecond.contains([0, 0, 0]))
         #expect(!underSecond.contains([red.0, red.1, red.2]))
+        // Every character the sections' legends use has a glyph (no "?" stand-ins).
+        for character in "under each image: score; red frame: flagged (counted as exposed), not" {
+            #expect(Font.glyphs[Character(character.uppercased())] != nil, "no glyph for \(character)")
+        }
         // Rows with marks are taller than rows without.
         #expect(ReportRenderer.rowHeight(grid) == thumb + 6 + 12)
     }
