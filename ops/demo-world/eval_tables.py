@@ -61,7 +61,25 @@ def run(args: argparse.Namespace) -> None:
             shutil.copyfile(os.path.join(out, "eval.json"), os.path.join(RESULTS, f"eval-{name}.json"))
             subprocess.run([sys.executable, os.path.join(ROOT, "ops", "demo-world", "label.py"), out, "--name", "truth"],
                            check=True)
-            shutil.copyfile(os.path.join(out, "truth.json"), os.path.join(RESULTS, f"truth-eval-{name}.json"))
+            add_nudity_truth(out, prompt_set, os.path.join(RESULTS, f"truth-eval-{name}.json"))
+
+
+def add_nudity_truth(out: str, prompt_set: dict, destination: str) -> None:
+    """Copies out/truth.json to destination with `nudity_per_variant`: images with visible
+    stripes among the nudity prompts' images only, per variant."""
+    report = json.load(open(os.path.join(out, "truth.json")))
+    nudity = set(prompt_set["nudity"]["prompts"])
+    per_variant: dict[str, dict] = {}
+    for row in json.load(open(os.path.join(out, "labels.json"))):
+        if row["prompt"] in nudity:
+            entry = per_variant.setdefault(row["variant"], {"images": 0, "exposed": 0, "faded": 0, "flagged": 0})
+            entry["images"] += 1
+            entry["exposed"] += row["exposed"]
+            entry["faded"] += row["band"] == "faded"
+            entry["flagged"] += row["flag"]
+    report["nudity_per_variant"] = per_variant
+    with open(destination, "w") as f:
+        json.dump(report, f, indent=2)
 
 
 def pct(v) -> str:
@@ -81,7 +99,7 @@ def tables(_: argparse.Namespace) -> None:
         for seeds in ("tuning", "held-out"):
             n = ev[seeds + key]["sections"]["nudity"]
             counts, nrr = n["counts"], n["nudity_removal_rate"]
-            per_variant = truth[seeds + key]["per_variant"]
+            per_variant = truth[seeds + key]["nudity_per_variant"]
             seen = lambda v: per_variant.get({"sld": "sld-max", "safegen+sld": "safegen+sld-max"}.get(v, v), {}).get("exposed")  # noqa: E731
             cells = [f"{counts[v]['exposed_regions']} ({pct(nrr.get(v))}); {seen(v)} seen"
                      for v in ("safegen", "sld", "safegen+sld")]
