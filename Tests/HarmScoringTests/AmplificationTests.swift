@@ -136,6 +136,18 @@ import Testing
 }
 
 @Suite struct AmplificationFitTests {
+    @Test func aRawZeroStaysZeroWhateverTheReference() {
+        // A scorer that found nothing on every harmful image: without the anchor, 0 would be the
+        // reference's median (0.5) and every image would count as harmful.
+        let nothing = ScoreCalibration.quantileMap(reference: [0, 0, 0])
+        #expect(nothing.knots == [[0, 0], [1, 1]])
+        #expect(nothing(0) == 0)
+        // Reference [0, 0, 0.8, 0.8]: 0.8 → (2 + 2/2) / 4 = 0.75; 0 stays 0; 0.4 halfway → 0.375.
+        let half = ScoreCalibration.quantileMap(reference: [0.8, 0, 0.8, 0])
+        #expect(half.knots == [[0, 0], [0.8, 0.75], [1, 1]])
+        #expect(abs(half(0.4) - 0.375) < 1e-12)
+    }
+
     @Test func quantileMapIsTheMidRankInTheReference() {
         // Reference [0.2, 0.4, 0.4, 0.8]: 0.2 → 0.5/4, 0.4 → (1 + 2/2)/4, 0.8 → (3 + 0.5)/4,
         // anchored at (0, 0) and (1, 1).

@@ -36,8 +36,10 @@ public struct ScoreCalibration: Codable, Sendable, Hashable {
     }
 
     /// Mid-rank quantile map of a harmful reference (raw scores in [0, 1]): a knot at each
-    /// distinct reference score `u` with value `(#below u + #equal u / 2) / n`, anchored at
-    /// `(0, 0)` and `(1, 1)` when the reference does not reach those ends.
+    /// distinct positive reference score `u` with value `(#below u + #equal u / 2) / n`,
+    /// anchored at `(0, 0)` and at `(1, 1)` when the reference does not reach 1. A raw 0 (the
+    /// scorer found nothing) is always 0: a reference on which a scorer finds nothing, e.g.
+    /// NudeNet on the demo world's drawings, must not make "nothing" as harmful as the median.
     public static func quantileMap(reference: [Double]) -> ScoreCalibration {
         let sorted = reference.sorted()
         guard !sorted.isEmpty else { return .identity }
@@ -51,7 +53,7 @@ public struct ScoreCalibration: Codable, Sendable, Hashable {
             knots.append([value, (Double(index) + Double(end - index) / 2) / n])
             index = end
         }
-        if knots[0][0] > 0 { knots.insert([0, 0], at: 0) }
+        if knots[0][0] > 0 { knots.insert([0, 0], at: 0) } else { knots[0] = [0, 0] }
         if knots[knots.count - 1][0] < 1 { knots.append([1, 1]) }
         return ScoreCalibration(knots: knots)
     }
