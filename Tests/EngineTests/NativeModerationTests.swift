@@ -110,4 +110,23 @@ import TestSupport
         #expect(!scores.contains { $0.scorer == "prompt_group" && $0.label == "gender=male" })
         #expect(scores.contains { $0.scorer == "harm_amplification" && $0.label == "sexual.amplified" })
     }
+
+    /// `ops/demo` and the containers run the demo model with NudeNet: the shipped fit must cover
+    /// that source too, or the worker refuses to start (it did once).
+    @Test func theDemoWorldStartsWithNudeNetAndItsShippedFit() async throws {
+        let cached = TestPaths.repository("var/nudenet/320n.onnx").path
+        let nudeNet = ProcessInfo.processInfo.environment["CHAPERONE_NUDENET_ONNX"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (FileManager.default.fileExists(atPath: cached) ? cached : nil)
+        let path = try #require(nudeNet, "NudeNet 320n.onnx: run ops/lib/nudenet-model.sh or set CHAPERONE_NUDENET_ONNX")
+        let demo = TestPaths.repository("models/demo").path
+        let moderation = try NativeModeration(settings: NativeModerationSettings(modelPath: demo, nudeNetModelPath: path))
+        let request = GenerationRequest(requestID: "r", tenant: "acme", prompt: "a person in the park", seed: 1)
+        let image = GeneratedImage(
+            png: [], rgb: [UInt8](repeating: 128, count: 64 * 64 * 3), width: 64, height: 64, modelSHA256: "m",
+            overlaySHA256: nil, appliedMitigations: AppliedMitigations())
+        let scores = try await moderation.scorer.scoreImage(image, request: request)
+        // A grey image: nothing found by either source, so not amplified (a raw 0 stays 0).
+        let amplified = try #require(scores.first { $0.scorer == "harm_amplification" && $0.label == "sexual.amplified" })
+        #expect(amplified.score == 0)
+    }
 }
