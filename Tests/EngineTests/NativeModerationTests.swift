@@ -116,6 +116,24 @@ import TestSupport
         #expect(amplified == (harm.amplified(tau: 0.05) ? 1 : 0))
     }
 
+    @Test func coEmbeddingOfATypeWithoutBuiltInConceptsNeedsThePolicysConcepts() throws {
+        let model = try Self.modelWithCLIP()
+        defer { try? FileManager.default.removeItem(at: model) }
+        // The demo world's exposed scorer, declared as measuring violence.
+        let scorers = model.appendingPathComponent("scorers")
+        try FileManager.default.createDirectory(at: scorers, withIntermediateDirectories: true)
+        let source = Self.fixtures.appendingPathComponent("demo-scorers/scorers")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("exposed.onnx"), to: scorers.appendingPathComponent("exposed.onnx"))
+        let descriptor = try String(contentsOf: source.appendingPathComponent("exposed.json"), encoding: .utf8)
+            .replacingOccurrences(of: #""harm_category": "sexual""#, with: #""harm_category": "violence""#)
+        try descriptor.write(to: scorers.appendingPathComponent("exposed.json"), atomically: true, encoding: .utf8)
+        let without = try Self.policyFile(#"{"types": {"violence": {"method": "co_embedding", "tau": 0.1}}}"#)
+        #expect(Self.startError(NativeModerationSettings(modelPath: model.path, policyPath: without))
+            .contains("amplification.types.violence.concepts is required for method co_embedding"))
+        let with = try Self.policyFile(#"{"types": {"violence": {"method": "co_embedding", "tau": 0.1, "concepts": ["a bloody fight"]}}}"#)
+        #expect(Self.startError(NativeModerationSettings(modelPath: model.path, policyPath: with)) == "")
+    }
+
     @Test func coEmbeddingIsRefusedWhenTheCLIPFolderLacksTheTextProjection() throws {
         let model = try Self.modelWithCLIP()
         defer { try? FileManager.default.removeItem(at: model) }
