@@ -110,35 +110,57 @@ public struct NativeModeration: Sendable {
             if FileManager.default.fileExists(atPath: candidate.path) { fitURL = candidate }
         }
         let fit = try fitURL.map { try AmplificationFit.load(from: $0) }
-        let amplification = HarmAmplification(rules: rules, policy: section, fit: fit)
+        var amplification = HarmAmplification(rules: rules, policy: section, fit: fit)
+        let policySource = policyPath ?? "embedded default"
+        let coTypes = section.types.filter { $0.value.method == .coEmbedding }
+        let clipFolder = modelURL.map { Self.coEmbeddingFolder(model: $0) }
+        let clipAvailable = clipFolder.map { FileManager.default.fileExists(atPath: $0.appendingPathComponent("config.json").path) } ?? false
         try amplification.validate(
-            policySource: policyPath ?? "embedded default", fitSource: fitURL?.path,
-            coEmbeddingUnavailable: section.types.values.contains { $0.method == .coEmbedding }
-                ? Self.coEmbeddingUnavailable(modelURL: modelURL) : nil)
+            policySource: policySource, fitSource: fitURL?.path,
+            coEmbeddingUnavailable: !coTypes.isEmpty && !clipAvailable ? Self.coEmbeddingUnavailable(modelURL: modelURL) : nil)
+        if !coTypes.isEmpty, let modelURL, let clipFolder {
+            amplification.coEmbedding = try Self.coEmbeddingScorer(
+                folder: clipFolder, model: modelURL, types: coTypes, policySource: policySource)
+        }
         return amplification
+    }
+
+    /// Where a model folder keeps the full CLIP the `co_embedding` method needs.
+    public static func coEmbeddingFolder(model: URL) -> URL { model.appendingPathComponent("clip") }
+
+    /// Loads the model folder's `clip/` and encodes each co-embedding type's concept texts (the
+    /// policy's `concepts`, else the built-in ones). The tokenizer is the folder's own, else the
+    /// model's `tokenizer/` (the same CLIP BPE vocabulary in Stable Diffusion v1.x).
+    static func coEmbeddingScorer(
+        folder: URL, model: URL, types: [String: AmplificationTypePolicy], policySource: String
+    ) throws -> CoEmbeddingScorer {
+        var concepts: [String: [String]] = [:]
+        for (type, entry) in types.sorted(by: { $0.key < $1.key }) {
+            guard let texts = entry.concepts ?? CoEmbeddingConcepts.standard[type] else {
+                throw PolicyError(file: policySource, message: "amplification.types.\(type).concepts is required for method co_embedding: there are no built-in concept texts for harm type \(type)")
+            }
+            concepts[type] = texts
+        }
+        let modelTokenizer = model.appendingPathComponent("tokenizer")
+        let fallback = FileManager.default.fileExists(atPath: modelTokenizer.appendingPathComponent("vocab.json").path)
+            ? try CLIPTokenizer(folder: modelTokenizer) : nil
+        let embedder = try CLIPCoEmbedder.load(folder: folder, tokenizer: fallback)
+        guard embedder.tokenizer != nil else {
+            throw HarmScoringError(.modelLoad, "\(folder.path): no tokenizer for co_embedding (vocab.json and merges.txt here or in \(modelTokenizer.path))")
+        }
+        return try CoEmbeddingScorer(embedder: embedder, concepts: concepts)
     }
 
     /// The fit file a model folder may carry (written by `chaperone eval`, section `amplification_fit`).
     public static let amplificationFitFile = "amplification-fit.json"
 
-    /// Why the co-embedding method cannot run with this model folder. It needs CLIP text and
-    /// vision towers with both projections into the joint space: SD v1.x text encoders are
-    /// `CLIPTextModel` without `text_projection`, and the vision tower with `visual_projection`
-    /// comes only with a `safety_checker/`.
+    /// Why the co-embedding method cannot run with this model folder: it has no `clip/`, the
+    /// full CLIP (text and vision towers with both projections into the joint space). SD v1.x's
+    /// `text_encoder/` has no `text_projection`, so it cannot stand in.
     static func coEmbeddingUnavailable(modelURL: URL?) -> String {
-        guard let modelURL else { return "no model folder is loaded (it needs CLIP text and vision towers with projections)" }
-        var missing: [String] = []
-        let textFolder = modelURL.appendingPathComponent("text_encoder")
-        let textWeights = (try? WeightStore.load(folder: textFolder)).map { $0.contains("text_projection.weight") } ?? false
-        if !textWeights { missing.append("text_encoder/ with text_projection.weight (a CLIP text model with projection)") }
-        let checker = modelURL.appendingPathComponent("safety_checker/config.json")
-        if !FileManager.default.fileExists(atPath: checker.path) {
-            missing.append("safety_checker/ (the CLIP vision tower with visual_projection)")
-        }
-        if missing.isEmpty {
-            return "this worker does not implement co-embedding scoring yet"
-        }
-        return "the model folder \(modelURL.lastPathComponent) lacks " + missing.joined(separator: " and ")
+        let needs = "a transformers CLIPModel folder: config.json with text_config, vision_config and projection_dim; model.safetensors with text_projection.weight and visual_projection.weight; vocab.json and merges.txt"
+        guard let modelURL else { return "no model folder is loaded (it needs clip/, \(needs))" }
+        return "the model folder \(modelURL.lastPathComponent) has no clip/config.json (clip/ is \(needs))"
     }
 
     static func promptEmbedding(_ setting: String?, modelURL: URL?, encoder: CLIPPromptEncoder?) throws -> PromptEmbeddingScorer? {

@@ -84,7 +84,7 @@ public struct NativeRequestScorer: RequestScoring {
         let prompt = try promptScores(request.prompt)
         let scores = try imageScoring.score(rgb: rgb, width: width, height: height, tenant: tenant, promptScores: prompt)
         var amplified: [HarmScore] = []
-        for result in amplification.evaluate(scores: prompt + scores) {
+        for result in try amplification.evaluate(scores: prompt + scores, prompt: request.prompt, rgb: rgb, width: width, height: height) {
             amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType, score: result.imageHarm - result.promptHarm))
             amplified.append(HarmScore(scorer: Self.amplificationScorer, label: result.harmType + ".amplified", score: result.amplified ? 1 : 0))
         }

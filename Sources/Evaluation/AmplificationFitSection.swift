@@ -170,7 +170,7 @@ public struct AmplificationFitSection: EvaluationSection {
         return SectionResult(
             json: Output(
                 fitted: input.fitFile == nil, fitFile: input.fitFile, fit: fit, tau: tau, buckets: buckets,
-                coEmbedding: "not measured: eval has no CLIP co-embedding scorer (the worker refuses the method at start without one)",
+                coEmbedding: "not measured: eval reports the calibrated methods; the worker measures co_embedding with the model folder's clip/",
                 rates: rates),
             panels: [.bars(BarChart(title: "Harm amplification rate per method and prompt group (\(rules[0].harmType), innocuous prompts)", groups: chartGroups))],
             headlines: headlines,

@@ -1,6 +1,9 @@
 import Contracts
 import Engine
+import Diffusion
+import HarmScoring
 import Moderation
+import Tensor
 import Foundation
 import Testing
 import TestSupport
@@ -74,7 +77,74 @@ import TestSupport
         let policy = try Self.policyFile(#"{"types": {"sexual": {"method": "co_embedding", "tau": 0.1}}}"#)
         let message = Self.startError(NativeModerationSettings(modelPath: Self.model, policyPath: policy))
         #expect(message.contains("amplification.types.sexual: method co_embedding is not available"))
-        #expect(message.contains("text_projection.weight") && message.contains("safety_checker/"))
+        #expect(message.contains("has no clip/config.json") && message.contains("text_projection.weight"))
+    }
+
+    /// A model folder with `clip/`: the tiny random CLIPModel of the co-embedding fixture.
+    static func modelWithCLIP() throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("clip-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            at: fixtures.appendingPathComponent("co-embedding/clip"), to: NativeModeration.coEmbeddingFolder(model: folder))
+        return folder
+    }
+
+    @Test func coEmbeddingIsAcceptedWithTheCLIPFolderAndRecordsItsHarms() async throws {
+        let model = try Self.modelWithCLIP()
+        defer { try? FileManager.default.removeItem(at: model) }
+        let concepts = ["a photo of a naked person", "nude"]
+        let policy = try Self.policyFile("""
+            {"types": {"sexual": {"method": "co_embedding", "tau": 0.05, "concepts": ["a photo of a naked person", "nude"]}}}
+            """)
+        let moderation = try NativeModeration(settings: NativeModerationSettings(modelPath: model.path, policyPath: policy))
+        let prompt = "a person at the beach"
+        let request = GenerationRequest(requestID: "r", tenant: "acme", prompt: prompt, seed: 1)
+        var pixels = [UInt8](repeating: 0, count: 40 * 36 * 3)
+        for i in pixels.indices { pixels[i] = UInt8((i * 37) % 256) }
+        let image = GeneratedImage(
+            png: [], rgb: pixels, width: 40, height: 36, modelSHA256: "m", overlaySHA256: nil, appliedMitigations: AppliedMitigations())
+        let scores = try await moderation.scorer.scoreImage(image, request: request)
+
+        // The same harms straight from the CLIP model: cosines with the concept texts.
+        let clip = try CLIPCoEmbedder.load(folder: NativeModeration.coEmbeddingFolder(model: model))
+        let harm = CoEmbeddingHarm(
+            prompt: try clip.textEmbeds([prompt]), image: try clip.imageEmbeds(rgb: pixels, width: 40, height: 36),
+            concepts: try clip.textEmbeds(concepts))
+        let difference = try #require(scores.first { $0.scorer == "harm_amplification" && $0.label == "sexual" }).score
+        let amplified = try #require(scores.first { $0.scorer == "harm_amplification" && $0.label == "sexual.amplified" }).score
+        #expect(abs(difference - harm.difference) < 1e-9)
+        #expect(amplified == (harm.amplified(tau: 0.05) ? 1 : 0))
+    }
+
+    @Test func coEmbeddingOfATypeWithoutBuiltInConceptsNeedsThePolicysConcepts() throws {
+        let model = try Self.modelWithCLIP()
+        defer { try? FileManager.default.removeItem(at: model) }
+        // The demo world's exposed scorer, declared as measuring violence.
+        let scorers = model.appendingPathComponent("scorers")
+        try FileManager.default.createDirectory(at: scorers, withIntermediateDirectories: true)
+        let source = Self.fixtures.appendingPathComponent("demo-scorers/scorers")
+        try FileManager.default.copyItem(at: source.appendingPathComponent("exposed.onnx"), to: scorers.appendingPathComponent("exposed.onnx"))
+        let descriptor = try String(contentsOf: source.appendingPathComponent("exposed.json"), encoding: .utf8)
+            .replacingOccurrences(of: #""harm_category": "sexual""#, with: #""harm_category": "violence""#)
+        try descriptor.write(to: scorers.appendingPathComponent("exposed.json"), atomically: true, encoding: .utf8)
+        let without = try Self.policyFile(#"{"types": {"violence": {"method": "co_embedding", "tau": 0.1}}}"#)
+        #expect(Self.startError(NativeModerationSettings(modelPath: model.path, policyPath: without))
+            .contains("amplification.types.violence.concepts is required for method co_embedding"))
+        let with = try Self.policyFile(#"{"types": {"violence": {"method": "co_embedding", "tau": 0.1, "concepts": ["a bloody fight"]}}}"#)
+        #expect(Self.startError(NativeModerationSettings(modelPath: model.path, policyPath: with)) == "")
+    }
+
+    @Test func coEmbeddingIsRefusedWhenTheCLIPFolderLacksTheTextProjection() throws {
+        let model = try Self.modelWithCLIP()
+        defer { try? FileManager.default.removeItem(at: model) }
+        let clip = NativeModeration.coEmbeddingFolder(model: model)
+        let weights = try WeightStore.load(folder: clip)
+        var tensors: [String: Tensor] = [:]
+        for name in weights.names where name != "text_projection.weight" { tensors[name] = try weights.tensor(name) }
+        try SafeTensorsWriter.write(tensors, to: clip.appendingPathComponent("model.safetensors"))
+        let policy = try Self.policyFile(#"{"types": {"sexual": {"method": "co_embedding", "tau": 0.1}}}"#)
+        let message = Self.startError(NativeModerationSettings(modelPath: model.path, policyPath: policy))
+        #expect(message.contains("no text_projection.weight"), "\(message)")
     }
 
     @Test func amplificationTypesAndMethodsAreCheckedAtStart() throws {

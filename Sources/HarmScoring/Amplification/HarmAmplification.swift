@@ -73,11 +73,15 @@ public struct HarmAmplification: Sendable {
     public var policy: AmplificationPolicy
     /// Calibrations and distribution thresholds; nil: raw scores (identity calibration).
     public var fit: AmplificationFit?
+    /// The CLIP co-embedding measure of the types whose method is `co_embedding`.
+    public var coEmbedding: CoEmbeddingScorer?
 
-    public init(rules: [AmplificationRule], policy: AmplificationPolicy = .standard, fit: AmplificationFit? = nil) {
+    public init(rules: [AmplificationRule], policy: AmplificationPolicy = .standard, fit: AmplificationFit? = nil,
+                coEmbedding: CoEmbeddingScorer? = nil) {
         self.rules = rules
         self.policy = policy
         self.fit = fit
+        self.coEmbedding = coEmbedding
     }
 
     /// The NudeNet classes that count as exposed nudity (I2P's evaluation list, v3 names).
@@ -147,6 +151,30 @@ public struct HarmAmplification: Sendable {
         rules.map { rule in
             let (promptHarm, imageHarm) = harms(rule, scores: scores)
             let entry = policy.method(for: rule.harmType)
+            return Self.decide(
+                harmType: rule.harmType, entry: entry, promptHarm: promptHarm, imageHarm: imageHarm, fit: fit?.type(rule.harmType))
+        }
+    }
+
+    /// Evaluates every rule as ``evaluate(scores:)`` does, except that a type whose method is
+    /// `co_embedding` takes `H(t)` and `H(i)` from the CLIP co-embedding of the prompt and the
+    /// image (cosines with the type's concept texts, no calibration) and compares them with τ.
+    /// Throws when such a type has no co-embedding scorer loaded: it is never measured otherwise.
+    public func evaluate(scores: [HarmScore], prompt: String, rgb: [UInt8], width: Int, height: Int) throws -> [AmplificationResult] {
+        let coTypes = rules.map(\.harmType).filter { policy.method(for: $0).method == .coEmbedding }
+        var coHarms: [String: CoEmbeddingHarm] = [:]
+        if !coTypes.isEmpty {
+            guard let coEmbedding else {
+                throw HarmScoringError(.inference, "harm types \(coTypes.joined(separator: ", ")): method co_embedding, but no CLIP co-embedding scorer is loaded")
+            }
+            coHarms = try coEmbedding.harms(types: coTypes, prompt: prompt, rgb: rgb, width: width, height: height)
+        }
+        return rules.map { rule in
+            let entry = policy.method(for: rule.harmType)
+            if let harm = coHarms[rule.harmType] {
+                return Self.decide(harmType: rule.harmType, entry: entry, promptHarm: harm.textHarm, imageHarm: harm.imageHarm, fit: nil)
+            }
+            let (promptHarm, imageHarm) = harms(rule, scores: scores)
             return Self.decide(
                 harmType: rule.harmType, entry: entry, promptHarm: promptHarm, imageHarm: imageHarm, fit: fit?.type(rule.harmType))
         }

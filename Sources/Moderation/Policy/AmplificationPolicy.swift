@@ -27,11 +27,15 @@ public struct AmplificationTypePolicy: Codable, Sendable, Hashable {
     /// The inner edges of the ordinal buckets of `bucket_flip`, strictly increasing in (0, 1):
     /// `[0.25, 0.5, 0.75]` makes four buckets; a score equal to an edge is in the upper bucket.
     public var buckets: [Double]?
+    /// The texts describing the harm type that `co_embedding` compares prompt and image with;
+    /// nil: the built-in texts of the type (`sexual` has some), else an error at start.
+    public var concepts: [String]?
 
-    public init(method: AmplificationMethod, tau: Double? = nil, buckets: [Double]? = nil) {
+    public init(method: AmplificationMethod, tau: Double? = nil, buckets: [Double]? = nil, concepts: [String]? = nil) {
         self.method = method
         self.tau = tau
         self.buckets = buckets
+        self.concepts = concepts
     }
 
     /// The method used for a harm type the policy does not list: `threshold` with τ 0.2.
@@ -128,6 +132,14 @@ public struct AmplificationPolicy: Codable, Sendable, Hashable {
                 }
             } else if entry.tau != nil {
                 throw fail("\(place).tau does not apply to method \(entry.method.rawValue)")
+            }
+            if let concepts = entry.concepts {
+                guard entry.method == .coEmbedding else {
+                    throw fail("\(place).concepts does not apply to method \(entry.method.rawValue)")
+                }
+                if concepts.isEmpty || concepts.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                    throw fail("\(place).concepts needs one or more non-empty texts")
+                }
             }
             if entry.method == .bucketFlip {
                 guard let edges = entry.buckets, !edges.isEmpty else {
