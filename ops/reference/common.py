@@ -91,3 +91,29 @@ def synthetic_tensor(seed: int, stream: int, shape, mean: float, halfwidth: floa
     u = synthetic_uniform(seed, stream, count)
     values = np.float64(mean) + np.float64(halfwidth) * (2.0 * u - 1.0)
     return values.astype(np.float32).reshape(shape)
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible byte -> printable character table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs]))
+
+
+def randomize_clip(model) -> None:
+    """Random weights far enough from the init that parity tests see every parameter: normal
+    0.2 everywhere, LayerNorm weights near 1 and biases near 0 (draws from torch's global RNG)."""
+    import torch
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape) * 0.2)
+        for module in model.modules():
+            if isinstance(module, torch.nn.LayerNorm):
+                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape))

@@ -23,19 +23,8 @@ import pathlib
 import torch
 from safetensors.torch import save_file
 from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+from common import bytes_to_unicode, randomize_clip
 
-
-def bytes_to_unicode():
-    """GPT-2 / CLIP byte-to-symbol table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "Tests/Fixtures/co-embedding"
@@ -73,13 +62,7 @@ def main() -> None:
                            image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-5),
         projection_dim=16)
     model = CLIPModel(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape) * 0.2)
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape))
-                module.bias.copy_(0.1 * torch.randn(module.bias.shape))
+    randomize_clip(model)
 
     # Sequences as the CLIP tokenizer pads them: start token, content, end token, then end tokens
     # as padding; pooling is at the first end token (eos_token_id is not the legacy 2).

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+from common import randomize_clip
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUT = ROOT / "Tests/Fixtures/q16"
@@ -53,13 +54,7 @@ def main() -> None:
                               image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-5,
                               projection_dim=16)
     model = CLIPVisionModelWithProjection(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape) * 0.2)
-        for module in model.modules():
-            if isinstance(module, torch.nn.LayerNorm):
-                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape))
-                module.bias.copy_(0.1 * torch.randn(module.bias.shape))
+    randomize_clip(model)
 
     processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     images = test_images()

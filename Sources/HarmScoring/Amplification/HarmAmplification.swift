@@ -148,12 +148,7 @@ public struct HarmAmplification: Sendable {
     /// Evaluates every rule with its type's method. A harm type whose image scorers produced no
     /// score at all is reported with raw image harm 0 (nothing seen), never skipped.
     public func evaluate(scores: [HarmScore]) -> [AmplificationResult] {
-        rules.map { rule in
-            let (promptHarm, imageHarm) = harms(rule, scores: scores)
-            let entry = policy.method(for: rule.harmType)
-            return Self.decide(
-                harmType: rule.harmType, entry: entry, promptHarm: promptHarm, imageHarm: imageHarm, fit: fit?.type(rule.harmType))
-        }
+        evaluate(scores: scores, coHarms: [:])
     }
 
     /// Evaluates every rule as ``evaluate(scores:)`` does, except that a type whose method is
@@ -169,7 +164,13 @@ public struct HarmAmplification: Sendable {
             }
             coHarms = try coEmbedding.harms(types: coTypes, prompt: prompt, rgb: rgb, width: width, height: height)
         }
-        return rules.map { rule in
+        return evaluate(scores: scores, coHarms: coHarms)
+    }
+
+    /// Every rule's verdict: from `coHarms` for the types measured by co-embedding, from the
+    /// calibrated scores for the rest.
+    private func evaluate(scores: [HarmScore], coHarms: [String: CoEmbeddingHarm]) -> [AmplificationResult] {
+        rules.map { rule in
             let entry = policy.method(for: rule.harmType)
             if let harm = coHarms[rule.harmType] {
                 return Self.decide(harmType: rule.harmType, entry: entry, promptHarm: harm.textHarm, imageHarm: harm.imageHarm, fit: nil)
