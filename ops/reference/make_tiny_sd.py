@@ -26,6 +26,7 @@ import shutil
 import torch
 from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from common import bytes_to_unicode
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "Tests", "Fixtures", "tiny-sd")
@@ -86,20 +87,6 @@ SCHEDULER_CONFIG = dict(
     steps_offset=1,
     trained_betas=None,
 )
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """CLIP's reversible byte → printable-unicode table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def write_tokenizer(out_dir: str) -> None:
