@@ -122,53 +122,36 @@ struct WebDriver {
         return json?["value"] ?? nil
     }
 
-    /// Runs curl with `arguments`, feeding `input`, and returns what it printed.
+    /// Runs curl with `arguments`, feeding `input`, and returns what it printed. The output is read
+    /// to its end on a thread of its own before the exit status is taken, so no byte can still be
+    /// on its way from a pipe handler when the answer is parsed.
     static func curl(_ arguments: [String], input: Data? = nil) async throws -> Data {
-        try await withCheckedThrowingContinuation { continuation in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            process.arguments = arguments
-            let stdout = Pipe()
-            let stdin = Pipe()
-            process.standardOutput = stdout
-            process.standardInput = stdin
-            process.standardError = FileHandle.nullDevice
-            let collected = Collected()
-            stdout.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData) }
-            process.terminationHandler = { process in
-                stdout.fileHandleForReading.readabilityHandler = nil
-                collected.append(stdout.fileHandleForReading.readDataToEndOfFile())
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, Error>) in
+            DispatchQueue.global().async {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+                process.arguments = arguments
+                let stdout = Pipe()
+                let stdin = Pipe()
+                process.standardOutput = stdout
+                process.standardInput = stdin
+                process.standardError = FileHandle.nullDevice
+                do {
+                    try process.run()
+                } catch {
+                    continuation.resume(throwing: error)
+                    return
+                }
+                if let input { stdin.fileHandleForWriting.write(input) }
+                try? stdin.fileHandleForWriting.close()
+                let output = stdout.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
                 if process.terminationStatus == 0 {
-                    continuation.resume(returning: collected.data)
+                    continuation.resume(returning: output)
                 } else {
                     continuation.resume(throwing: Failure(description: "curl \(arguments.last ?? "") exited with \(process.terminationStatus)"))
                 }
             }
-            do {
-                try process.run()
-                if let input { stdin.fileHandleForWriting.write(input) }
-                try? stdin.fileHandleForWriting.close()
-            } catch {
-                continuation.resume(throwing: error)
-            }
         }
-    }
-}
-
-/// Bytes gathered from a pipe's handler thread.
-final class Collected: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes = Data()
-
-    func append(_ data: Data) {
-        lock.lock()
-        bytes.append(data)
-        lock.unlock()
-    }
-
-    var data: Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return bytes
     }
 }
