@@ -5,7 +5,8 @@ import Tensor
 
 /// `chaperone bench encoder`: CLIP text-encoder latency for Stable Diffusion 1.x's text config
 /// (12 layers, hidden 768, 77 tokens) with deterministic random weights, and its
-/// throughput in tokens per second. Prints one JSON object.
+/// throughput in tokens per second, peak RSS and the time per kernel category. Prints one JSON
+/// object; `ops/bench/peers` runs it beside transformers, onnxruntime and OpenVINO.
 struct BenchEncoder: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encoder",
@@ -18,7 +19,7 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Encoder layers (SD 1.x has 12).")
     var layers: Int = 12
 
-    @Option(help: "Timed forward passes after one warm-up.")
+    @Option(help: "Timed forward passes.")
     var runs: Int = 5
 
     @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
@@ -28,27 +29,39 @@ struct BenchEncoder: AsyncParsableCommand {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if layers < 1 { throw ValidationError("--layers must be at least 1") }
         if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
+
+    @Option(help: "Untimed forward passes before timing.")
+    var warmup: Int = 1
 
     struct Result: Codable {
         var benchmark = "encoder"
         var config: String
         var layers: Int
         var hiddenSize: Int
+        var parameters: Int
+        /// Bytes of the weights as float32.
+        var weightBytes: Int
         var batch: Int
         var sequenceLength: Int
         var threads: Int
         var buildSeconds: Double
-        var latencyMsBest: Double
-        var latencyMsMedian: Double
-        var latencyMsAll: [Double]
+        var warmupRuns: Int
+        var secondsBest: Double
+        var secondsMedian: Double
+        var secondsAll: [Double]
         var tokensPerSecond: Double
         var sequencesPerSecond: Double
-        var gflopsPerPass: Double
+        var gflopsPerEvaluation: Double
         var gflopsPerSecond: Double
         var checksum: Double
         var peakResidentBytes: UInt64?
+        var opSeconds: [String: Double]
+        var opShare: [String: Double]
+        var opCalls: [String: Int]
+        var blasCore: String
         var machine: BenchMachine
     }
 
@@ -58,43 +71,43 @@ struct BenchEncoder: AsyncParsableCommand {
         config.numHiddenLayers = layers
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let model = try CLIPTextModel(config: config, weights: CLIPTextModel.randomWeights(config: config, seed: 7))
-        let buildSeconds = Self.seconds(clock.now - buildStart)
-
-        // Realistic ids: start token, a short prompt, end token padding (what SD feeds).
-        let length = config.maxPositionEmbeddings
-        var ids: [[Int]] = []
-        for b in 0..<batch {
-            var sequence: [Int] = [49406]
-            if b > 0 { for i in 0..<min(12, length - 2) { sequence.append(320 + 97 * i + b) } }
-            sequence += [Int](repeating: 49407, count: length - sequence.count)
-            ids.append(sequence)
+        let weights = CLIPTextModel.randomWeights(config: config, seed: 7)
+        let model = try CLIPTextModel(config: config, weights: weights)
+        let buildSeconds = benchSeconds(clock.now - buildStart)
+        let ids = Self.promptIDs(batch: batch, length: config.maxPositionEmbeddings)
+        var checksum = 0.0
+        let measured = try BenchRuns.measure(warmup: warmup, runs: runs) {
+            checksum += Double(try model.encode(ids).lastHiddenState.sum())
         }
-        var checksum = Double(try model.encode(ids).lastHiddenState.sum())  // warm-up
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = clock.now
-            let output = try model.encode(ids)
-            times.append(Self.seconds(clock.now - start))
-            checksum += Double(output.lastHiddenState.sum())
-        }
-        let sorted = times.sorted()
-        let median = sorted[sorted.count / 2]
-        let tokens = Double(batch * length)
-        let d = Double(config.hiddenSize), m = Double(config.intermediateSize), l = Double(length)
-        // Per layer and sequence: 4 projections + 2 MLP GEMMs + 2 attention products.
-        let flops = Double(batch * layers) * (2 * l * (4 * d * d + 2 * d * m) + 4 * l * l * d)
+        let flops = Self.flops(config: config, batch: batch)
+        let parameters = weights.names.reduce(0) { $0 + (weights.shape(of: $1) ?? []).reduce(1, *) }
         try printBenchJSON(Result(
             config: "sd1.x text encoder (CLIP ViT-L/14 text)", layers: layers, hiddenSize: config.hiddenSize,
-            batch: batch, sequenceLength: length, threads: TensorThreads.count, buildSeconds: buildSeconds,
-            latencyMsBest: sorted[0] * 1000, latencyMsMedian: median * 1000, latencyMsAll: times.map { $0 * 1000 },
-            tokensPerSecond: tokens / median, sequencesPerSecond: Double(batch) / median,
-            gflopsPerPass: flops / 1e9, gflopsPerSecond: flops / median / 1e9, checksum: checksum,
-            peakResidentBytes: peakResidentSetBytes(), machine: .current()))
+            parameters: parameters, weightBytes: 4 * parameters,
+            batch: batch, sequenceLength: ids[0].count, threads: TensorThreads.count, buildSeconds: buildSeconds,
+            warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
+            tokensPerSecond: Double(batch * ids[0].count) / measured.median,
+            sequencesPerSecond: Double(batch) / measured.median,
+            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, checksum: checksum,
+            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
+            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
     }
 
-    private static func seconds(_ duration: Duration) -> Double {
-        let parts = duration.components
-        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+    /// What SD feeds the encoder, with realistic ids: the start token, for every sequence after
+    /// the first a short prompt (the first is the empty unconditional prompt), then end-token
+    /// padding to `length`. The peers in `ops/bench/peers.py` use the same ids.
+    static func promptIDs(batch: Int, length: Int) -> [[Int]] {
+        (0..<batch).map { b in
+            var sequence: [Int] = [49406]
+            if b > 0 { for i in 0..<min(12, length - 2) { sequence.append(320 + 97 * i + b) } }
+            return sequence + [Int](repeating: 49407, count: length - sequence.count)
+        }
+    }
+
+    /// Matrix-product FLOPs of one forward pass: per layer and sequence 4 projections,
+    /// 2 MLP GEMMs and attention's 2 products.
+    static func flops(config: CLIPTextConfig, batch: Int) -> Double {
+        let d = Double(config.hiddenSize), m = Double(config.intermediateSize), l = Double(config.maxPositionEmbeddings)
+        return Double(batch * config.numHiddenLayers) * (2 * l * (4 * d * d + 2 * d * m) + 4 * l * l * d)
     }
 }

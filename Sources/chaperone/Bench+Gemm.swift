@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diffusion
 import Foundation
 import Tensor
 
@@ -210,5 +211,11 @@ enum BenchData {
 
     static func tensor(_ shape: [Int]) -> Tensor {
         Tensor(shape: shape, scalars: random(shape.reduce(1, *)))
+    }
+
+    /// Uniform noise in [-1, 1) from a fixed seed: model inputs of realistic range, the same
+    /// every run.
+    static func uniform(shape: [Int], seed: UInt64) -> Tensor {
+        SyntheticWeights.tensor(seed: seed, stream: 0, shape: shape, mean: 0, halfWidth: 1)
     }
 }

@@ -49,6 +49,8 @@ struct BenchUNet: AsyncParsableCommand {
         var benchmark = "unet"
         var config = "sd1.5 UNet2DConditionModel, random weights"
         var parameters: Int
+        /// Bytes of the weights as float32.
+        var weightBytes: Int
         var batch: Int
         var latentSize: Int
         var contextLength: Int
@@ -78,53 +80,25 @@ struct BenchUNet: AsyncParsableCommand {
         let clock = ContinuousClock()
         let buildStart = clock.now
         let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1)
-        let buildSeconds = Self.seconds(clock.now - buildStart)
+        let buildSeconds = benchSeconds(clock.now - buildStart)
 
-        let sample = Self.noise(shape: [batch, 4, size, size], seed: 2)
-        let context = Self.noise(shape: [batch, contextLength, 768], seed: 3)
+        let sample = BenchData.uniform(shape: [batch, 4, size, size], seed: 2)
+        let context = BenchData.uniform(shape: [batch, contextLength, 768], seed: 3)
         // Per-item timesteps, as a batch with extra branches may carry.
         let timesteps = (0..<batch).map { Float(981 - 40 * $0) }
-        for _ in 0..<warmup {
-            _ = try unet(sample, timesteps: timesteps, encoderHiddenStates: context)
-        }
-        var times: [Double] = []
         var meanAbs = 0.0
-        OpProfile.start()
-        for _ in 0..<runs {
-            let start = clock.now
+        let measured = try BenchRuns.measure(warmup: warmup, runs: runs) {
             let noise = try unet(sample, timesteps: timesteps, encoderHiddenStates: context)
-            times.append(Self.seconds(clock.now - start))
             meanAbs = Double(noise.abs().mean())
         }
-        let profile = OpProfile.stop()
-        let sorted = times.sorted()
-        let median = sorted[sorted.count / 2]
-        let meanSeconds = times.reduce(0, +) / Double(runs)
-        var opSeconds: [String: Double] = [:]
-        var opCalls: [String: Int] = [:]
-        for category in OpCategory.allCases {
-            opSeconds[category.name] = profile.seconds(category) / Double(runs)
-            opCalls[category.name] = profile.calls[category.rawValue] / runs
-        }
-        opSeconds["other"] = Swift.max(0, meanSeconds - profile.totalSeconds / Double(runs))
-        let opShare = opSeconds.mapValues { $0 / meanSeconds }
         let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
+        let parameters = unet.parameters.values.reduce(0) { $0 + $1.count }
         try printBenchJSON(Result(
-            parameters: unet.parameters.values.reduce(0) { $0 + $1.count }, batch: batch, latentSize: size,
+            parameters: parameters, weightBytes: 4 * parameters, batch: batch, latentSize: size,
             contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
-            warmupRuns: warmup, secondsBest: sorted[0], secondsMedian: median, secondsAll: times,
-            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / median / 1e9, outputMeanAbs: meanAbs,
-            peakResidentBytes: peakResidentSetBytes(), opSeconds: opSeconds, opShare: opShare, opCalls: opCalls,
-            blasCore: BLAS.coreName, machine: .current()))
-    }
-
-    /// Uniform noise in [-1, 1) from a fixed seed: inputs of realistic range, same every run.
-    private static func noise(shape: [Int], seed: UInt64) -> Tensor {
-        SyntheticWeights.tensor(seed: seed, stream: 0, shape: shape, mean: 0, halfWidth: 1)
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        let parts = duration.components
-        return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+            warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
+            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, outputMeanAbs: meanAbs,
+            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
+            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
     }
 }

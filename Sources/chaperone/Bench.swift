@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 
 /// `chaperone bench …`: benchmarks that print one JSON object to standard output.
 ///
@@ -12,6 +13,8 @@ struct Bench: AsyncParsableCommand {
             BenchKafka.self,
             BenchGemm.self,
             BenchUNet.self,
+            BenchVAE.self,
+            BenchGenerate.self,
             BenchEncoder.self,
             BenchScorers.self,
             BenchAudit.self,
@@ -55,4 +58,51 @@ func printBenchJSON<T: Encodable>(_ value: T) throws {
     let data = try encoder.encode(value)
     FileHandle.standardOutput.write(data)
     FileHandle.standardOutput.write(Data("\n".utf8))
+}
+
+/// Times a model's forward pass the same way in every model benchmark: untimed warm-up runs,
+/// then timed runs with `OpProfile` charging kernel time by category.
+struct BenchRuns {
+    /// Seconds of each timed run, in order.
+    var seconds: [Double]
+    /// Mean seconds per timed run in each kernel category, plus `other` (layer glue, allocation,
+    /// scheduler arithmetic: time outside the measured kernels).
+    var opSeconds: [String: Double]
+    /// Share of the mean run time per category (the same keys as `opSeconds`).
+    var opShare: [String: Double]
+    /// Outermost kernel calls per run in each category.
+    var opCalls: [String: Int]
+
+    var best: Double { seconds.min() ?? 0 }
+    var median: Double { seconds.sorted()[seconds.count / 2] }
+
+    /// Runs `body` `warmup` times untimed, then `runs` times timed and profiled.
+    static func measure(warmup: Int, runs: Int, _ body: () throws -> Void) rethrows -> BenchRuns {
+        for _ in 0..<warmup { try body() }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        OpProfile.start()
+        defer { OpProfile.stop() }
+        for _ in 0..<runs {
+            let start = clock.now
+            try body()
+            times.append(benchSeconds(clock.now - start))
+        }
+        let profile = OpProfile.stop()
+        let mean = times.reduce(0, +) / Double(runs)
+        var opSeconds: [String: Double] = [:]
+        var opCalls: [String: Int] = [:]
+        for category in OpCategory.allCases {
+            opSeconds[category.name] = profile.seconds(category) / Double(runs)
+            opCalls[category.name] = profile.calls[category.rawValue] / runs
+        }
+        opSeconds["other"] = Swift.max(0, mean - profile.totalSeconds / Double(runs))
+        return BenchRuns(seconds: times, opSeconds: opSeconds, opShare: opSeconds.mapValues { $0 / mean }, opCalls: opCalls)
+    }
+}
+
+/// A duration in seconds.
+func benchSeconds(_ duration: Duration) -> Double {
+    let parts = duration.components
+    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
 }

@@ -39,32 +39,8 @@ extension UNet2DConditionModel {
     }
 }
 
-/// Accumulates matrix-product FLOPs layer by layer while tracking spatial sizes.
-private struct FLOPCounter {
-    let batch: Double
-    let contextLength: Double
-    var total: Double = 0
-
-    mutating func conv(_ c: Conv2d, _ h: inout Int, _ w: inout Int, padding: Padding2D? = nil) {
-        let s = c.weight.shape  // [O, I, k, k]
-        let p = padding ?? Padding2D(c.padding)
-        h = (h + p.top + p.bottom - s[2]) / c.stride + 1
-        w = (w + p.left + p.right - s[3]) / c.stride + 1
-        total += 2 * batch * Double(s[0] * s[1] * s[2] * s[3]) * Double(h * w)
-    }
-
-    mutating func linear(_ l: Linear, rows: Double) {
-        total += 2 * rows * Double(l.weight.shape[0] * l.weight.shape[1])
-    }
-
-    mutating func resnet(_ r: ResnetBlock2D, _ h: Int, _ w: Int) {
-        var (hh, ww) = (h, w)
-        conv(r.conv1, &hh, &ww)
-        conv(r.conv2, &hh, &ww)
-        if let shortcut = r.convShortcut { conv(shortcut, &hh, &ww) }
-        if let proj = r.timeEmbProj { linear(proj, rows: batch) }
-    }
-
+extension FLOPCounter {
+    /// A spatial transformer at h × w: projections in and out, self- and cross-attention, feed-forward.
     mutating func transformer(_ t: Transformer2DModel, _ h: Int, _ w: Int) {
         let tokens = batch * Double(h * w)
         for projection in [t.projIn, t.projOut] {

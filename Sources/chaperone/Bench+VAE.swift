@@ -1,0 +1,93 @@
+import ArgumentParser
+import Diffusion
+import Foundation
+import Tensor
+
+/// `chaperone bench vae`: seconds per VAE decode for Stable Diffusion's AutoencoderKL
+/// (128/256/512/512 channels) with seeded random weights, 64×64 latents to a 512×512 image by
+/// default; achieved GFLOPS, peak RSS and the time per kernel category. Prints one JSON object.
+///
+/// `ops/bench/peers` runs this beside diffusers, onnxruntime and OpenVINO on the same work.
+struct BenchVAE: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae",
+        abstract: "Measure SD VAE decode time (random weights, 64x64 latents to 512x512); print JSON."
+    )
+
+    @Option(help: "Latents decoded per call (the pipeline decodes one image at a time).")
+    var batch: Int = 1
+
+    @Option(help: "Latent height and width (64 = a 512x512 image).")
+    var size: Int = 64
+
+    @Option(help: "Timed decodes.")
+    var runs: Int = 3
+
+    @Option(help: "Untimed decodes before timing.")
+    var warmup: Int = 1
+
+    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
+    var threads: Int?
+
+    func validate() throws {
+        if batch < 1 { throw ValidationError("--batch must be at least 1") }
+        if size < 1 { throw ValidationError("--size must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    struct Result: Codable {
+        var benchmark = "vae"
+        var config = "sd AutoencoderKL decoder (post_quant_conv + decoder), random weights"
+        /// Parameters of the decoding half (post_quant_conv and decoder).
+        var parameters: Int
+        /// Bytes of the whole VAE's weights as float32 (the model a worker loads).
+        var weightBytes: Int
+        var batch: Int
+        var latentSize: Int
+        var imageSize: Int
+        var threads: Int
+        var buildSeconds: Double
+        var warmupRuns: Int
+        var secondsBest: Double
+        var secondsMedian: Double
+        var secondsAll: [Double]
+        var gflopsPerEvaluation: Double
+        var gflopsPerSecond: Double
+        var outputMeanAbs: Double
+        var peakResidentBytes: UInt64?
+        var opSeconds: [String: Double]
+        var opShare: [String: Double]
+        var opCalls: [String: Int]
+        var blasCore: String
+        var machine: BenchMachine
+    }
+
+    func run() async throws {
+        if let threads { TensorThreads.setCount(threads) }
+        let clock = ContinuousClock()
+        let buildStart = clock.now
+        let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4)
+        let buildSeconds = benchSeconds(clock.now - buildStart)
+        let latents = BenchData.uniform(shape: [batch, 4, size, size], seed: 5)
+        var meanAbs = 0.0
+        var imageSize = 0
+        let measured = try BenchRuns.measure(warmup: warmup, runs: runs) {
+            let image = try vae.decode(latents)
+            imageSize = image.shape[2]
+            meanAbs = Double(image.abs().mean())
+        }
+        let flops = vae.decodeFLOPs(batch: batch, height: size, width: size)
+        let decoding = vae.parameters.filter { $0.key.hasPrefix("decoder.") || $0.key.hasPrefix("post_quant_conv.") }
+        try printBenchJSON(Result(
+            parameters: decoding.values.reduce(0) { $0 + $1.count },
+            weightBytes: 4 * vae.parameters.values.reduce(0) { $0 + $1.count },
+            batch: batch, latentSize: size, imageSize: imageSize, threads: TensorThreads.count,
+            buildSeconds: buildSeconds, warmupRuns: warmup, secondsBest: measured.best,
+            secondsMedian: measured.median, secondsAll: measured.seconds, gflopsPerEvaluation: flops / 1e9,
+            gflopsPerSecond: flops / measured.median / 1e9, outputMeanAbs: meanAbs,
+            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
+            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
+    }
+}
