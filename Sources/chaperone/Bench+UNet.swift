@@ -10,7 +10,7 @@ import Tensor
 /// kernel category (`OpProfile`: convolution, attention, GEMM, norms, elementwise, copies; the
 /// rest is layer glue). Prints one JSON object.
 ///
-/// `ops/bench/unet` runs this, diffusers, onnxruntime and OpenVINO on the same architecture
+/// `ops/bench/peers` runs this, diffusers, onnxruntime and OpenVINO on the same architecture
 /// and thread count and prints the ratios.
 struct BenchUNet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
