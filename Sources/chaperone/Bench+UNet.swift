@@ -36,6 +36,16 @@ struct BenchUNet: AsyncParsableCommand {
     @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
     var threads: Int?
 
+    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
+    var weights: BenchWeights = .f32
+
+    /// Storage of the random weight matrices.
+    enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
+        case f32, f16
+
+        var precision: WeightPrecision { self == .f16 ? .float16 : .file }
+    }
+
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if size < 1 { throw ValidationError("--size must be at least 1") }
@@ -49,6 +59,10 @@ struct BenchUNet: AsyncParsableCommand {
         var benchmark = "unet"
         var config = "sd1.5 UNet2DConditionModel, random weights"
         var parameters: Int
+        /// `f32` or `f16`: how the weight matrices are held.
+        var weights: String
+        /// Bytes the model's weights occupy as held.
+        var weightBytes: Int
         var batch: Int
         var latentSize: Int
         var contextLength: Int
@@ -77,7 +91,7 @@ struct BenchUNet: AsyncParsableCommand {
         if let threads { TensorThreads.setCount(threads) }
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1)
+        let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1, precision: weights.precision)
         let buildSeconds = Self.seconds(clock.now - buildStart)
 
         let sample = Self.noise(shape: [batch, 4, size, size], seed: 2)
@@ -110,7 +124,8 @@ struct BenchUNet: AsyncParsableCommand {
         let opShare = opSeconds.mapValues { $0 / meanSeconds }
         let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
         try printBenchJSON(Result(
-            parameters: unet.parameters.values.reduce(0) { $0 + $1.count }, batch: batch, latentSize: size,
+            parameters: unet.parameters.values.reduce(0) { $0 + $1.count }, weights: weights.rawValue,
+            weightBytes: unet.parameters.values.reduce(0) { $0 + $1.storedBytes }, batch: batch, latentSize: size,
             contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
             warmupRuns: warmup, secondsBest: sorted[0], secondsMedian: median, secondsAll: times,
             gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / median / 1e9, outputMeanAbs: meanAbs,
