@@ -93,7 +93,7 @@ struct HalfWeightsTests {
 
     /// The tiny model's weights moved off the fp16 grid (each times 1 + u, |u| ≤ 1e-3) stand in
     /// for a float32 checkpoint; holding it as fp16 rounds every weight matrix (relative error up
-    /// to 2^-11). Measured over these seeds: mean abs pixel difference about 0.01/255 and max 1/255
+    /// to 2^-11). Measured over these seeds: mean abs pixel difference 0.04-0.05/255 and max 1/255
     /// (a few values crossing a rounding boundary); the bounds leave room for other BLAS kernels.
     @Test("a float32 checkpoint stored as fp16 renders nearly the same image", arguments: [UInt64(1), 2, 3])
     func float16StorageOfFloat32Checkpoint(seed: UInt64) throws {
