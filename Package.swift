@@ -36,7 +36,9 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
 
         // MARK: Numeric core
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        // 16-bit float ↔ float32 conversions (F16C when the CPU has it) for half-precision weights.
+        .target(name: "CHalf", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CHalf"], swiftSettings: numericSettings),
         .target(name: "Diffusion", dependencies: ["Tensor", "CZlib", "CSpng", "CTurboJPEG"], swiftSettings: numericSettings),
         .target(name: "Guidance", dependencies: [
             "Contracts", "Diffusion", "Tensor",

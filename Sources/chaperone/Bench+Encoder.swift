@@ -25,6 +25,9 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
     var threads: Int?
 
+    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
+    var weights: BenchWeights = .f32
+
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if layers < 1 { throw ValidationError("--layers must be at least 1") }
@@ -42,7 +45,11 @@ struct BenchEncoder: AsyncParsableCommand {
         var layers: Int
         var hiddenSize: Int
         var parameters: Int
+        /// `f32` or `f16`: how the weight matrices are held.
+        var weights: String
         /// Bytes of the weights as float32.
+        var float32WeightBytes: Int
+        /// Bytes the weights occupy as held.
         var weightBytes: Int
         var batch: Int
         var sequenceLength: Int
@@ -66,13 +73,13 @@ struct BenchEncoder: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads { TensorThreads.setCount(threads) }
+        BenchRuns.prepare(threads: threads)
         var config = CLIPTextConfig.sd1
         config.numHiddenLayers = layers
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let weights = CLIPTextModel.randomWeights(config: config, seed: 7)
-        let model = try CLIPTextModel(config: config, weights: weights)
+        let store = CLIPTextModel.randomWeights(config: config, seed: 7)
+        let model = try CLIPTextModel(config: config, weights: store, precision: weights.precision)
         let buildSeconds = benchSeconds(clock.now - buildStart)
         let ids = Self.promptIDs(batch: batch, length: config.maxPositionEmbeddings)
         var checksum = 0.0
@@ -80,10 +87,11 @@ struct BenchEncoder: AsyncParsableCommand {
             checksum += Double(try model.encode(ids).lastHiddenState.sum())
         }
         let flops = Self.flops(config: config, batch: batch)
-        let parameters = weights.names.reduce(0) { $0 + (weights.shape(of: $1) ?? []).reduce(1, *) }
+        let parameters = store.names.reduce(0) { $0 + (store.shape(of: $1) ?? []).reduce(1, *) }
         try printBenchJSON(Result(
             config: "sd1.x text encoder (CLIP ViT-L/14 text)", layers: layers, hiddenSize: config.hiddenSize,
-            parameters: parameters, weightBytes: 4 * parameters,
+            parameters: parameters, weights: weights.rawValue, float32WeightBytes: 4 * parameters,
+            weightBytes: model.storedWeightBytes,
             batch: batch, sequenceLength: ids[0].count, threads: TensorThreads.count, buildSeconds: buildSeconds,
             warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
             tokensPerSecond: Double(batch * ids[0].count) / measured.median,

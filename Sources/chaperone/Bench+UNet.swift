@@ -36,6 +36,9 @@ struct BenchUNet: AsyncParsableCommand {
     @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
     var threads: Int?
 
+    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
+    var weights: BenchWeights = .f32
+
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if size < 1 { throw ValidationError("--size must be at least 1") }
@@ -49,7 +52,11 @@ struct BenchUNet: AsyncParsableCommand {
         var benchmark = "unet"
         var config = "sd1.5 UNet2DConditionModel, random weights"
         var parameters: Int
-        /// Bytes of the weights as float32.
+        /// `f32` or `f16`: how the weight matrices are held.
+        var weights: String
+        /// Bytes of the weights as float32, the reference for peak RSS.
+        var float32WeightBytes: Int
+        /// Bytes the model's weights occupy as held.
         var weightBytes: Int
         var batch: Int
         var latentSize: Int
@@ -76,10 +83,10 @@ struct BenchUNet: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads { TensorThreads.setCount(threads) }
+        BenchRuns.prepare(threads: threads)
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1)
+        let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1, precision: weights.precision)
         let buildSeconds = benchSeconds(clock.now - buildStart)
 
         let sample = BenchData.uniform(shape: [batch, 4, size, size], seed: 2)
@@ -94,7 +101,8 @@ struct BenchUNet: AsyncParsableCommand {
         let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
         let parameters = unet.parameters.values.reduce(0) { $0 + $1.count }
         try printBenchJSON(Result(
-            parameters: parameters, weightBytes: 4 * parameters, batch: batch, latentSize: size,
+            parameters: parameters, weights: weights.rawValue, float32WeightBytes: 4 * parameters,
+            weightBytes: unet.parameters.values.reduce(0) { $0 + $1.storedBytes }, batch: batch, latentSize: size,
             contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
             warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
             gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, outputMeanAbs: meanAbs,

@@ -29,6 +29,9 @@ struct BenchVAE: AsyncParsableCommand {
     @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
     var threads: Int?
 
+    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
+    var weights: BenchWeights = .f32
+
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if size < 1 { throw ValidationError("--size must be at least 1") }
@@ -42,7 +45,11 @@ struct BenchVAE: AsyncParsableCommand {
         var config = "sd AutoencoderKL decoder (post_quant_conv + decoder), random weights"
         /// Parameters of the decoding half (post_quant_conv and decoder).
         var parameters: Int
+        /// `f32` or `f16`: how the weight matrices are held.
+        var weights: String
         /// Bytes of the whole VAE's weights as float32 (the model a worker loads).
+        var float32WeightBytes: Int
+        /// Bytes the whole VAE's weights occupy as held.
         var weightBytes: Int
         var batch: Int
         var latentSize: Int
@@ -65,10 +72,10 @@ struct BenchVAE: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let threads { TensorThreads.setCount(threads) }
+        BenchRuns.prepare(threads: threads)
         let clock = ContinuousClock()
         let buildStart = clock.now
-        let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4)
+        let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4, precision: weights.precision)
         let buildSeconds = benchSeconds(clock.now - buildStart)
         let latents = BenchData.uniform(shape: [batch, 4, size, size], seed: 5)
         var meanAbs = 0.0
@@ -82,7 +89,8 @@ struct BenchVAE: AsyncParsableCommand {
         let decoding = vae.parameters.filter { $0.key.hasPrefix("decoder.") || $0.key.hasPrefix("post_quant_conv.") }
         try printBenchJSON(Result(
             parameters: decoding.values.reduce(0) { $0 + $1.count },
-            weightBytes: 4 * vae.parameters.values.reduce(0) { $0 + $1.count },
+            weights: weights.rawValue, float32WeightBytes: 4 * vae.parameters.values.reduce(0) { $0 + $1.count },
+            weightBytes: vae.parameters.values.reduce(0) { $0 + $1.storedBytes },
             batch: batch, latentSize: size, imageSize: imageSize, threads: TensorThreads.count,
             buildSeconds: buildSeconds, warmupRuns: warmup, secondsBest: measured.best,
             secondsMedian: measured.median, secondsAll: measured.seconds, gflopsPerEvaluation: flops / 1e9,

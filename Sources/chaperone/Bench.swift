@@ -1,4 +1,5 @@
 import ArgumentParser
+import Diffusion
 import Foundation
 import Tensor
 
@@ -76,6 +77,13 @@ struct BenchRuns {
     var best: Double { seconds.min() ?? 0 }
     var median: Double { seconds.sorted()[seconds.count / 2] }
 
+    /// Sets up the process as the worker and `generate` run: the kernel thread count, and glibc
+    /// keeping freed tensor buffers for reuse (`TensorMemory.retainFreedBuffers`).
+    static func prepare(threads: Int?) {
+        if let threads { TensorThreads.setCount(threads) }
+        TensorMemory.retainFreedBuffers()
+    }
+
     /// Runs `body` `warmup` times untimed, then `runs` times timed and profiled.
     static func measure(warmup: Int, runs: Int, _ body: () throws -> Void) rethrows -> BenchRuns {
         for _ in 0..<warmup { try body() }
@@ -105,4 +113,12 @@ struct BenchRuns {
 func benchSeconds(_ duration: Duration) -> Double {
     let parts = duration.components
     return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
+}
+
+/// How a model benchmark holds its random weight matrices: float32, or rounded to half and
+/// widened per layer as it runs (`WeightPrecision.float16`).
+enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
+    case f32, f16
+
+    var precision: WeightPrecision { self == .f16 ? .float16 : .file }
 }

@@ -78,6 +78,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "Write a side-by-side grid: no mitigation, each requested mitigation alone, then all together.")
     var grid = false
 
+    @Option(help: "How the UNet, VAE and text encoder hold their weight matrices: file (the checkpoint's precision, 16-bit stays 16-bit), float32, or float16 (also rounds float32 checkpoints to half).")
+    var weightPrecision: WeightPrecision = .file
+
     func validate() throws {
         guard width > 0, height > 0, width % 8 == 0, height % 8 == 0 else {
             throw ValidationError("--width and --height must be positive multiples of 8 (got \(width)x\(height)).")
@@ -141,7 +144,7 @@ struct Generate: ParsableCommand {
         let log = StandardError()
         let loadStart = Date()
         TensorMemory.retainFreedBuffers()
-        let pipeline = try StableDiffusionPipeline.load(folder: URL(fileURLWithPath: model))
+        let pipeline = try StableDiffusionPipeline.load(folder: URL(fileURLWithPath: model), weightPrecision: weightPrecision)
         var safeGenPipeline: StableDiffusionPipeline?
         if let overlay, let unet = pipeline.noisePredictor as? UNet2DConditionModel {
             var isDirectory: ObjCBool = false
@@ -271,3 +274,5 @@ private final class ProgressBar {
         output.write(String(format: "\ndone in %.1f s\n", Date().timeIntervalSince(start)))
     }
 }
+
+extension WeightPrecision: ExpressibleByArgument {}

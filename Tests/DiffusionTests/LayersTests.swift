@@ -67,7 +67,7 @@ import TestSupport
         func project(_ t: Tensor, _ l: Linear) -> [[[Double]]] {
             (0..<t.shape[0]).map { b in (0..<t.shape[1]).map { i in (0..<l.weight.shape[0]).map { o in
                 var s = Double(l.bias.map { $0[o] } ?? 0)
-                for k in 0..<t.shape[2] { s += Double(t[b, i, k]) * Double(l.weight[o, k]) }
+                for k in 0..<t.shape[2] { s += Double(t[b, i, k]) * Double(l.weight.float32()[o, k]) }
                 return s
             } } }
         }
@@ -85,7 +85,7 @@ import TestSupport
                 }
                 for o in 0..<dim {
                     var s = Double(attention.toOut.bias![o])
-                    for d in 0..<(heads * headDim) { s += merged[d] * Double(attention.toOut.weight[o, d]) }
+                    for d in 0..<(heads * headDim) { s += merged[d] * Double(attention.toOut.weight.float32()[o, d]) }
                     #expect(abs(Double(got[b, i, o]) - s) < 1e-5)
                 }
             }

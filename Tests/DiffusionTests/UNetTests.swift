@@ -93,12 +93,12 @@ import TestSupport
         // 7 transformers (3 down levels × 2 + mid) + 9 in the up path, 4 attn1 tensors + 1 bias each
         #expect(attn1Names.count == 16 * 5)
         let name = "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight"
-        let replacement = base.parameters[name]! * 0.5
+        let replacement = base.parameters[name]!.float32() * 0.5
         let edited = try base.replacingParameters(
             WeightStore(tensors: [name: replacement]), allowed: UNet2DConditionModel.isSelfAttentionParameter)
-        #expect(edited.parameters[name]!.scalars == replacement.scalars)
-        #expect(edited.downBlocks[0].attentions[0].transformerBlocks[0].attn1.toQ.weight.scalars == replacement.scalars)
-        #expect(edited.parameters["conv_in.weight"]!.scalars == base.parameters["conv_in.weight"]!.scalars)
+        #expect(edited.parameters[name]!.float32().scalars == replacement.scalars)
+        #expect(edited.downBlocks[0].attentions[0].transformerBlocks[0].attn1.toQ.weight.float32().scalars == replacement.scalars)
+        #expect(edited.parameters["conv_in.weight"]!.float32().scalars == base.parameters["conv_in.weight"]!.float32().scalars)
 
         let io = try ModelFixtures.io("unet", "sd15-small")
         let sample = try io.tensor("sample"), context = try io.tensor("encoder_hidden_states")
@@ -109,7 +109,7 @@ import TestSupport
         // Anything but attn1 is refused, by name; unknown and wrong-shape names are reported.
         let refused = #expect(throws: DiffusionError.self) {
             try base.replacingParameters(
-                WeightStore(tensors: ["conv_in.bias": base.parameters["conv_in.bias"]!]),
+                WeightStore(tensors: ["conv_in.bias": base.parameters["conv_in.bias"]!.float32()]),
                 allowed: UNet2DConditionModel.isSelfAttentionParameter)
         }
         #expect(refused?.message.contains("conv_in.bias") == true)

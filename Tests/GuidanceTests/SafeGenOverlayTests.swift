@@ -41,9 +41,7 @@ import TestSupport
         let overlay = try SafeGenOverlay.load(file: safegen.appendingPathComponent("overlay.safetensors"))
         let edited = try overlay.apply(to: base)
         for (name, tensor) in base.parameters where !SafeGenOverlay.isSelfAttentionParameter(name) {
-            let shared = tensor.withUnsafeBufferPointer { a in
-                edited.parameters[name]!.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress }
-            }
+            let shared = tensor.sharesStorage(with: edited.parameters[name]!)
             #expect(shared, "\(name) was copied")
         }
     }

@@ -1,9 +1,9 @@
 import Tensor
 
 /// PyTorch `nn.Conv2d` (square kernel, one stride and symmetric padding) holding `weight`
-/// [out, in, k, k] and `bias` [out] under their diffusers names.
+/// [out, in, k, k] (in the reader's `WeightPrecision`) and `bias` [out] under their diffusers names.
 public struct Conv2d: Sendable {
-    public let weight: Tensor
+    public let weight: WeightTensor
     public let bias: Tensor?
     public let stride: Int
     public let padding: Int
@@ -13,7 +13,7 @@ public struct Conv2d: Sendable {
         _ p: ParameterReader, _ prefix: String, inChannels: Int, outChannels: Int,
         kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool = true
     ) {
-        weight = p(prefix + "weight", [outChannels, inChannels, kernel, kernel])
+        weight = p.weight(prefix + "weight", [outChannels, inChannels, kernel, kernel])
         self.bias = bias ? p(prefix + "bias", [outChannels]) : nil
         self.stride = stride
         self.padding = padding
@@ -21,7 +21,7 @@ public struct Conv2d: Sendable {
 
     /// x [N, in, H, W] → [N, out, H', W']
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding)
+        conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(strideH: stride, strideW: stride, padding: Padding2D(padding)))
     }
 
     /// Convolution with explicit per-side padding instead of the layer's own (the VAE

@@ -7,8 +7,8 @@ public struct FeedForward: Sendable {
     public let proj: Linear
     public let out: Linear
     /// The value and gate halves of `net.0.proj` (row views, no copy).
-    private let valueWeight: Tensor, valueBias: Tensor
-    private let gateWeight: Tensor, gateBias: Tensor
+    private let valueWeight: WeightTensor, valueBias: Tensor
+    private let gateWeight: WeightTensor, gateBias: Tensor
 
     /// Reads `<prefix>net.0.proj.*` and `<prefix>net.2.*`; `inner` is 4·dim in SD.
     public init(_ p: ParameterReader, _ prefix: String, dim: Int, inner: Int) {
@@ -16,8 +16,8 @@ public struct FeedForward: Sendable {
         out = Linear(p, prefix + "net.2.", inFeatures: inner, outFeatures: dim)
         let w = proj.weight, b = proj.bias ?? Tensor.zeros([2 * inner])
         if w.shape == [2 * inner, dim] && b.shape == [2 * inner] {
-            valueWeight = w.narrowed(axis: 0, start: 0, length: inner)
-            gateWeight = w.narrowed(axis: 0, start: inner, length: inner)
+            valueWeight = w.narrowed(rows: 0, length: inner)
+            gateWeight = w.narrowed(rows: inner, length: inner)
             valueBias = b.narrowed(axis: 0, start: 0, length: inner)
             gateBias = b.narrowed(axis: 0, start: inner, length: inner)
         } else {  // placeholder from a failed load; the load throws before any forward pass

@@ -1,14 +1,15 @@
 import Tensor
 
 /// PyTorch `nn.Linear` holding `weight` [out, in] and optional `bias` [out] under their
-/// diffusers names (`<prefix>weight`, `<prefix>bias`).
+/// diffusers names (`<prefix>weight`, `<prefix>bias`). The weight is held in the reader's
+/// `WeightPrecision`; the bias is float32.
 public struct Linear: Sendable {
-    public let weight: Tensor
+    public let weight: WeightTensor
     public let bias: Tensor?
 
     /// Reads `<prefix>weight` (and `<prefix>bias` when `bias`) with the expected shapes.
     public init(_ p: ParameterReader, _ prefix: String, inFeatures: Int, outFeatures: Int, bias: Bool = true) {
-        weight = p(prefix + "weight", [outFeatures, inFeatures])
+        weight = p.weight(prefix + "weight", [outFeatures, inFeatures])
         self.bias = bias ? p(prefix + "bias", [outFeatures]) : nil
     }
 

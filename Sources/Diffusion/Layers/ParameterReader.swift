@@ -8,6 +8,9 @@ import Tensor
 /// asked for with what the checkpoint holds and throws one `DiffusionError` that lists missing,
 /// wrong-shape and unknown tensors separately, each by name.
 ///
+/// Layers ask for their large weight matrices with `weight(_:_:)`, which holds them in the
+/// reader's `WeightPrecision`; every other tensor (biases, norms, embeddings) is float32.
+///
 /// A reader is used by one thread for one build; it is not `Sendable`.
 public final class ParameterReader {
     private enum Source {
@@ -18,65 +21,81 @@ public final class ParameterReader {
     /// Where the tensors came from (a file or folder path), used in error messages.
     public let origin: String
     private let source: Source
-    private var taken: [String: Tensor] = [:]
+    /// The precision `weight(_:_:)` holds weight matrices in.
+    public let precision: WeightPrecision
+    private var taken: [String: WeightTensor] = [:]
     private var missing: [String] = []
     private var wrongShape: [(name: String, expected: [Int], actual: [Int])] = []
     private var unreadable: [String] = []
 
     /// Reads from `store` (for example the safetensors of a `unet/` folder).
-    public init(_ store: WeightStore, origin: String) {
+    public init(_ store: WeightStore, origin: String, precision: WeightPrecision = .file) {
         self.source = .store(store)
         self.origin = origin
+        self.precision = precision
     }
 
     /// Reads from tensors in memory.
-    public convenience init(_ tensors: [String: Tensor], origin: String) {
-        self.init(WeightStore(tensors: tensors), origin: origin)
+    public convenience init(_ tensors: [String: Tensor], origin: String, precision: WeightPrecision = .file) {
+        self.init(WeightStore(tensors: tensors), origin: origin, precision: precision)
     }
 
     /// Makes up seeded random weights of sensible scale for every tensor asked for: for
     /// benchmarks and tests that need an architecture, not a checkpoint.
-    public init(randomSeed seed: UInt64) {
+    /// `precision` `.float16` rounds them to half, as a float32 checkpoint stored in fp16.
+    public init(randomSeed seed: UInt64, precision: WeightPrecision = .file) {
         self.source = .random(seed: seed)
         self.origin = "random weights (seed \(seed))"
+        self.precision = precision
     }
 
-    /// The tensor `name` with `shape`. A missing or wrong-shape tensor is recorded and an empty
-    /// placeholder returned; `finish()` then throws, so a placeholder never reaches a forward pass.
+    /// The float32 tensor `name` with `shape` (biases, norms). A missing or wrong-shape tensor is
+    /// recorded and an empty placeholder returned; `finish()` then throws, so a placeholder never
+    /// reaches a forward pass.
     public func callAsFunction(_ name: String, _ shape: [Int]) -> Tensor {
+        read(name, shape, precision: .float32).float32()
+    }
+
+    /// The weight matrix `name` with `shape`, held in the reader's `precision` (a Linear or
+    /// convolution weight). Problems are recorded as by `callAsFunction`.
+    public func weight(_ name: String, _ shape: [Int]) -> WeightTensor {
+        read(name, shape, precision: precision)
+    }
+
+    private func read(_ name: String, _ shape: [Int], precision: WeightPrecision) -> WeightTensor {
         if let already = taken[name] { return already }
         switch source {
         case .store(let store):
             guard let actual = store.shape(of: name) else {
                 missing.append(name)
-                return Tensor.zeros([0])
+                return .float32(Tensor.zeros([0]))
             }
             guard actual == shape else {
                 wrongShape.append((name, shape, actual))
-                return Tensor.zeros([0])
+                return .float32(Tensor.zeros([0]))
             }
             do {
-                let tensor = try store.tensor(name)
-                taken[name] = tensor
-                return tensor
+                let weight = try store.weight(name, precision: precision)
+                taken[name] = weight
+                return weight
             } catch {
                 unreadable.append("\(error)")
-                return Tensor.zeros([0])
+                return .float32(Tensor.zeros([0]))
             }
         case .random(let seed):
-            let tensor = RandomWeights.tensor(name: name, shape: shape, seed: seed)
-            taken[name] = tensor
-            return tensor
+            let weight = precision.store(RandomWeights.tensor(name: name, shape: shape, seed: seed))
+            taken[name] = weight
+            return weight
         }
     }
 
-    /// Every tensor handed out, by name: the built model's parameters.
-    public var parameters: [String: Tensor] { taken }
+    /// Every tensor handed out, by name and as held: the built model's parameters.
+    public var parameters: [String: WeightTensor] { taken }
 
     /// Throws if any tensor was missing or had the wrong shape, or if the checkpoint holds
     /// tensors no layer asked for; otherwise returns the parameters handed out.
     @discardableResult
-    public func finish() throws -> [String: Tensor] {
+    public func finish() throws -> [String: WeightTensor] {
         if let first = unreadable.first {
             throw DiffusionError(.io, "\(origin): \(unreadable.count) tensor(s) could not be read; first: \(first)")
         }

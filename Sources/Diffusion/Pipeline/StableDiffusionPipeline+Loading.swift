@@ -2,16 +2,18 @@ import Foundation
 
 extension StableDiffusionPipeline {
     /// Loads every component of a diffusers model folder (see `StableDiffusionModelFolder`):
-    /// CLIP tokenizer and text encoder, UNet, VAE and the scheduler config. fp32 and fp16
-    /// safetensors load alike (fp16 is widened to fp32). The safety checker, if present, is not
-    /// loaded here: harm scoring owns it.
-    public static func load(folder url: URL) throws -> StableDiffusionPipeline {
+    /// CLIP tokenizer and text encoder, UNet, VAE and the scheduler config. fp32, fp16 and bf16
+    /// safetensors all load; `weightPrecision` chooses how the large weight matrices are held
+    /// (by default in the file's precision: a 16-bit checkpoint stays 16-bit and mapped, and is
+    /// widened per layer as it runs). The safety checker, if present, is not loaded here: harm
+    /// scoring owns it.
+    public static func load(folder url: URL, weightPrecision: WeightPrecision = .file) throws -> StableDiffusionPipeline {
         let folder = try StableDiffusionModelFolder(url: url)
         let encoder = CLIPPromptEncoder(
             tokenizer: try CLIPTokenizer(folder: folder.tokenizer),
-            textModel: try CLIPTextModel(folder: folder.textEncoder))
-        let unet = try UNet2DConditionModel.load(directory: folder.unet)
-        let vae = try AutoencoderKL.load(directory: folder.vae)
+            textModel: try CLIPTextModel(folder: folder.textEncoder, precision: weightPrecision))
+        let unet = try UNet2DConditionModel.load(directory: folder.unet, precision: weightPrecision)
+        let vae = try AutoencoderKL.load(directory: folder.vae, precision: weightPrecision)
         let textWidth = encoder.textModel.config.hiddenSize
         guard unet.config.crossAttentionDim == textWidth else {
             throw DiffusionError(.invalidConfig,

@@ -12,16 +12,16 @@ struct CLIPLayerNorm: Sendable {
 /// Multi-head self-attention with q/k/v/out projections (q, k, v fused into one GEMM): causal
 /// for the text tower, full for the vision tower.
 struct CLIPAttention: Sendable {
-    let qkvWeight: Tensor  // [3D, D]
-    let qkvBias: Tensor    // [3D]
-    let outWeight: Tensor  // [D, D]
+    let qkvWeight: WeightTensor  // [3D, D]
+    let qkvBias: Tensor          // [3D]
+    let outWeight: WeightTensor  // [D, D]
     let outBias: Tensor    // [D]
     let heads: Int
     let causal: Bool
 
-    init(query: (Tensor, Tensor), key: (Tensor, Tensor), value: (Tensor, Tensor),
-         outWeight: Tensor, outBias: Tensor, heads: Int, causal: Bool = true) {
-        qkvWeight = concat([query.0, key.0, value.0], axis: 0)
+    init(query: (WeightTensor, Tensor), key: (WeightTensor, Tensor), value: (WeightTensor, Tensor),
+         outWeight: WeightTensor, outBias: Tensor, heads: Int, causal: Bool = true) {
+        qkvWeight = WeightTensor.concatenated(rows: [query.0, key.0, value.0])
         qkvBias = concat([query.1, key.1, value.1], axis: 0)
         self.outWeight = outWeight
         self.outBias = outBias
@@ -45,9 +45,9 @@ struct CLIPAttention: Sendable {
 
 /// fc1 → activation → fc2.
 struct CLIPMLP: Sendable {
-    let fc1Weight: Tensor  // [M, D]
-    let fc1Bias: Tensor    // [M]
-    let fc2Weight: Tensor  // [D, M]
+    let fc1Weight: WeightTensor  // [M, D]
+    let fc1Bias: Tensor          // [M]
+    let fc2Weight: WeightTensor  // [D, M]
     let fc2Bias: Tensor    // [D]
     let activation: CLIPActivation
 
@@ -76,23 +76,25 @@ struct CLIPEncoderLayer: Sendable {
     }
 
     /// Builds layer `prefix` (e.g. `encoder.layers.3.`) from transformers' key names, asking
-    /// `weight` for each tensor; shared by the text and vision towers.
+    /// `weight` for each float32 tensor and `matrix` for each projection weight (held as the
+    /// caller chooses); shared by the text and vision towers.
     static func load(
         prefix p: String, heads: Int, causal: Bool, activation: CLIPActivation, eps: Float,
-        weight w: (String) throws -> Tensor
+        weight w: (String) throws -> Tensor, matrix: (String) throws -> WeightTensor
     ) throws -> CLIPEncoderLayer {
-        CLIPEncoderLayer(
+        let m = matrix
+        return CLIPEncoderLayer(
             norm1: CLIPLayerNorm(weight: try w(p + "layer_norm1.weight"), bias: try w(p + "layer_norm1.bias"), eps: eps),
             attention: CLIPAttention(
-                query: (try w(p + "self_attn.q_proj.weight"), try w(p + "self_attn.q_proj.bias")),
-                key: (try w(p + "self_attn.k_proj.weight"), try w(p + "self_attn.k_proj.bias")),
-                value: (try w(p + "self_attn.v_proj.weight"), try w(p + "self_attn.v_proj.bias")),
-                outWeight: try w(p + "self_attn.out_proj.weight"), outBias: try w(p + "self_attn.out_proj.bias"),
+                query: (try m(p + "self_attn.q_proj.weight"), try w(p + "self_attn.q_proj.bias")),
+                key: (try m(p + "self_attn.k_proj.weight"), try w(p + "self_attn.k_proj.bias")),
+                value: (try m(p + "self_attn.v_proj.weight"), try w(p + "self_attn.v_proj.bias")),
+                outWeight: try m(p + "self_attn.out_proj.weight"), outBias: try w(p + "self_attn.out_proj.bias"),
                 heads: heads, causal: causal),
             norm2: CLIPLayerNorm(weight: try w(p + "layer_norm2.weight"), bias: try w(p + "layer_norm2.bias"), eps: eps),
             mlp: CLIPMLP(
-                fc1Weight: try w(p + "mlp.fc1.weight"), fc1Bias: try w(p + "mlp.fc1.bias"),
-                fc2Weight: try w(p + "mlp.fc2.weight"), fc2Bias: try w(p + "mlp.fc2.bias"),
+                fc1Weight: try m(p + "mlp.fc1.weight"), fc1Bias: try w(p + "mlp.fc1.bias"),
+                fc2Weight: try m(p + "mlp.fc2.weight"), fc2Bias: try w(p + "mlp.fc2.bias"),
                 activation: activation))
     }
 }

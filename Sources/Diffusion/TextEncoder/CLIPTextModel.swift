@@ -19,16 +19,20 @@ public struct CLIPTextModel: Sendable {
 
     /// Loads a diffusers `text_encoder/` folder: `config.json` plus safetensors weights
     /// (single file or sharded with an index).
-    public init(folder: URL) throws {
+    public init(folder: URL, precision: WeightPrecision = .file) throws {
         let config = try CLIPTextConfig.load(folder.appendingPathComponent("config.json"))
-        try self.init(config: config, weights: WeightStore.load(folder: folder), source: folder.path)
+        try self.init(config: config, weights: WeightStore.load(folder: folder), source: folder.path, precision: precision)
     }
 
     /// Builds the model from `weights`, which must hold exactly the tensors `config` needs
     /// (the `text_model.embeddings.position_ids` buffer of older checkpoints is ignored).
     ///
-    /// Unknown, missing and wrong-shape tensors are reported together, each by name.
-    public init(config: CLIPTextConfig, weights: WeightStore, source: String = "text encoder") throws {
+    /// Unknown, missing and wrong-shape tensors are reported together, each by name. The
+    /// attention and MLP projection weights are held in `precision`; the rest is float32.
+    public init(
+        config: CLIPTextConfig, weights: WeightStore, source: String = "text encoder",
+        precision: WeightPrecision = .file
+    ) throws {
         try config.validate(source: source)
         let expected = Self.expectedWeights(config: config)
         let prefixed = weights.names.contains { $0.hasPrefix(Self.keyPrefix) }
@@ -38,6 +42,7 @@ public struct CLIPTextModel: Sendable {
         try report.throwIfProblems(source: source)
 
         func w(_ name: String) throws -> Tensor { try store.tensor(Self.keyPrefix + name, shape: expected[Self.keyPrefix + name]!) }
+        func m(_ name: String) throws -> WeightTensor { try store.weight(Self.keyPrefix + name, precision: precision) }
         let activation = CLIPActivation(name: config.hiddenAct)!
         let eps = Float(config.layerNormEps)
         self.config = config
@@ -45,7 +50,7 @@ public struct CLIPTextModel: Sendable {
         positionEmbedding = try w("embeddings.position_embedding.weight")
         layers = try (0..<config.numHiddenLayers).map { i in
             try CLIPEncoderLayer.load(
-                prefix: "encoder.layers.\(i).", heads: config.numAttentionHeads, causal: true, activation: activation, eps: eps, weight: w)
+                prefix: "encoder.layers.\(i).", heads: config.numAttentionHeads, causal: true, activation: activation, eps: eps, weight: w, matrix: m)
         }
         finalNorm = CLIPLayerNorm(weight: try w("final_layer_norm.weight"), bias: try w("final_layer_norm.bias"), eps: eps)
     }
@@ -126,4 +131,20 @@ public struct CLIPTextOutput: Sendable {
     public var lastHiddenState: Tensor
     /// [B, D]: the final state at each sequence's end token.
     public var pooledOutput: Tensor
+}
+
+extension CLIPTextModel {
+    /// Bytes the model's weights occupy as held (16-bit matrices count 2 bytes an element):
+    /// what benchmarks compare peak RSS with.
+    public var storedWeightBytes: Int {
+        func norm(_ n: CLIPLayerNorm) -> Int { 4 * (n.weight.count + n.bias.count) }
+        var bytes = 4 * (tokenEmbedding.count + positionEmbedding.count) + norm(finalNorm)
+        for layer in layers {
+            let a = layer.attention, m = layer.mlp
+            bytes += norm(layer.norm1) + norm(layer.norm2)
+            bytes += a.qkvWeight.storedBytes + a.outWeight.storedBytes + 4 * (a.qkvBias.count + a.outBias.count)
+            bytes += m.fc1Weight.storedBytes + m.fc2Weight.storedBytes + 4 * (m.fc1Bias.count + m.fc2Bias.count)
+        }
+        return bytes
+    }
 }

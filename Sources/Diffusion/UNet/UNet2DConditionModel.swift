@@ -10,8 +10,9 @@ import Tensor
 /// some tensors (a SafeGen `attn1` overlay) while sharing every other tensor with this one.
 public struct UNet2DConditionModel: Sendable {
     public let config: UNet2DConditionConfig
-    /// Every weight by diffusers name; the layers below hold the same (shared) storage.
-    public let parameters: [String: Tensor]
+    /// Every weight by diffusers name, as held (see `WeightPrecision`); the layers below hold
+    /// the same (shared) storage.
+    public let parameters: [String: WeightTensor]
 
     public let convIn: Conv2d
     public let timeEmbedding: TimestepEmbedding
@@ -23,9 +24,13 @@ public struct UNet2DConditionModel: Sendable {
 
     /// Builds the model from a `unet/` folder's weights; throws one error listing every missing,
     /// wrong-shape and unknown tensor by name.
-    public init(config: UNet2DConditionConfig, weights: WeightStore, origin: String = "UNet weights") throws {
+    /// `precision` chooses how the convolution and linear weights are held.
+    public init(
+        config: UNet2DConditionConfig, weights: WeightStore, origin: String = "UNet weights",
+        precision: WeightPrecision = .file
+    ) throws {
         try config.validate()
-        let reader = ParameterReader(weights, origin: origin)
+        let reader = ParameterReader(weights, origin: origin, precision: precision)
         try self.init(config: config, reader: reader)
         try reader.finish()
     }
@@ -36,16 +41,17 @@ public struct UNet2DConditionModel: Sendable {
     }
 
     /// The architecture with seeded random weights (uniform ±1/√fan_in): for benchmarks.
-    public init(config: UNet2DConditionConfig, randomSeed: UInt64) throws {
+    /// `precision` `.float16` rounds the weight matrices to half, as a float32 checkpoint so stored.
+    public init(config: UNet2DConditionConfig, randomSeed: UInt64, precision: WeightPrecision = .file) throws {
         try config.validate()
-        try self.init(config: config, reader: ParameterReader(randomSeed: randomSeed))
+        try self.init(config: config, reader: ParameterReader(randomSeed: randomSeed, precision: precision))
     }
 
     /// Loads `config.json` and the safetensors weights of a diffusers `unet/` folder.
-    public static func load(directory: URL) throws -> UNet2DConditionModel {
+    public static func load(directory: URL, precision: WeightPrecision = .file) throws -> UNet2DConditionModel {
         let config = try UNet2DConditionConfig.load(from: directory.appendingPathComponent("config.json"))
         let weights = try WeightStore.load(folder: directory)
-        return try UNet2DConditionModel(config: config, weights: weights, origin: directory.path)
+        return try UNet2DConditionModel(config: config, weights: weights, origin: directory.path, precision: precision)
     }
 
     private init(config: UNet2DConditionConfig, reader p: ParameterReader) throws {
@@ -187,7 +193,7 @@ extension UNet2DConditionModel {
             let shape = overlay.shape(of: name) ?? []
             guard shape == current.shape else { wrongShape.append((name, current.shape, shape)); continue }
             guard allowed(name) else { refused.append(name); continue }
-            merged[name] = try overlay.tensor(name)
+            merged[name] = .float32(try overlay.tensor(name))
         }
         if !refused.isEmpty {
             throw DiffusionError(.unknownTensor, "\(origin): \(refused.count) tensor(s) may not be replaced: "
@@ -196,6 +202,8 @@ extension UNet2DConditionModel {
         if !unknown.isEmpty || !wrongShape.isEmpty {
             throw ParameterReader.loadError(origin: origin, missing: [], wrongShape: wrongShape, unknown: unknown)
         }
-        return try UNet2DConditionModel(config: config, parameters: merged, origin: origin)
+        // `.file` keeps every shared weight as it is held (16-bit or float32) and the overlay's
+        // tensors float32.
+        return try UNet2DConditionModel(config: config, weights: WeightStore(weights: merged), origin: origin)
     }
 }

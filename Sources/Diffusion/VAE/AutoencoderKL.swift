@@ -80,8 +80,8 @@ public struct LatentDistribution: Sendable {
 /// before decoding.
 public struct AutoencoderKL: Sendable {
     public let config: AutoencoderKLConfig
-    /// Every weight by diffusers name.
-    public let parameters: [String: Tensor]
+    /// Every weight by diffusers name, as held (see `WeightPrecision`).
+    public let parameters: [String: WeightTensor]
     public let encoder: VAEEncoder
     public let quantConv: Conv2d?
     public let postQuantConv: Conv2d?
@@ -89,24 +89,28 @@ public struct AutoencoderKL: Sendable {
 
     /// Builds the model from a `vae/` folder's weights; throws one error listing every missing,
     /// wrong-shape and unknown tensor by name.
-    public init(config: AutoencoderKLConfig, weights: WeightStore, origin: String = "VAE weights") throws {
+    /// `precision` chooses how the convolution and linear weights are held.
+    public init(
+        config: AutoencoderKLConfig, weights: WeightStore, origin: String = "VAE weights",
+        precision: WeightPrecision = .file
+    ) throws {
         try config.validate()
-        let reader = ParameterReader(weights, origin: origin)
+        let reader = ParameterReader(weights, origin: origin, precision: precision)
         self.init(config: config, reader: reader)
         try reader.finish()
     }
 
     /// The architecture with seeded random weights (uniform ±1/√fan_in): for benchmarks.
-    public init(config: AutoencoderKLConfig, randomSeed: UInt64) throws {
+    public init(config: AutoencoderKLConfig, randomSeed: UInt64, precision: WeightPrecision = .file) throws {
         try config.validate()
-        self.init(config: config, reader: ParameterReader(randomSeed: randomSeed))
+        self.init(config: config, reader: ParameterReader(randomSeed: randomSeed, precision: precision))
     }
 
     /// Loads `config.json` and the safetensors weights of a diffusers `vae/` folder.
-    public static func load(directory: URL) throws -> AutoencoderKL {
+    public static func load(directory: URL, precision: WeightPrecision = .file) throws -> AutoencoderKL {
         let config = try AutoencoderKLConfig.load(from: directory.appendingPathComponent("config.json"))
         let weights = try WeightStore.load(folder: directory)
-        return try AutoencoderKL(config: config, weights: weights, origin: directory.path)
+        return try AutoencoderKL(config: config, weights: weights, origin: directory.path, precision: precision)
     }
 
     private init(config: AutoencoderKLConfig, reader p: ParameterReader) {

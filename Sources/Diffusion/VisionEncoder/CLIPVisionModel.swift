@@ -136,7 +136,8 @@ public struct CLIPVisionModel: Sendable {
         postNorm = CLIPLayerNorm(weight: try w("post_layernorm.weight"), bias: try w("post_layernorm.bias"), eps: eps)
         layers = try (0..<config.numHiddenLayers).map { i in
             try CLIPEncoderLayer.load(
-                prefix: "encoder.layers.\(i).", heads: config.numAttentionHeads, causal: false, activation: activation, eps: eps, weight: w)
+                prefix: "encoder.layers.\(i).", heads: config.numAttentionHeads, causal: false, activation: activation, eps: eps,
+                weight: w, matrix: { .float32(try w($0)) })
         }
     }
 

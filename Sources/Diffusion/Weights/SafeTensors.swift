@@ -14,8 +14,8 @@ public final class SafeTensorsFile: Sendable {
     public let path: String
     /// The validated header.
     public let header: SafeTensorsHeader
-    private let file: MappedFile
-    private let index: [String: SafeTensorInfo]
+    fileprivate let file: MappedFile
+    fileprivate let index: [String: SafeTensorInfo]
 
     /// Maps and validates `url`; a corrupt, truncated or inconsistent file throws `DiffusionError`.
     public init(url: URL) throws {
@@ -52,6 +52,26 @@ public final class SafeTensorsFile: Sendable {
                 let source = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + info.dataOffsets.count)])
                 SafeTensorsConversion.toFloat32(source, dtype: info.dtype, count: count, into: out)
             })
+        }
+    }
+}
+
+extension SafeTensorsFile {
+    /// Tensor `name` as 16-bit values borrowed from the mapping (no copy) when its dtype is F16
+    /// or BF16; nil for other dtypes. The view keeps this file mapped while it exists.
+    public func halfTensor(_ name: String) throws -> HalfTensor? {
+        guard let info = index[name] else {
+            throw DiffusionError(.missingTensor, "\(path): no tensor named '\(name)'")
+        }
+        let format: HalfTensor.Format
+        switch info.dtype {
+        case .f16: format = .float16
+        case .bf16: format = .bfloat16
+        default: return nil
+        }
+        let start = header.dataStart + info.dataOffsets.lowerBound
+        return file.withBytes { bytes in
+            HalfTensor(shape: info.shape, format: format, borrowing: bytes.baseAddress! + start, owner: file)
         }
     }
 }

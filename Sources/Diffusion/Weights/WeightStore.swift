@@ -4,12 +4,14 @@ import Tensor
 /// Named model weights from one or more safetensors files (or memory), looked up by the exact
 /// checkpoint key (`text_model.encoder.layers.0.mlp.fc1.weight`, `down_blocks.0.attentions.0…`).
 ///
-/// Files stay memory-mapped; a tensor is converted to float32 when asked for. `overlaid(with:)`
-/// replaces some entries (for example a SafeGen `attn1` overlay) while sharing the rest.
+/// Files stay memory-mapped; a tensor is converted to float32 when asked for, or handed out in
+/// a chosen `WeightPrecision` by `weight(_:precision:)` (a 16-bit file tensor then stays a view
+/// of the mapping). `overlaid(with:)` replaces some entries (for example a SafeGen `attn1`
+/// overlay) while sharing the rest.
 public struct WeightStore: Sendable {
     enum Entry: Sendable {
         case file(SafeTensorsFile, SafeTensorInfo)
-        case memory(Tensor)
+        case memory(WeightTensor)
 
         var shape: [Int] {
             switch self {
@@ -23,7 +25,13 @@ public struct WeightStore: Sendable {
 
     /// A store over tensors already in memory (tests, benchmarks, synthetic weights).
     public init(tensors: [String: Tensor]) {
-        entries = tensors.mapValues { .memory($0) }
+        entries = tensors.mapValues { .memory(.float32($0)) }
+    }
+
+    /// A store over weights already in memory, each in the precision it is held in (a model's
+    /// `parameters`, so a rebuilt model shares them).
+    public init(weights: [String: WeightTensor]) {
+        entries = weights.mapValues { .memory($0) }
     }
 
     /// A store over the union of `files`; a name present in two files is an error.
@@ -112,7 +120,19 @@ public struct WeightStore: Sendable {
     public func tensor(_ name: String) throws -> Tensor {
         switch entries[name] {
         case .file(let file, let info)?: return try file.tensor(info.name)
-        case .memory(let tensor)?: return tensor
+        case .memory(let weight)?: return weight.float32()
+        case nil: throw DiffusionError(.missingTensor, "weight '\(name)' is missing from the checkpoint")
+        }
+    }
+
+    /// Tensor `name` held in `precision`: a 16-bit file tensor stays a view of the mapped file
+    /// unless `precision` is `.float32`; float32 values are rounded to half for `.float16`.
+    public func weight(_ name: String, precision: WeightPrecision) throws -> WeightTensor {
+        switch entries[name] {
+        case .file(let file, let info)?:
+            if precision != .float32, let half = try file.halfTensor(info.name) { return .half(half) }
+            return precision.store(try file.tensor(info.name))
+        case .memory(let weight)?: return precision.store(weight)
         case nil: throw DiffusionError(.missingTensor, "weight '\(name)' is missing from the checkpoint")
         }
     }

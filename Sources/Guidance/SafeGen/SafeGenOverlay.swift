@@ -68,7 +68,7 @@ public struct SafeGenOverlay: Sendable {
             let tensor = try edited.tensor(name)
             if isSelfAttentionParameter(name) {
                 replaced[name] = tensor
-            } else if tensor.scalars != original.scalars {
+            } else if tensor.scalars != original.float32().scalars {
                 throw GuidanceError.invalidOverlay(
                     file: directory.path, "tensor '\(name)' differs from the base UNet, but SafeGen edits only self-attention (attn1)")
             }
