@@ -5,12 +5,24 @@ extension StableDiffusionPipeline {
     /// CLIP tokenizer and text encoder, UNet, VAE and the scheduler config. fp32 and fp16
     /// safetensors load alike (fp16 is widened to fp32). The safety checker, if present, is not
     /// loaded here: harm scoring owns it.
-    public static func load(folder url: URL) throws -> StableDiffusionPipeline {
+    ///
+    /// `loras` are merged into the text encoder's and the UNet's weights before the models are
+    /// built, in order (each on the result of the one before).
+    public static func load(folder url: URL, loras: [ScaledLoRA] = []) throws -> StableDiffusionPipeline {
         let folder = try StableDiffusionModelFolder(url: url)
-        let encoder = CLIPPromptEncoder(
-            tokenizer: try CLIPTokenizer(folder: folder.tokenizer),
-            textModel: try CLIPTextModel(folder: folder.textEncoder))
-        let unet = try UNet2DConditionModel.load(directory: folder.unet)
+        var textWeights = try WeightStore.load(folder: folder.textEncoder)
+        var unetWeights = try WeightStore.load(folder: folder.unet)
+        for lora in loras {
+            textWeights = try lora.apply(to: textWeights, component: .textEncoder)
+            unetWeights = try lora.apply(to: unetWeights, component: .unet)
+        }
+        let textModel = try CLIPTextModel(
+            config: CLIPTextConfig.load(folder.textEncoder.appendingPathComponent("config.json")),
+            weights: textWeights, source: folder.textEncoder.path)
+        let encoder = CLIPPromptEncoder(tokenizer: try CLIPTokenizer(folder: folder.tokenizer), textModel: textModel)
+        let unet = try UNet2DConditionModel(
+            config: UNet2DConditionConfig.load(from: folder.unet.appendingPathComponent("config.json")),
+            weights: unetWeights, origin: folder.unet.path)
         let vae = try AutoencoderKL.load(directory: folder.vae)
         let textWidth = encoder.textModel.config.hiddenSize
         guard unet.config.crossAttentionDim == textWidth else {
