@@ -54,6 +54,11 @@ struct Generate: ParsableCommand {
     @Option(help: "SafeGen overlay (attn1 tensors, safetensors) or edited unet/ folder to generate with.")
     var overlay: String?
 
+    @Option(help: ArgumentHelp(
+        "A LoRA merged into the UNet and text encoder at load: FILE or FILE:SCALE (default scale 1); repeat for several.",
+        discussion: "diffusers/PEFT or kohya safetensors. With --overlay, SafeGen's attn1 tensors replace the LoRA-merged ones."))
+    var lora: [String] = []
+
     @Option(help: "Safe Latent Diffusion preset: weak, medium, strong or max.")
     var sld: String?
 
@@ -89,10 +94,21 @@ struct Generate: ParsableCommand {
         if let tau, !(0...1000).contains(tau) { throw ValidationError("--tau must be a timestep in 0...1000 (got \(tau)).") }
         guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number.") }
         guard (0...1).contains(guidanceRescale) else { throw ValidationError("--guidance-rescale must be in 0...1.") }
+        for argument in lora { _ = try Self.loraArgument(argument) }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
             throw ValidationError("Unknown --scheduler '\(scheduler)'; choose one of "
                 + SchedulerKind.allCases.map(\.shortName).joined(separator: ", ") + ".")
         }
+    }
+
+    /// `FILE` or `FILE:SCALE` (the scale after the last colon, when it is a number).
+    static func loraArgument(_ argument: String) throws -> (path: String, scale: Float) {
+        if let colon = argument.lastIndex(of: ":"), let scale = Float(argument[argument.index(after: colon)...]) {
+            guard scale.isFinite else { throw ValidationError("--lora scale must be a finite number (got \(argument)).") }
+            return (String(argument[..<colon]), scale)
+        }
+        guard !argument.isEmpty else { throw ValidationError("--lora needs a file.") }
+        return (argument, 1)
     }
 
     /// One named set of mitigations to render, as a request would carry them.
@@ -144,7 +160,19 @@ struct Generate: ParsableCommand {
         let log = StandardError()
         let loadStart = Date()
         TensorMemory.retainFreedBuffers()
-        let pipeline = try StableDiffusionPipeline.load(folder: URL(fileURLWithPath: model), weightPrecision: weightPrecision)
+        let loras = try lora.map { argument in
+            let (path, scale) = try Self.loraArgument(argument)
+            return ScaledLoRA(try LoRA.load(file: URL(fileURLWithPath: path)), scale: scale)
+        }
+        // Order: LoRAs merged into the base weights, then SafeGen's attn1 replaces (not adds to)
+        // the merged attn1, so a LoRA cannot alter the self-attention SafeGen edited.
+        let pipeline = try StableDiffusionPipeline.load(
+            folder: URL(fileURLWithPath: model), weightPrecision: weightPrecision, loras: loras)
+        if !quiet {
+            for (argument, loaded) in zip(lora, loras) {
+                log.write("LoRA \(try Self.loraArgument(argument).path): \(loaded.lora.layers.count) layers at scale \(loaded.scale)\n")
+            }
+        }
         var safeGenPipeline: StableDiffusionPipeline?
         if let overlay, let unet = pipeline.noisePredictor as? UNet2DConditionModel {
             var isDirectory: ObjCBool = false

@@ -137,11 +137,34 @@ struct SchedulerTests {
         #expect(throws: DiffusionError.self) { try DDIMScheduler(config: .stableDiffusionV1, steps: 1001) }
     }
 
+    @Test("LCM refuses what it does not implement and impossible step counts")
+    func lcmRejects() throws {
+        var config = SchedulerConfig.stableDiffusionV1
+        config.thresholding = true
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: config, steps: 4) }
+        config = .stableDiffusionV1
+        config.predictionType = "flow"
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: config, steps: 4) }
+        config = .stableDiffusionV1
+        config.originalInferenceSteps = 2000
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: config, steps: 4) }
+        config = .stableDiffusionV1
+        config.originalInferenceSteps = 6
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: config, steps: 7) }
+        #expect(try LCMScheduler(config: config, steps: 6).timesteps.count == 6)
+        config = .stableDiffusionV1
+        config.timestepScaling = 0
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: config, steps: 4) }
+        #expect(throws: DiffusionError.self) { try LCMScheduler(config: .stableDiffusionV1, steps: 0) }
+    }
+
     @Test("scheduler names parse")
     func names() {
         #expect(SchedulerKind(name: "euler-a") == .eulerAncestralDiscrete)
         #expect(SchedulerKind(name: "PNDMScheduler") == .pndm)
         #expect(SchedulerKind(name: "dpm++2m") == .dpmSolverMultistep)
+        #expect(SchedulerKind(name: "lcm") == .lcm)
+        #expect(SchedulerKind(name: "LCMScheduler") == .lcm)
         #expect(SchedulerKind(name: "heun") == nil)
     }
 }

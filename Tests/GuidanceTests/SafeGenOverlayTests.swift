@@ -36,6 +36,29 @@ import TestSupport
         #expect(zip(plain.scalars, expected.scalars).map { abs($0 - $1) }.max()! > 1e-3)
     }
 
+    /// With a LoRA: the LoRA is merged at load, then SafeGen's attn1 replaces the merged attn1
+    /// (a LoRA cannot change the self-attention SafeGen edited); every other layer keeps the LoRA.
+    @Test func safeGenReplacesTheLoRAMergedSelfAttention() throws {
+        let lora = try LoRA.load(file: Self.fixtures.appendingPathComponent("lora/peft.safetensors"))
+        let pipeline = try StableDiffusionPipeline.load(
+            folder: Self.fixtures.appendingPathComponent("tiny-sd"), loras: [ScaledLoRA(lora, scale: 0.7)])
+        let merged = try #require(pipeline.noisePredictor as? UNet2DConditionModel)
+        let overlay = try SafeGenOverlay.load(file: safegen.appendingPathComponent("overlay.safetensors"))
+        let edited = try overlay.apply(to: merged)
+        let base = try baseUNet()
+        var adaptedOutsideAttn1 = 0
+        for (name, tensor) in edited.parameters {
+            if overlay.tensors.contains(name) {
+                #expect(tensor.scalars == (try overlay.tensors.tensor(name)).scalars, "\(name)")
+            } else {
+                #expect(tensor.scalars == merged.parameters[name]!.scalars, "\(name)")
+                if tensor.scalars != base.parameters[name]!.scalars { adaptedOutsideAttn1 += 1 }
+            }
+        }
+        #expect(adaptedOutsideAttn1 > 0)
+        #expect(lora.layers.contains { $0.key.contains(".attn1.") }, "the LoRA adapts attn1 too")
+    }
+
     @Test func editedModelSharesEveryOtherTensor() throws {
         let base = try baseUNet()
         let overlay = try SafeGenOverlay.load(file: safegen.appendingPathComponent("overlay.safetensors"))

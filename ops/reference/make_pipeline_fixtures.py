@@ -22,6 +22,7 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
     StableDiffusionPipeline,
 )
@@ -35,6 +36,7 @@ SCHEDULERS = {
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+    "LCMScheduler": LCMScheduler,
 }
 
 
@@ -75,6 +77,7 @@ RUNS = [
     ("euler-ancestral-seeded", "EulerAncestralDiscreteScheduler", 4, 6.0, 0.0, 1234, "a red bicycle", ""),
     ("dpmpp-seeded-rescale", "DPMSolverMultistepScheduler", 5, 5.0, 0.7, 42, "portrait photo, studio light", "cartoon"),
     ("ddim-given-latents", "DDIMScheduler", 3, 3.0, 0.0, None, "mountains at dawn", "low quality"),
+    ("lcm-seeded", "LCMScheduler", 4, 1.5, 0.0, 2024, "a lighthouse on a cliff", "fog"),
 ]
 
 

@@ -6,7 +6,7 @@ then, when another scheduler is wanted, `Target.from_config(loaded.config)`. It 
 `set_timesteps(steps)` and a full denoising loop on a fixed latent, feeding fixed "model outputs"
 (seeded noise, independent of the sample, which is all a scheduler's arithmetic needs), and records
 the timesteps, init_noise_sigma, and per step the scaled model input, prev_sample and the
-predicted x0. Ancestral steps draw their noise from a seeded torch.Generator, so the Swift side
+predicted x0 (LCM: `denoised`). Ancestral and LCM steps draw their noise from a seeded torch.Generator, so the Swift side
 checks its PyTorch-matching random source in the same run.
 
 Writes Tests/Fixtures/schedulers/cases.json. Run:  .venv/bin/python ops/reference/make_scheduler_fixtures.py
@@ -24,6 +24,7 @@ from diffusers import (
     DPMSolverMultistepScheduler,
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
+    LCMScheduler,
     PNDMScheduler,
 )
 
@@ -52,6 +53,7 @@ CLASSES = {
     "EulerDiscreteScheduler": EulerDiscreteScheduler,
     "EulerAncestralDiscreteScheduler": EulerAncestralDiscreteScheduler,
     "DPMSolverMultistepScheduler": DPMSolverMultistepScheduler,
+    "LCMScheduler": LCMScheduler,
 }
 
 
@@ -98,6 +100,19 @@ CASES = [
     case("euler-own-defaults-6", "EulerDiscreteScheduler", 6,
          {"_class_name": "EulerDiscreteScheduler"}, base={
              "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}),
+    # LCM: from the SD config, and with its own keys (which only a config naming LCMScheduler keeps).
+    case("lcm-sd-4", "LCMScheduler", 4),
+    case("lcm-sd-8", "LCMScheduler", 8),
+    case("lcm-sd-1", "LCMScheduler", 1),
+    case("lcm-own-defaults-6", "LCMScheduler", 6, {"_class_name": "LCMScheduler"}, base={}),
+    case("lcm-original-20-3", "LCMScheduler", 3,
+         {"_class_name": "LCMScheduler", "original_inference_steps": 20, "timestep_scaling": 4.0}),
+    case("lcm-original-7-v-7", "LCMScheduler", 7,
+         {"_class_name": "LCMScheduler", "original_inference_steps": 7, "prediction_type": "v_prediction",
+          "timestep_spacing": "trailing"}),
+    case("lcm-sample-clip-5", "LCMScheduler", 5,
+         {"_class_name": "LCMScheduler", "prediction_type": "sample", "clip_sample": True,
+          "clip_sample_range": 0.8}),
 ]
 
 
@@ -144,9 +159,12 @@ def run(case_spec, index):
     for i, t in enumerate(scheduler.timesteps):
         scaled = scheduler.scale_model_input(sample, t)
         model_output = outputs[i]
-        kwargs = {"generator": generator} if isinstance(scheduler, EulerAncestralDiscreteScheduler) else {}
+        stochastic = isinstance(scheduler, (EulerAncestralDiscreteScheduler, LCMScheduler))
+        kwargs = {"generator": generator} if stochastic else {}
         result = scheduler.step(model_output, t, sample, **kwargs)
-        if hasattr(result, "pred_original_sample") and result.pred_original_sample is not None:
+        if isinstance(scheduler, LCMScheduler):
+            x0 = result.denoised  # LCM's clean estimate after the boundary condition
+        elif hasattr(result, "pred_original_sample") and result.pred_original_sample is not None:
             x0 = result.pred_original_sample
         elif isinstance(scheduler, DPMSolverMultistepScheduler):
             x0 = scheduler.model_outputs[-1]

@@ -7,12 +7,27 @@ extension StableDiffusionPipeline {
     /// (by default in the file's precision: a 16-bit checkpoint stays 16-bit and mapped, and is
     /// widened per layer as it runs). The safety checker, if present, is not loaded here: harm
     /// scoring owns it.
-    public static func load(folder url: URL, weightPrecision: WeightPrecision = .file) throws -> StableDiffusionPipeline {
+    ///
+    /// `loras` are merged into the text encoder's and the UNet's weights before the models are
+    /// built, in order (each on the result of the one before); merged matrices are held in memory
+    /// as float32, or as half with `weightPrecision` `.float16`.
+    public static func load(
+        folder url: URL, weightPrecision: WeightPrecision = .file, loras: [ScaledLoRA] = []
+    ) throws -> StableDiffusionPipeline {
         let folder = try StableDiffusionModelFolder(url: url)
-        let encoder = CLIPPromptEncoder(
-            tokenizer: try CLIPTokenizer(folder: folder.tokenizer),
-            textModel: try CLIPTextModel(folder: folder.textEncoder, precision: weightPrecision))
-        let unet = try UNet2DConditionModel.load(directory: folder.unet, precision: weightPrecision)
+        var textWeights = try WeightStore.load(folder: folder.textEncoder)
+        var unetWeights = try WeightStore.load(folder: folder.unet)
+        for lora in loras {
+            textWeights = try lora.apply(to: textWeights, component: .textEncoder)
+            unetWeights = try lora.apply(to: unetWeights, component: .unet)
+        }
+        let textModel = try CLIPTextModel(
+            config: CLIPTextConfig.load(folder.textEncoder.appendingPathComponent("config.json")),
+            weights: textWeights, source: folder.textEncoder.path, precision: weightPrecision)
+        let encoder = CLIPPromptEncoder(tokenizer: try CLIPTokenizer(folder: folder.tokenizer), textModel: textModel)
+        let unet = try UNet2DConditionModel(
+            config: UNet2DConditionConfig.load(from: folder.unet.appendingPathComponent("config.json")),
+            weights: unetWeights, origin: folder.unet.path, precision: weightPrecision)
         let vae = try AutoencoderKL.load(directory: folder.vae, precision: weightPrecision)
         let textWidth = encoder.textModel.config.hiddenSize
         guard unet.config.crossAttentionDim == textWidth else {

@@ -46,8 +46,9 @@ public enum SchedulerKind: String, Sendable, CaseIterable, Codable {
     case eulerDiscrete = "EulerDiscreteScheduler"
     case eulerAncestralDiscrete = "EulerAncestralDiscreteScheduler"
     case dpmSolverMultistep = "DPMSolverMultistepScheduler"
+    case lcm = "LCMScheduler"
 
-    /// Short command-line names: `ddim`, `pndm`, `euler`, `euler-a`, `dpm++2m`.
+    /// Short command-line names: `ddim`, `pndm`, `euler`, `euler-a`, `dpm++2m`, `lcm`.
     public var shortName: String {
         switch self {
         case .ddim: "ddim"
@@ -55,6 +56,7 @@ public enum SchedulerKind: String, Sendable, CaseIterable, Codable {
         case .eulerDiscrete: "euler"
         case .eulerAncestralDiscrete: "euler-a"
         case .dpmSolverMultistep: "dpm++2m"
+        case .lcm: "lcm"
         }
     }
 
@@ -84,6 +86,7 @@ public enum SchedulerKind: String, Sendable, CaseIterable, Codable {
         case .eulerDiscrete: try EulerDiscreteScheduler(config: config, steps: steps)
         case .eulerAncestralDiscrete: try EulerAncestralDiscreteScheduler(config: config, steps: steps)
         case .dpmSolverMultistep: try DPMSolverMultistepScheduler(config: config, steps: steps)
+        case .lcm: try LCMScheduler(config: config, steps: steps)
         }
     }
 }

@@ -39,6 +39,10 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
     public var useBetaSigmas: Bool?
     public var useLuLambdas: Bool?
     public var varianceType: String?
+    /// LCM: the distillation schedule's step count the inference timesteps are taken from.
+    public var originalInferenceSteps: Int?
+    /// LCM: the timestep factor in the consistency boundary condition (c_skip, c_out).
+    public var timestepScaling: Double?
 
     public init() {}
 
@@ -72,6 +76,8 @@ public struct SchedulerConfig: Codable, Sendable, Equatable {
         case useBetaSigmas = "use_beta_sigmas"
         case useLuLambdas = "use_lu_lambdas"
         case varianceType = "variance_type"
+        case originalInferenceSteps = "original_inference_steps"
+        case timestepScaling = "timestep_scaling"
     }
 
     /// Decodes a config from JSON bytes; `source` names the file in errors.
