@@ -13,7 +13,7 @@ struct BenchEscalation: AsyncParsableCommand {
         abstract: "Measure escalation, scorer cascades and early abort on a labelled prompt set; print JSON."
     )
 
-    @Option(help: "A diffusers model folder (its scorers/ and latent_preview.json are used when present).")
+    @Option(help: "A diffusers model folder (its scorers/ and early-abort preview, vae_tiny/ or latent_preview.json, are used when present).")
     var model: String
 
     @Option(help: "A SafeGen overlay (needed when a ladder step turns SafeGen on).")
@@ -46,7 +46,7 @@ struct BenchEscalation: AsyncParsableCommand {
     @Option(help: "SafeGen on the first try: on, off or default (on where an overlay is loaded).")
     var safegen: String = "off"
 
-    @Flag(help: "Decode early-abort previews with the full VAE instead of the model's latent_preview.json.")
+    @Flag(help: "Decode early-abort previews with the full VAE instead of the model's vae_tiny/ or latent_preview.json.")
     var previewVae = false
 
     @Flag(help: "Include every request's outcome in the JSON.")

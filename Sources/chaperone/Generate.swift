@@ -48,6 +48,9 @@ struct Generate: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Where to write the PNG.")
     var output: String
 
+    @Option(help: "Decoder: full (the model's vae/) or tiny (its vae_tiny/, a diffusers AutoencoderTiny: much faster, slightly less detailed).")
+    var decoder: String = "full"
+
     @Flag(help: "No progress bar.")
     var quiet = false
 
@@ -95,6 +98,9 @@ struct Generate: ParsableCommand {
         guard guidanceScale.isFinite else { throw ValidationError("--guidance-scale must be a number.") }
         guard (0...1).contains(guidanceRescale) else { throw ValidationError("--guidance-rescale must be in 0...1.") }
         for argument in lora { _ = try Self.loraArgument(argument) }
+        guard ["full", "tiny"].contains(decoder) else {
+            throw ValidationError("--decoder must be full or tiny (got \(decoder)).")
+        }
         if let scheduler, SchedulerKind(name: scheduler) == nil {
             throw ValidationError("Unknown --scheduler '\(scheduler)'; choose one of "
                 + SchedulerKind.allCases.map(\.shortName).joined(separator: ", ") + ".")
@@ -166,13 +172,14 @@ struct Generate: ParsableCommand {
         }
         // Order: LoRAs merged into the base weights, then SafeGen's attn1 replaces (not adds to)
         // the merged attn1, so a LoRA cannot alter the self-attention SafeGen edited.
-        let pipeline = try StableDiffusionPipeline.load(
+        var pipeline = try StableDiffusionPipeline.load(
             folder: URL(fileURLWithPath: model), weightPrecision: weightPrecision, loras: loras)
         if !quiet {
             for (argument, loaded) in zip(lora, loras) {
                 log.write("LoRA \(try Self.loraArgument(argument).path): \(loaded.lora.layers.count) layers at scale \(loaded.scale)\n")
             }
         }
+        if decoder == "tiny" { pipeline = try pipeline.withTinyDecoder(folder: URL(fileURLWithPath: model)) }
         var safeGenPipeline: StableDiffusionPipeline?
         if let overlay, let unet = pipeline.noisePredictor as? UNet2DConditionModel {
             var isDirectory: ObjCBool = false

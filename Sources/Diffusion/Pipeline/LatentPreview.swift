@@ -4,27 +4,34 @@ import Tensor
 /// Turns predicted clean latents (x0, as the UNet sees them, i.e. scaled by the VAE's scaling
 /// factor) into a small RGB image for early-abort scoring.
 ///
-/// With a fitted linear map (`latent_preview.json` in the model folder, written by
-/// `ops/reference/fit_latent_preview.py`) each latent pixel becomes one RGB pixel,
-/// `rgb = W · z + b` in [0, 1], and the image is enlarged by pixel repetition to the output
-/// size; without one, the full VAE decodes the latents (exact, but as costly as the final decode).
+/// A model folder chooses its preview by what it carries, in this order:
+/// 1. `vae_tiny/` (a diffusers `AutoencoderTiny`, TAESD): `.tiny`, an image at full size close
+///    to the VAE's for a small fraction of its cost;
+/// 2. `latent_preview.json` (written by `ops/reference/fit_latent_preview.py`): `.linear`, each
+///    latent pixel becomes one RGB pixel, `rgb = W · z + b` in [0, 1], and the image is enlarged
+///    by pixel repetition to the output size (cheapest, coarsest);
+/// 3. neither: `.vae`, the full VAE (exact, but as costly as the final decode).
 public enum LatentPreview: Sendable {
+    case tiny(AutoencoderTiny)
     case linear(LinearLatentMap)
     case vae(StableDiffusionPipeline)
 
     /// The file name looked for in a model folder.
     public static let fileName = "latent_preview.json"
 
-    /// The linear map of `folder` when it has one, else the VAE of `pipeline`.
+    /// The tiny decoder of `folder` when it has one, else its linear map, else the VAE of
+    /// `pipeline`.
     public static func load(folder: URL, pipeline: StableDiffusionPipeline) throws -> LatentPreview {
+        if let tiny = try pipeline.loadTinyDecoder(folder: folder) { return .tiny(tiny) }
         let url = folder.appendingPathComponent(fileName)
         guard FileManager.default.fileExists(atPath: url.path) else { return .vae(pipeline) }
         return .linear(try LinearLatentMap.load(from: url, latentChannels: pipeline.noisePredictor.latentChannels))
     }
 
-    /// Short name for the audit trail and benchmarks.
+    /// Short name for the audit trail and benchmarks: `tiny`, `linear` or `vae`.
     public var kind: String {
         switch self {
+        case .tiny: "tiny"
         case .linear: "linear"
         case .vae: "vae"
         }
@@ -32,16 +39,19 @@ public enum LatentPreview: Sendable {
 
     /// 8-bit RGB of `width` × `height` from latents `[1, C, h, w]`.
     public func decode(_ latents: Tensor, width: Int, height: Int) throws -> PixelBuffer {
+        let image: PixelBuffer
         switch self {
         case .linear(let map):
             return try map.decode(latents, width: width, height: height)
+        case .tiny(let decoder):
+            image = try decoder.decodeImage(latents).rgb()
         case .vae(let pipeline):
-            let image = try pipeline.decodeLatents(latents).rgb()
-            guard image.width == width, image.height == height else {
-                throw DiffusionError(.invalidInput, "latent preview: VAE decoded \(image.width)x\(image.height), expected \(width)x\(height)")
-            }
-            return image
+            image = try pipeline.decodeLatents(latents).rgb()
         }
+        guard image.width == width, image.height == height else {
+            throw DiffusionError(.invalidInput, "latent preview (\(kind)): decoded \(image.width)x\(image.height), expected \(width)x\(height)")
+        }
+        return image
     }
 }
 

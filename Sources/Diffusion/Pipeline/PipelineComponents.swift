@@ -21,6 +21,15 @@ public protocol LatentDecoder: Sendable {
     func decode(_ latents: Tensor) throws -> Tensor
 }
 
+extension LatentDecoder {
+    /// Latents as the UNet sees them [1, C, h, w] → 8-bit RGB: `latents / scaling_factor` →
+    /// `decode` → diffusers' conversion ((x / 2 + 0.5) clamped, rounded).
+    public func decodeImage(_ latents: Tensor) throws -> PixelBuffer {
+        let factor = scalingFactor
+        return try PixelBuffer(imageTensor: decode(Elementwise.map(latents) { $0 / factor }))
+    }
+}
+
 /// Turns prompts into the text-encoder hidden states the UNet attends to.
 public protocol PromptEncoder: Sendable {
     /// Encodes each prompt to [S, D] and returns them stacked as [N, S, D], with a note for

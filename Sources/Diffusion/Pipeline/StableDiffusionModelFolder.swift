@@ -2,8 +2,8 @@ import Foundation
 
 /// A model folder in the diffusers layout, checked before anything heavy is loaded:
 /// `model_index.json`, `tokenizer/` (vocab.json, merges.txt), `text_encoder/`, `unet/`, `vae/`
-/// (config.json + safetensors weights, fp32 or fp16), `scheduler/scheduler_config.json`, and an
-/// optional `safety_checker/`. Published SD v1.4/v1.5 folders pass as they are.
+/// (config.json + safetensors weights, fp32 or fp16), `scheduler/scheduler_config.json`, an
+/// optional `safety_checker/` and an optional `vae_tiny/` (TAESD). Published SD v1.4/v1.5 folders pass as they are.
 ///
 /// Every problem is a `DiffusionError` naming the file or folder.
 public struct StableDiffusionModelFolder: Sendable {
@@ -21,6 +21,16 @@ public struct StableDiffusionModelFolder: Sendable {
     public var scheduler: URL { url.appendingPathComponent("scheduler", isDirectory: true) }
     /// `safety_checker/` when the index lists one and the folder exists.
     public let safetyChecker: URL?
+    /// `vae_tiny/` (a diffusers `AutoencoderTiny`, TAESD) when the folder has one with a
+    /// `config.json`: the cheap decoder for early-abort previews and `generate --decoder tiny`.
+    /// Not a diffusers component, so `model_index.json` does not list it.
+    public var tinyVAE: URL? {
+        let folder = url.appendingPathComponent(Self.tinyVAEFolderName, isDirectory: true)
+        return FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) ? folder : nil
+    }
+
+    /// The optional tiny decoder's folder name.
+    public static let tinyVAEFolderName = "vae_tiny"
 
     /// Files that must exist, relative to the model folder.
     public static let requiredFiles = [

@@ -41,4 +41,22 @@ extension StableDiffusionPipeline {
         return StableDiffusionPipeline(
             promptEncoder: encoder, noisePredictor: unet, decoder: vae, schedulerConfig: try folder.schedulerConfig())
     }
+
+    /// The model folder's tiny decoder (`vae_tiny/`, diffusers `AutoencoderTiny`), checked
+    /// against this pipeline's latent channels and spatial factor; nil when the folder has none.
+    public func loadTinyDecoder(folder url: URL) throws -> AutoencoderTiny? {
+        guard let directory = try StableDiffusionModelFolder(url: url).tinyVAE else { return nil }
+        let tiny = try AutoencoderTiny.load(directory: directory)
+        try checkDecoder(tiny, latentChannels: tiny.config.latentChannels, source: directory.path)
+        return tiny
+    }
+
+    /// This pipeline decoding with the model folder's tiny decoder; throws when the folder has none.
+    public func withTinyDecoder(folder url: URL) throws -> StableDiffusionPipeline {
+        guard let tiny = try loadTinyDecoder(folder: url) else {
+            throw DiffusionError(.io,
+                "\(url.appendingPathComponent(StableDiffusionModelFolder.tinyVAEFolderName).path): missing (the tiny decoder needs a diffusers AutoencoderTiny folder there)")
+        }
+        return try replacingDecoder(tiny, latentChannels: tiny.config.latentChannels, source: "tiny decoder")
+    }
 }

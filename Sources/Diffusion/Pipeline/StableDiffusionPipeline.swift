@@ -184,8 +184,27 @@ public struct StableDiffusionPipeline: Sendable {
 
     /// Decodes latents to 8-bit RGB: `latents / scaling_factor` → VAE → diffusers' conversion.
     public func decodeLatents(_ latents: Tensor) throws -> PixelBuffer {
-        let factor = decoder.scalingFactor
-        let decoded = try decoder.decode(Elementwise.map(latents) { $0 / factor })
-        return try PixelBuffer(imageTensor: decoded)
+        try decoder.decodeImage(latents)
+    }
+
+    /// The same models with another decoder (e.g. the model folder's tiny one); see
+    /// `checkDecoder`.
+    public func replacingDecoder(_ newDecoder: any LatentDecoder, latentChannels: Int, source: String) throws -> StableDiffusionPipeline {
+        try checkDecoder(newDecoder, latentChannels: latentChannels, source: source)
+        return StableDiffusionPipeline(
+            promptEncoder: promptEncoder, noisePredictor: noisePredictor, decoder: newDecoder, schedulerConfig: schedulerConfig)
+    }
+
+    /// Throws unless `newDecoder` can stand in for the current one: the latent shape for an
+    /// image size must not change, so its channels and spatial factor must be the same.
+    public func checkDecoder(_ newDecoder: any LatentDecoder, latentChannels: Int, source: String) throws {
+        guard latentChannels == noisePredictor.latentChannels else {
+            throw DiffusionError(.invalidConfig,
+                "\(source): latent_channels \(latentChannels) does not match the UNet's \(noisePredictor.latentChannels)")
+        }
+        guard newDecoder.downscaleFactor == decoder.downscaleFactor else {
+            throw DiffusionError(.invalidConfig,
+                "\(source): decodes \(newDecoder.downscaleFactor)x the latent size, the model's VAE \(decoder.downscaleFactor)x; they must match")
+        }
     }
 }

@@ -189,7 +189,8 @@ public struct ModerationEvaluation: Sendable {
     public let engine: NativeEngine
     public let tenant: String
     public let settings: Settings
-    /// Decode previews with the full VAE instead of the model's linear map.
+    /// Decode previews with the full VAE instead of the model folder's preview (`vae_tiny/` or
+    /// `latent_preview.json`).
     public var previewWithVAE = false
 
     /// How each request is generated.
@@ -211,7 +212,7 @@ public struct ModerationEvaluation: Sendable {
         }
     }
 
-    /// The early-abort preview decoder in use: `linear`, `vae`, or `none` without early abort.
+    /// The early-abort preview decoder in use: `tiny`, `linear`, `vae`, or `none` without early abort.
     public var previewKind: String {
         guard let preview = engine.generator.earlyAbort?.preview else { return "none" }
         return previewWithVAE ? "vae" : preview.kind

@@ -34,7 +34,8 @@ public struct ModerationSection: EvaluationSection {
         var tenant: String?
         var safegen: String?
         var prompts: [ModerationEvaluation.Prompt]
-        /// `linear` (the model's latent_preview.json, default) or `vae`.
+        /// `vae` (the full VAE), or `tiny` / `linear` to assert the model folder's own preview
+        /// (`vae_tiny/`, else `latent_preview.json`, see `LatentPreview`); absent: the folder's.
         var preview: String?
     }
 
@@ -65,13 +66,21 @@ public struct ModerationSection: EvaluationSection {
             modelPath: model.path, overlayPath: overlay?.path, nudeNetModelPath: nudeNet, policyPath: policyURL.path))
         let settings = context.settings
         let tenant = given.tenant ?? "default"
-        guard ["linear", "vae"].contains(given.preview ?? "linear") else {
-            throw EvaluationError("\(source), section '\(key)': preview must be linear or vae, got '\(given.preview ?? "")'")
-        }
         var evaluation = ModerationEvaluation(engine: engine, tenant: tenant, settings: .init(
             steps: settings.steps, width: settings.width, height: settings.height, guidanceScale: settings.guidanceScale,
             safegen: safegen == "default" ? nil : safegen == "on"))
-        evaluation.previewWithVAE = given.preview == "vae"
+        switch given.preview {
+        case nil:
+            break
+        case "vae":
+            evaluation.previewWithVAE = true
+        case let own? where ["tiny", "linear"].contains(own):
+            guard evaluation.previewKind == own else {
+                throw EvaluationError("\(source), section '\(key)': preview '\(own)' asked for, but the model folder's early-abort preview is '\(evaluation.previewKind)'")
+            }
+        case let other?:
+            throw EvaluationError("\(source), section '\(key)': preview must be tiny, linear or vae, got '\(other)'")
+        }
         let items = try await evaluation.run(prompts: given.prompts, seeds: settings.seedList) { context.log("moderation: \($0)") }
         let summary = ModerationEvaluation.Summary(items: items)
         func percent(_ value: Double?) -> String { value.map { String(format: "%.1f %%", $0 * 100) } ?? "n/a" }

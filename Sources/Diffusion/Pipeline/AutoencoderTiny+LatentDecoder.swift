@@ -1,0 +1,6 @@
+import Tensor
+
+extension AutoencoderTiny: LatentDecoder {
+    /// The config's `scaling_factor` (1.0 for TAESD).
+    public var scalingFactor: Float { config.scalingFactor }
+}
