@@ -1,9 +1,23 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+/// The CPU the numeric targets are compiled for. On x86_64 the default is `haswell` (AVX2, FMA,
+/// F16C: 8-lane vector code for softmax, norms, activations and the Winograd transforms);
+/// `CHAPERONE_TARGET_CPU=x86-64 swift build` makes a build for any x86_64 CPU. `chaperone`
+/// refuses to start on a CPU without the instructions its build needs.
+#if arch(x86_64)
+let targetCPU = Context.environment["CHAPERONE_TARGET_CPU"] ?? "haswell"
+#else
+let targetCPU = Context.environment["CHAPERONE_TARGET_CPU"] ?? ""
+#endif
+
 /// Numeric targets are optimised even in debug builds: the kernels are far too slow at -Onone
 /// for parity tests on real shapes, and this keeps one `swift test` build for the whole suite.
-let numericSettings: [SwiftSetting] = [.unsafeFlags(["-O"])]
+let numericSettings: [SwiftSetting] = [.unsafeFlags(["-O"] + (targetCPU.isEmpty ? [] : ["-target-cpu", targetCPU]))]
+
+/// Tells `chaperone` which instructions its numeric code was compiled with, so it can check the
+/// CPU before running any of it (`BuildTarget`).
+let buildTargetSettings: [SwiftSetting] = targetCPU == "haswell" ? [.define("CHAPERONE_TARGET_HASWELL")] : []
 
 let package = Package(
     name: "Chaperone",
@@ -103,7 +117,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
-        ]),
+        ], swiftSettings: buildTargetSettings),
 
         // MARK: Tests
         // What the test targets share: fixture paths and parity tolerances.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Worker
 
 /// The `chaperone` command: the worker and the tools around it.
@@ -22,4 +23,26 @@ struct Chaperone: AsyncParsableCommand {
             Probe.self,
         ]
     )
+
+    /// Checks that this CPU has the instructions the numeric code was compiled for, then parses
+    /// the arguments and runs the subcommand.
+    static func main() async {
+        if let target = buildTarget, let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            let missing = target.missingFlags(cpuinfo: cpuinfo)
+            if !missing.isEmpty {
+                FileHandle.standardError.write(Data(("chaperone: " + target.refusal(missing: missing) + "\n").utf8))
+                Foundation.exit(1)
+            }
+        }
+        await main(nil)
+    }
+
+    /// What the numeric targets of this build were compiled for (Package.swift's target CPU).
+    static var buildTarget: BuildTarget? {
+        #if CHAPERONE_TARGET_HASWELL
+        .haswell
+        #else
+        nil
+        #endif
+    }
 }
