@@ -100,8 +100,12 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
             channels: cg, height: h, width: w, kh: kh, kw: kw, outH: ho, outW: wo,
             strideH: o.strideH, strideW: o.strideW, padTop: p.top, padLeft: p.left,
             dilationH: o.dilationH, dilationW: o.dilationW)
+        // Output rows unrolled at a time: all of them unless the column buffer would pass
+        // `im2colBudget` floats (a 512×512 VAE layer would need over a gigabyte).
+        let rowsPerChunk = direct ? ho : Swift.max(1, Swift.min(ho, im2colBudget / Swift.max(1, kdim * wo)))
         // im2col writes every element, so the column buffer needs no zero fill.
-        var columns = direct ? [] : [Float](unsafeUninitializedCapacity: kdim * plane) { _, n in n = kdim * plane }
+        let columnCount = direct ? 0 : kdim * rowsPerChunk * wo
+        var columns = [Float](unsafeUninitializedCapacity: columnCount) { _, n in n = columnCount }
         return x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
                 Tensor(shape: [n, oc, ho, wo]) { out in
@@ -121,18 +125,23 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
                         for s in 0..<n {
                             for gi in 0..<g {
                                 let input = px.baseAddress! + (s * c + gi * cg) * h * w
-                                let cols: UnsafePointer<Float>
-                                if direct {
-                                    cols = input
-                                } else {
-                                    im2col(input, into: colBuf.baseAddress!, geometry)
-                                    cols = UnsafePointer(colBuf.baseAddress!)
+                                var firstRow = 0
+                                while firstRow < ho {
+                                    let rows = Swift.min(rowsPerChunk, ho - firstRow)
+                                    let cols: UnsafePointer<Float>
+                                    if direct {
+                                        cols = input
+                                    } else {
+                                        im2col(input, into: colBuf.baseAddress!, geometry, rows: firstRow..<(firstRow + rows))
+                                        cols = UnsafePointer(colBuf.baseAddress!)
+                                    }
+                                    sgemm(
+                                        transA: false, transB: false, m: og, n: rows * wo, k: kdim,
+                                        a: pw.baseAddress! + gi * og * kdim, lda: kdim,
+                                        b: cols, ldb: rows * wo,
+                                        beta: beta, c: y + (s * oc + gi * og) * plane + firstRow * wo, ldc: plane)
+                                    firstRow += rows
                                 }
-                                sgemm(
-                                    transA: false, transB: false, m: og, n: plane, k: kdim,
-                                    a: pw.baseAddress! + gi * og * kdim, lda: kdim,
-                                    b: cols, ldb: plane,
-                                    beta: beta, c: y + (s * oc + gi * og) * plane, ldc: plane)
                             }
                         }
                     }
@@ -142,16 +151,22 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
     }
 }
 
+/// Floats of im2col's column buffer above which a convolution unrolls its output rows in
+/// chunks (4 M floats, 16 MB).
+let im2colBudget = 4 << 20
+
 /// Sizes for unrolling one group's input [C, H, W] into columns [C·kh·kw, Ho·Wo].
 struct Im2ColGeometry {
     let channels, height, width, kh, kw, outH, outW: Int
     let strideH, strideW, padTop, padLeft, dilationH, dilationW: Int
 }
 
-/// Writes row (c, i, j) of the column matrix: input[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw], 0 outside.
-func im2col(_ input: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ gm: Im2ColGeometry) {
+/// Writes row (c, i, j) of the column matrix for the output rows `rows`:
+/// input[c, oh·sh − pt + i·dh, ow·sw − pl + j·dw] for oh in `rows`, 0 outside; the matrix is
+/// [C·kh·kw, rows.count·Wo].
+func im2col(_ input: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float>, _ gm: Im2ColGeometry, rows outRows: Range<Int>) {
     let rows = gm.channels * gm.kh * gm.kw
-    let plane = gm.outH * gm.outW
+    let plane = outRows.count * gm.outW
     parallelFor(rows, minimumPerChunk: Swift.max(1, 16384 / Swift.max(plane, 1))) { r in
         for row in r {
             let c = row / (gm.kh * gm.kw)
@@ -163,9 +178,9 @@ func im2col(_ input: UnsafePointer<Float>, into cols: UnsafeMutablePointer<Float
             // Output columns whose input column lies inside [0, width).
             let owStart = dx >= 0 ? 0 : Swift.min(gm.outW, (-dx + gm.strideW - 1) / gm.strideW)
             let owEnd = Swift.max(owStart, Swift.min(gm.outW, (gm.width - 1 - dx) >= 0 ? (gm.width - 1 - dx) / gm.strideW + 1 : 0))
-            for oh in 0..<gm.outH {
+            for oh in outRows {
                 let ih = oh * gm.strideH - gm.padTop + i * gm.dilationH
-                let d = dst + oh * gm.outW
+                let d = dst + (oh - outRows.lowerBound) * gm.outW
                 if ih < 0 || ih >= gm.height {
                     d.update(repeating: 0, count: gm.outW)
                     continue

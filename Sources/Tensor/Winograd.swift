@@ -20,6 +20,15 @@ enum WinogradF2x3 {
     /// 1024 tiles 1.5× faster than im2col, 256 tiles even, 64 tiles 2.4× slower; checked on the
     /// whole SD-1.5 UNet at batch 2 (ops/bench/README.md).
     static let minimumTiles = 512
+
+    /// Tiles transformed and multiplied together: as many as keep V and M for one chunk near
+    /// 4 M floats (16 MB), at least 256 so the products stay real matrix products, and a
+    /// multiple of 16.
+    static func tileChunk(channels: Int, outputChannels: Int, tiles: Int) -> Int {
+        let budget = (4 << 20) / (16 * (channels + outputChannels))
+        let chunk = Swift.max(256, budget / 16 * 16)
+        return Swift.min(chunk, tiles)
+    }
 }
 
 /// `y[n, oc, ho, wo] = bias[oc] + Σ x[n, c, ho + i − padTop, wo + j − padLeft]·w[oc, c, i, j]`
@@ -36,10 +45,6 @@ func winogradConv3x3(
     let t = n * tilesPerSample
     // U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
     var u = [Float](unsafeUninitializedCapacity: 16 * oc * c) { _, count in count = 16 * oc * c }
-    // V[ξ][c][tile] = (Bᵀ d B)[ξ] of each 4×4 input tile d.
-    var v = [Float](unsafeUninitializedCapacity: 16 * c * t) { _, count in count = 16 * c * t }
-    // M[ξ][oc][tile] = Σ_c U[ξ][oc][c]·V[ξ][c][tile].
-    var m = [Float](unsafeUninitializedCapacity: 16 * oc * t) { _, count in count = 16 * oc * t }
     u.withUnsafeMutableBufferPointer { ub in
         let u = ub.baseAddress!
         let pairs = oc * c
@@ -68,109 +73,133 @@ func winogradConv3x3(
           }
         }
     }
-    v.withUnsafeMutableBufferPointer { vb in
-        let v = vb.baseAddress!
-        let planeStride = c * t
-        parallelFor(n * c) { range in
-          withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
-            let tile = scratch.baseAddress!, e = tile + 16
-            for sc in range {
-                let s = sc / c, ch = sc % c
-                let src = x + sc * h * w
-                for ti in 0..<tilesH {
-                    let top = 2 * ti - padTop
-                    for tj in 0..<tilesW {
-                        // The 4×4 input tile, zero outside the input.
-                        let left = 2 * tj - padLeft
-                        for r in 0..<4 {
-                            let ih = top + r
-                            let dst = tile + r * 4
-                            guard ih >= 0, ih < h else {
-                                dst.update(repeating: 0, count: 4)
-                                continue
-                            }
-                            let row = src + ih * w
-                            if left >= 0, left + 4 <= w {
-                                dst.update(from: row + left, count: 4)
-                            } else {
-                                for q in 0..<4 {
-                                    let iw = left + q
-                                    dst[q] = iw >= 0 && iw < w ? row[iw] : 0
-                                }
-                            }
-                        }
-                        // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
-                        for q in 0..<4 {
-                            let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
-                            e[q] = d0 - d2
-                            e[4 + q] = d1 + d2
-                            e[8 + q] = d2 - d1
-                            e[12 + q] = d1 - d3
-                        }
-                        // (Bᵀ·d)·B: the same on columns.
-                        let index = ch * t + s * tilesPerSample + ti * tilesW + tj
-                        for r in 0..<4 {
-                            let e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3]
-                            v[(r * 4 + 0) * planeStride + index] = e0 - e2
-                            v[(r * 4 + 1) * planeStride + index] = e1 + e2
-                            v[(r * 4 + 2) * planeStride + index] = e2 - e1
-                            v[(r * 4 + 3) * planeStride + index] = e1 - e3
-                        }
-                    }
-                }
-            }
-          }
-        }
+    // The tiles go through in chunks whose transformed input V[ξ][c][tile] and products
+    // M[ξ][oc][tile] stay small (a 512×512 VAE layer would otherwise hold 1 GB of them); every
+    // tile's arithmetic is the same whatever the chunking and thread count.
+    let chunk = WinogradF2x3.tileChunk(channels: c, outputChannels: oc, tiles: t)
+    let v = UnsafeMutablePointer<Float>.allocate(capacity: 16 * c * chunk)
+    let m = UnsafeMutablePointer<Float>.allocate(capacity: 16 * oc * chunk)
+    defer {
+        v.deallocate()
+        m.deallocate()
     }
     u.withUnsafeBufferPointer { ub in
-        v.withUnsafeBufferPointer { vb in
-            m.withUnsafeMutableBufferPointer { mb in
-                let (u, v, m) = (ub.baseAddress!, vb.baseAddress!, mb.baseAddress!)
-                // 16 independent products, each whole on one thread: the same result at any
-                // thread count.
-                parallelFor(16) { range in
-                    for xi in range {
-                        sgemm(transA: false, transB: false, m: oc, n: t, k: c,
-                              a: u + xi * oc * c, lda: c, b: v + xi * c * t, ldb: t,
-                              c: m + xi * oc * t, ldc: t, parallel: false)
-                    }
+        let u = ub.baseAddress!
+        var first = 0
+        while first < t {
+            let count = Swift.min(chunk, t - first)
+            winogradInputTransform(
+                x, channels: c, height: h, width: w, tilesW: tilesW, tilesPerSample: tilesPerSample,
+                padTop: padTop, padLeft: padLeft, firstTile: first, count: count, into: v)
+            // 16 independent products, each whole on one thread: the same result at any
+            // thread count.
+            parallelFor(16) { range in
+                for xi in range {
+                    sgemm(transA: false, transB: false, m: oc, n: count, k: c,
+                          a: u + xi * oc * c, lda: c, b: v + xi * c * count, ldb: count,
+                          c: m + xi * oc * count, ldc: count, parallel: false)
                 }
             }
+            winogradOutputTransform(
+                m, outputChannels: oc, bias: bias, outHeight: ho, outWidth: wo, tilesW: tilesW,
+                tilesPerSample: tilesPerSample, firstTile: first, count: count, into: y)
+            first += count
         }
     }
-    m.withUnsafeBufferPointer { mb in
-        let m = mb.baseAddress!
-        let planeStride = oc * t
-        parallelFor(n * oc) { range in
-          withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scratch in
-            let f = scratch.baseAddress!
-            for so in range {
-                let s = so / oc, o = so % oc
-                let b = bias.map { $0[o] } ?? 0
-                let dst = y + so * ho * wo
-                for ti in 0..<tilesH {
-                    for tj in 0..<tilesW {
-                        let index = o * t + s * tilesPerSample + ti * tilesW + tj
-                        // Aᵀ·M·A, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]].
+}
+
+/// V[ξ][ch][local] = (Bᵀ d B)[ξ] of the 4×4 input tile d of tile `firstTile + local`, for
+/// `count` tiles (numbered over the batch, row by row), zero outside the input.
+private func winogradInputTransform(
+    _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, tilesW: Int, tilesPerSample: Int,
+    padTop: Int, padLeft: Int, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>
+) {
+    let planeStride = c * count
+    parallelFor(c) { range in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
+        let tile = scratch.baseAddress!, e = tile + 16
+        for ch in range {
+            for local in 0..<count {
+                let index = firstTile + local
+                let s = index / tilesPerSample, within = index % tilesPerSample
+                let ti = within / tilesW, tj = within % tilesW
+                let src = x + (s * c + ch) * h * w
+                let top = 2 * ti - padTop, left = 2 * tj - padLeft
+                for r in 0..<4 {
+                    let ih = top + r
+                    let dst = tile + r * 4
+                    guard ih >= 0, ih < h else {
+                        dst.update(repeating: 0, count: 4)
+                        continue
+                    }
+                    let row = src + ih * w
+                    if left >= 0, left + 4 <= w {
+                        dst.update(from: row + left, count: 4)
+                    } else {
                         for q in 0..<4 {
-                            let m0 = m[(0 * 4 + q) * planeStride + index], m1 = m[(1 * 4 + q) * planeStride + index]
-                            let m2 = m[(2 * 4 + q) * planeStride + index], m3 = m[(3 * 4 + q) * planeStride + index]
-                            f[q] = m0 + m1 + m2
-                            f[4 + q] = m1 - m2 - m3
-                        }
-                        for r in 0..<2 {
-                            let oh = 2 * ti + r
-                            guard oh < ho else { continue }
-                            let f0 = f[r * 4], f1 = f[r * 4 + 1], f2 = f[r * 4 + 2], f3 = f[r * 4 + 3]
-                            let row = dst + oh * wo
-                            let ow = 2 * tj
-                            row[ow] = b + (f0 + f1 + f2)
-                            if ow + 1 < wo { row[ow + 1] = b + (f1 - f2 - f3) }
+                            let iw = left + q
+                            dst[q] = iw >= 0 && iw < w ? row[iw] : 0
                         }
                     }
                 }
+                // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+                for q in 0..<4 {
+                    let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
+                    e[q] = d0 - d2
+                    e[4 + q] = d1 + d2
+                    e[8 + q] = d2 - d1
+                    e[12 + q] = d1 - d3
+                }
+                // (Bᵀ·d)·B: the same on columns.
+                let at = ch * count + local
+                for r in 0..<4 {
+                    let e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3]
+                    v[(r * 4 + 0) * planeStride + at] = e0 - e2
+                    v[(r * 4 + 1) * planeStride + at] = e1 + e2
+                    v[(r * 4 + 2) * planeStride + at] = e2 - e1
+                    v[(r * 4 + 3) * planeStride + at] = e1 - e3
+                }
             }
-          }
         }
+      }
+    }
+}
+
+/// y = Aᵀ·M·A + bias for the `count` tiles from `firstTile`, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
+/// output positions past the edge (odd sizes) are not written.
+private func winogradOutputTransform(
+    _ m: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?, outHeight ho: Int, outWidth wo: Int,
+    tilesW: Int, tilesPerSample: Int, firstTile: Int, count: Int, into y: UnsafeMutablePointer<Float>
+) {
+    let planeStride = oc * count
+    parallelFor(oc) { range in
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scratch in
+        let f = scratch.baseAddress!
+        for o in range {
+            let b = bias.map { $0[o] } ?? 0
+            for local in 0..<count {
+                let index = firstTile + local
+                let s = index / tilesPerSample, within = index % tilesPerSample
+                let ti = within / tilesW, tj = within % tilesW
+                let dst = y + (s * oc + o) * ho * wo
+                let at = o * count + local
+                for q in 0..<4 {
+                    let m0 = m[(0 * 4 + q) * planeStride + at], m1 = m[(1 * 4 + q) * planeStride + at]
+                    let m2 = m[(2 * 4 + q) * planeStride + at], m3 = m[(3 * 4 + q) * planeStride + at]
+                    f[q] = m0 + m1 + m2
+                    f[4 + q] = m1 - m2 - m3
+                }
+                for r in 0..<2 {
+                    let oh = 2 * ti + r
+                    guard oh < ho else { continue }
+                    let f0 = f[r * 4], f1 = f[r * 4 + 1], f2 = f[r * 4 + 2], f3 = f[r * 4 + 3]
+                    let row = dst + oh * wo
+                    let ow = 2 * tj
+                    row[ow] = b + (f0 + f1 + f2)
+                    if ow + 1 < wo { row[ow + 1] = b + (f1 - f2 - f3) }
+                }
+            }
+        }
+      }
     }
 }

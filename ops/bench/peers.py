@@ -16,7 +16,7 @@ peer runs each part in a process of its own, so its peak RSS is its own and no t
 for cores.
 
     ops/bench/peers [--parts unet,vae,encoder,generate] [--peers chaperone,diffusers,...]
-                    [--threads N] [--runs R] [--warmup W] [--generate-runs R]
+                    [--threads N] [--runs R] [--warmup W] [--generate-runs R] [--generate-peers P,...]
 
 (`ops/bench/peers` makes the virtual environment; this file is what it runs.) Prints one JSON
 object: per part and peer the median seconds, GFLOPS (chaperone's FLOP count for the work), peak
@@ -407,6 +407,7 @@ def main() -> None:
     parser.add_argument("--generate-warmup", type=int, default=0, help="untimed generations before them")
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ", ".join(PARTS))
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ", ".join(PEERS))
+    parser.add_argument("--generate-peers", help="peers for the generate part (default: --peers); whole generations take minutes each")
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--part-of-peer", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -422,12 +423,16 @@ def main() -> None:
     for name in peers:
         if name not in PEERS:
             sys.exit(f"unknown peer {name}: choose from {', '.join(PEERS)}")
-    chaperone = (args.chaperone or find_chaperone()) if "chaperone" in peers else None
+    generate_peers = [p for p in (args.generate_peers or args.peers).split(",") if p]
+    for name in generate_peers:
+        if name not in PEERS:
+            sys.exit(f"unknown peer {name}: choose from {', '.join(PEERS)}")
+    chaperone = (args.chaperone or find_chaperone()) if "chaperone" in peers + generate_peers else None
     report: dict[str, dict] = {}
     for part in parts:
         results: dict[str, dict] = {}
         gflops = None
-        for name in peers:
+        for name in (generate_peers if part == "generate" else peers):
             if name == "chaperone":
                 results[name] = run_chaperone(chaperone, part, args)
                 gflops = results[name]["gflops_per_evaluation"]
