@@ -84,6 +84,30 @@ private func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ o: Conv2DOpti
         expectClose(conv2d(x, weight: w, bias: b, options: c.options), naiveConv2d(x, w, b, c.options), tolerance: 1e-5)
     }
 
+    /// Convolutions large enough to run in chunks: Winograd over several tile chunks (a chunk
+    /// boundary inside a sample, a short last chunk) and im2col over several output-row chunks,
+    /// strided and not; against the definition in double precision.
+    static let chunkedCases: [Case] = [
+        Case(x: [3, 256, 27, 26], w: [256, 256, 3, 3], options: .init(padding: Padding2D(1))),
+        Case(x: [1, 64, 130, 130], w: [3, 64, 3, 3], options: .init(padding: Padding2D(1))),
+        Case(x: [1, 64, 261, 259], w: [4, 64, 3, 3], options: .init(strideH: 2, strideW: 2, padding: Padding2D(1)), bias: false),
+    ]
+
+    @Test(arguments: chunkedCases)
+    func chunkedConvolutionsMatchNaive(_ c: Case) {
+        let ho = (c.x[2] + c.options.padding.top + c.options.padding.bottom - 3) / c.options.strideH + 1
+        let wo = (c.x[3] + c.options.padding.left + c.options.padding.right - 3) / c.options.strideW + 1
+        let tiles = c.x[0] * ((ho + 1) / 2) * ((wo + 1) / 2)
+        if winogradApplies(kernelH: 3, kernelW: 3, options: c.options, inputChannels: c.x[1], outputChannels: c.w[0], tiles: tiles) {
+            #expect(WinogradF2x3.tileChunk(channels: c.x[1], outputChannels: c.w[0], tiles: tiles) < tiles, "several tile chunks")
+        } else {
+            #expect(c.x[1] * 9 * wo * ho > im2colBudget, "several row chunks")
+        }
+        let x = randomTensor(c.x, seed: 31), w = randomTensor(c.w, seed: 32)
+        let b = c.bias ? randomTensor([c.w[0]], seed: 33) : nil
+        expectClose(conv2d(x, weight: w, bias: b, options: c.options), naiveConv2d(x, w, b, c.options), tolerance: 1e-5)
+    }
+
     /// Small convolutions, strided ones, grouped ones and 1×1 ones keep im2col.
     @Test func winogradTakesOnlyLarge3x3StrideOneConvolutions() {
         let same = Conv2DOptions(padding: Padding2D(1))
