@@ -1,14 +1,17 @@
 import Foundation
 import Testing
 
-/// Every `CHAPERONE_*` variable a deployment file sets is one the worker reads.
+/// Every `CHAPERONE_*` variable a deployment file sets is one the worker reads, or one the build
+/// reads (Package.swift, for the Dockerfile's build stage).
 @Suite struct ConfigurationKeyTests {
     /// Environment variables the worker understands: its configuration keys (`forKey:` in
-    /// Sources/Worker) spelled as variables, and variables it reads directly (`CHAPERONE_CONFIG`).
+    /// Sources/Worker) spelled as variables, and variables it reads directly (`CHAPERONE_CONFIG`);
+    /// plus the build's own (`CHAPERONE_TARGET_CPU`, read by Package.swift).
     static func workerEnvironment() throws -> Set<String> {
         let source = try RepositoryFiles.swiftSources(under: "Sources/Worker")
         return Set(DeploymentNames.configurationKeys(inSwift: source).map(DeploymentNames.environmentVariable(forKey:)))
             .union(DeploymentNames.directEnvironmentReads(inSwift: source))
+            .union(DeploymentNames.directEnvironmentReads(inSwift: try RepositoryFiles.text("Package.swift")))
     }
 
     static let deploymentFiles = ["docker/compose.yaml", "docker/Dockerfile"]
@@ -17,7 +20,7 @@ import Testing
     @Test func workerKeysAreFound() throws {
         let known = try Self.workerEnvironment()
         for expected in ["CHAPERONE_KAFKA_BOOTSTRAP_SERVERS", "CHAPERONE_DATABASE_URL", "CHAPERONE_MODEL_PATH",
-                         "CHAPERONE_HTTP_PORT", "CHAPERONE_CONFIG"] {
+                         "CHAPERONE_HTTP_PORT", "CHAPERONE_CONFIG", "CHAPERONE_TARGET_CPU"] {
             #expect(known.contains(expected), "\(expected) not found among the worker's configuration keys")
         }
     }
