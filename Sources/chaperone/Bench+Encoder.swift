@@ -39,37 +39,18 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Untimed forward passes before timing.")
     var warmup: Int = 1
 
-    struct Result: Codable {
+    /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
+    struct Result: Encodable {
         var benchmark = "encoder"
         var config: String
         var layers: Int
         var hiddenSize: Int
         var parameters: Int
-        /// `f32` or `f16`: how the weight matrices are held.
-        var weights: String
-        /// Bytes of the weights as float32.
-        var float32WeightBytes: Int
-        /// Bytes the weights occupy as held.
-        var weightBytes: Int
         var batch: Int
         var sequenceLength: Int
-        var threads: Int
-        var buildSeconds: Double
-        var warmupRuns: Int
-        var secondsBest: Double
-        var secondsMedian: Double
-        var secondsAll: [Double]
         var tokensPerSecond: Double
         var sequencesPerSecond: Double
-        var gflopsPerEvaluation: Double
-        var gflopsPerSecond: Double
         var checksum: Double
-        var peakResidentBytes: UInt64?
-        var opSeconds: [String: Double]
-        var opShare: [String: Double]
-        var opCalls: [String: Int]
-        var blasCore: String
-        var machine: BenchMachine
     }
 
     func run() async throws {
@@ -88,17 +69,15 @@ struct BenchEncoder: AsyncParsableCommand {
         }
         let flops = Self.flops(config: config, batch: batch)
         let parameters = store.names.reduce(0) { $0 + (store.shape(of: $1) ?? []).reduce(1, *) }
-        try printBenchJSON(Result(
-            config: "sd1.x text encoder (CLIP ViT-L/14 text)", layers: layers, hiddenSize: config.hiddenSize,
-            parameters: parameters, weights: weights.rawValue, float32WeightBytes: 4 * parameters,
-            weightBytes: model.storedWeightBytes,
-            batch: batch, sequenceLength: ids[0].count, threads: TensorThreads.count, buildSeconds: buildSeconds,
-            warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
-            tokensPerSecond: Double(batch * ids[0].count) / measured.median,
-            sequencesPerSecond: Double(batch) / measured.median,
-            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, checksum: checksum,
-            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
-            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
+        try printBenchJSON(ModelBenchReport(
+            own: Result(
+                config: "sd1.x text encoder (CLIP ViT-L/14 text)", layers: layers, hiddenSize: config.hiddenSize,
+                parameters: parameters, batch: batch, sequenceLength: ids[0].count,
+                tokensPerSecond: Double(batch * ids[0].count) / measured.median,
+                sequencesPerSecond: Double(batch) / measured.median, checksum: checksum),
+            measurement: ModelBenchMeasurement(
+                measured, flops: flops, buildSeconds: buildSeconds, warmup: warmup, weights: weights,
+                float32WeightBytes: 4 * parameters, weightBytes: model.storedWeightBytes)))
     }
 
     /// What SD feeds the encoder, with realistic ids: the start token, for every sequence after

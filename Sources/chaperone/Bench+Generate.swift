@@ -45,36 +45,15 @@ struct BenchGenerate: AsyncParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    struct Result: Codable {
+    /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
+    struct Result: Encodable {
         var benchmark = "generate"
         var config = "sd1.5 text encoder + UNet + VAE, random weights, DDIM"
         var parameters: Int
-        /// `f32` or `f16`: how the weight matrices are held.
-        var weights: String
-        /// Bytes of every weight as float32.
-        var float32WeightBytes: Int
-        /// Bytes the weights occupy as held.
-        var weightBytes: Int
         var imageSize: Int
         var steps: Int
         var guidanceScale: Float
-        var threads: Int
-        var buildSeconds: Double
-        var warmupRuns: Int
-        var secondsBest: Double
-        var secondsMedian: Double
-        var secondsAll: [Double]
-        var gflopsPerEvaluation: Double
-        var gflopsPerSecond: Double
         var imageMean: Double
-        var peakResidentBytes: UInt64?
-        /// Peak RSS over the float32 weight bytes (the memory goals are stated in this unit).
-        var peakResidentOverFloat32WeightBytes: Double?
-        var opSeconds: [String: Double]
-        var opShare: [String: Double]
-        var opCalls: [String: Int]
-        var blasCore: String
-        var machine: BenchMachine
     }
 
     /// The DDIM configuration Stable Diffusion 1.5 ships (`scheduler/scheduler_config.json`
@@ -120,18 +99,14 @@ struct BenchGenerate: AsyncParsableCommand {
         let textParameters = textWeights.names.reduce(0) { $0 + (textWeights.shape(of: $1) ?? []).reduce(1, *) }
         let parameters = textParameters + unet.parameters.values.reduce(0) { $0 + $1.count }
             + vae.parameters.values.reduce(0) { $0 + $1.count }
-        let peak = peakResidentSetBytes()
         let heldBytes = textModel.storedWeightBytes
             + unet.parameters.values.reduce(0) { $0 + $1.storedBytes } + vae.parameters.values.reduce(0) { $0 + $1.storedBytes }
-        try printBenchJSON(Result(
-            parameters: parameters, weights: weights.rawValue, float32WeightBytes: 4 * parameters,
-            weightBytes: heldBytes, imageSize: size, steps: steps,
-            guidanceScale: guidanceScale, threads: TensorThreads.count, buildSeconds: buildSeconds,
-            warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
-            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, imageMean: imageMean,
-            peakResidentBytes: peak, peakResidentOverFloat32WeightBytes: peak.map { Double($0) / Double(4 * parameters) },
-            opSeconds: measured.opSeconds, opShare: measured.opShare, opCalls: measured.opCalls,
-            blasCore: BLAS.coreName, machine: .current()))
+        try printBenchJSON(ModelBenchReport(
+            own: Result(parameters: parameters, imageSize: size, steps: steps, guidanceScale: guidanceScale,
+                        imageMean: imageMean),
+            measurement: ModelBenchMeasurement(
+                measured, flops: flops, buildSeconds: buildSeconds, warmup: warmup, weights: weights,
+                float32WeightBytes: 4 * parameters, weightBytes: heldBytes)))
     }
 }
 

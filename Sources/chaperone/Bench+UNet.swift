@@ -48,38 +48,15 @@ struct BenchUNet: AsyncParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    struct Result: Codable {
+    /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
+    struct Result: Encodable {
         var benchmark = "unet"
         var config = "sd1.5 UNet2DConditionModel, random weights"
         var parameters: Int
-        /// `f32` or `f16`: how the weight matrices are held.
-        var weights: String
-        /// Bytes of the weights as float32, the reference for peak RSS.
-        var float32WeightBytes: Int
-        /// Bytes the model's weights occupy as held.
-        var weightBytes: Int
         var batch: Int
         var latentSize: Int
         var contextLength: Int
-        var threads: Int
-        var buildSeconds: Double
-        var warmupRuns: Int
-        var secondsBest: Double
-        var secondsMedian: Double
-        var secondsAll: [Double]
-        var gflopsPerEvaluation: Double
-        var gflopsPerSecond: Double
         var outputMeanAbs: Double
-        var peakResidentBytes: UInt64?
-        /// Mean seconds per timed evaluation in each kernel category, plus `other` (time outside
-        /// the measured kernels: layer glue, allocation).
-        var opSeconds: [String: Double]
-        /// Share of the mean evaluation time per category (the same keys as `opSeconds`).
-        var opShare: [String: Double]
-        /// Outermost kernel calls per evaluation in each category.
-        var opCalls: [String: Int]
-        var blasCore: String
-        var machine: BenchMachine
     }
 
     func run() async throws {
@@ -100,13 +77,11 @@ struct BenchUNet: AsyncParsableCommand {
         }
         let flops = unet.forwardFLOPs(batch: batch, height: size, width: size, contextLength: contextLength)
         let parameters = unet.parameters.values.reduce(0) { $0 + $1.count }
-        try printBenchJSON(Result(
-            parameters: parameters, weights: weights.rawValue, float32WeightBytes: 4 * parameters,
-            weightBytes: unet.parameters.values.reduce(0) { $0 + $1.storedBytes }, batch: batch, latentSize: size,
-            contextLength: contextLength, threads: TensorThreads.count, buildSeconds: buildSeconds,
-            warmupRuns: warmup, secondsBest: measured.best, secondsMedian: measured.median, secondsAll: measured.seconds,
-            gflopsPerEvaluation: flops / 1e9, gflopsPerSecond: flops / measured.median / 1e9, outputMeanAbs: meanAbs,
-            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
-            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
+        try printBenchJSON(ModelBenchReport(
+            own: Result(parameters: parameters, batch: batch, latentSize: size, contextLength: contextLength,
+                        outputMeanAbs: meanAbs),
+            measurement: ModelBenchMeasurement(
+                measured, flops: flops, buildSeconds: buildSeconds, warmup: warmup, weights: weights,
+                float32WeightBytes: 4 * parameters, weightBytes: unet.parameters.values.reduce(0) { $0 + $1.storedBytes })))
     }
 }

@@ -40,35 +40,16 @@ struct BenchVAE: AsyncParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    struct Result: Codable {
+    /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
+    struct Result: Encodable {
         var benchmark = "vae"
         var config = "sd AutoencoderKL decoder (post_quant_conv + decoder), random weights"
         /// Parameters of the decoding half (post_quant_conv and decoder).
         var parameters: Int
-        /// `f32` or `f16`: how the weight matrices are held.
-        var weights: String
-        /// Bytes of the whole VAE's weights as float32 (the model a worker loads).
-        var float32WeightBytes: Int
-        /// Bytes the whole VAE's weights occupy as held.
-        var weightBytes: Int
         var batch: Int
         var latentSize: Int
         var imageSize: Int
-        var threads: Int
-        var buildSeconds: Double
-        var warmupRuns: Int
-        var secondsBest: Double
-        var secondsMedian: Double
-        var secondsAll: [Double]
-        var gflopsPerEvaluation: Double
-        var gflopsPerSecond: Double
         var outputMeanAbs: Double
-        var peakResidentBytes: UInt64?
-        var opSeconds: [String: Double]
-        var opShare: [String: Double]
-        var opCalls: [String: Int]
-        var blasCore: String
-        var machine: BenchMachine
     }
 
     func run() async throws {
@@ -87,15 +68,12 @@ struct BenchVAE: AsyncParsableCommand {
         }
         let flops = vae.decodeFLOPs(batch: batch, height: size, width: size)
         let decoding = vae.parameters.filter { $0.key.hasPrefix("decoder.") || $0.key.hasPrefix("post_quant_conv.") }
-        try printBenchJSON(Result(
-            parameters: decoding.values.reduce(0) { $0 + $1.count },
-            weights: weights.rawValue, float32WeightBytes: 4 * vae.parameters.values.reduce(0) { $0 + $1.count },
-            weightBytes: vae.parameters.values.reduce(0) { $0 + $1.storedBytes },
-            batch: batch, latentSize: size, imageSize: imageSize, threads: TensorThreads.count,
-            buildSeconds: buildSeconds, warmupRuns: warmup, secondsBest: measured.best,
-            secondsMedian: measured.median, secondsAll: measured.seconds, gflopsPerEvaluation: flops / 1e9,
-            gflopsPerSecond: flops / measured.median / 1e9, outputMeanAbs: meanAbs,
-            peakResidentBytes: peakResidentSetBytes(), opSeconds: measured.opSeconds, opShare: measured.opShare,
-            opCalls: measured.opCalls, blasCore: BLAS.coreName, machine: .current()))
+        try printBenchJSON(ModelBenchReport(
+            own: Result(parameters: decoding.values.reduce(0) { $0 + $1.count }, batch: batch, latentSize: size,
+                        imageSize: imageSize, outputMeanAbs: meanAbs),
+            measurement: ModelBenchMeasurement(
+                measured, flops: flops, buildSeconds: buildSeconds, warmup: warmup, weights: weights,
+                float32WeightBytes: 4 * vae.parameters.values.reduce(0) { $0 + $1.count },
+                weightBytes: vae.parameters.values.reduce(0) { $0 + $1.storedBytes })))
     }
 }

@@ -122,3 +122,68 @@ enum BenchWeights: String, ExpressibleByArgument, CaseIterable {
 
     var precision: WeightPrecision { self == .f16 ? .float16 : .file }
 }
+
+/// What every model benchmark (`unet`, `vae`, `encoder`, `generate`) reports besides its own
+/// fields: timing, GFLOPS, weight bytes, peak RSS, time per kernel category, the BLAS core and
+/// the machine. `ops/bench/peers` reads these keys from each part.
+struct ModelBenchMeasurement: Encodable {
+    var threads: Int
+    var buildSeconds: Double
+    var warmupRuns: Int
+    var secondsBest: Double
+    var secondsMedian: Double
+    var secondsAll: [Double]
+    var gflopsPerEvaluation: Double
+    var gflopsPerSecond: Double
+    /// `f32` or `f16`: how the weight matrices are held.
+    var weights: String
+    /// Bytes of the weights as float32, the reference for peak RSS.
+    var float32WeightBytes: Int
+    /// Bytes the weights occupy as held.
+    var weightBytes: Int
+    var peakResidentBytes: UInt64?
+    /// Peak RSS over the float32 weight bytes.
+    var peakResidentOverFloat32WeightBytes: Double?
+    /// Mean seconds per timed run in each kernel category, plus `other`.
+    var opSeconds: [String: Double]
+    /// Share of the mean run time per category.
+    var opShare: [String: Double]
+    /// Outermost kernel calls per run in each category.
+    var opCalls: [String: Int]
+    var blasCore: String
+    var machine: BenchMachine
+
+    init(_ runs: BenchRuns, flops: Double, buildSeconds: Double, warmup: Int, weights: BenchWeights,
+         float32WeightBytes: Int, weightBytes: Int) {
+        let peak = peakResidentSetBytes()
+        threads = TensorThreads.count
+        self.buildSeconds = buildSeconds
+        warmupRuns = warmup
+        secondsBest = runs.best
+        secondsMedian = runs.median
+        secondsAll = runs.seconds
+        gflopsPerEvaluation = flops / 1e9
+        gflopsPerSecond = flops / runs.median / 1e9
+        self.weights = weights.rawValue
+        self.float32WeightBytes = float32WeightBytes
+        self.weightBytes = weightBytes
+        peakResidentBytes = peak
+        peakResidentOverFloat32WeightBytes = peak.map { Double($0) / Double(float32WeightBytes) }
+        opSeconds = runs.opSeconds
+        opShare = runs.opShare
+        opCalls = runs.opCalls
+        blasCore = BLAS.coreName
+        machine = .current()
+    }
+}
+
+/// One JSON object with a benchmark's own fields and the shared measurement side by side.
+struct ModelBenchReport<Own: Encodable>: Encodable {
+    var own: Own
+    var measurement: ModelBenchMeasurement
+
+    func encode(to encoder: any Encoder) throws {
+        try own.encode(to: encoder)
+        try measurement.encode(to: encoder)
+    }
+}
