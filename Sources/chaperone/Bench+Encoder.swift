@@ -19,25 +19,12 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Encoder layers (SD 1.x has 12).")
     var layers: Int = 12
 
-    @Option(help: "Timed forward passes.")
-    var runs: Int = 5
-
-    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
-    var threads: Int?
-
-    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
-    var weights: BenchWeights = .f32
+    @OptionGroup var common: ModelBenchOptions
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if layers < 1 { throw ValidationError("--layers must be at least 1") }
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
-
-    @Option(help: "Untimed forward passes before timing.")
-    var warmup: Int = 1
 
     /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
     struct Result: Encodable {
@@ -54,7 +41,8 @@ struct BenchEncoder: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BenchRuns.prepare(threads: threads)
+        let runs = common.runs ?? 5, warmup = common.warmup ?? 1, weights = common.weights
+        BenchRuns.prepare(threads: common.threads)
         var config = CLIPTextConfig.sd1
         config.numHiddenLayers = layers
         let clock = ContinuousClock()

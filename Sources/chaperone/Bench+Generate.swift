@@ -24,25 +24,12 @@ struct BenchGenerate: AsyncParsableCommand {
     @Option(help: "Classifier-free guidance scale (above 1 runs the UNet at batch 2).")
     var guidanceScale: Float = 7.5
 
-    @Option(help: "Timed generations.")
-    var runs: Int = 1
-
-    @Option(help: "Untimed generations before timing.")
-    var warmup: Int = 0
-
-    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
-    var threads: Int?
-
-    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
-    var weights: BenchWeights = .f32
+    @OptionGroup var common: ModelBenchOptions
 
     func validate() throws {
         if size < 8 || size % 8 != 0 { throw ValidationError("--size must be a positive multiple of 8") }
         if steps < 1 { throw ValidationError("--steps must be at least 1") }
         if !guidanceScale.isFinite { throw ValidationError("--guidance-scale must be finite") }
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
@@ -65,7 +52,8 @@ struct BenchGenerate: AsyncParsableCommand {
         """
 
     func run() async throws {
-        BenchRuns.prepare(threads: threads)
+        let runs = common.runs ?? 1, warmup = common.warmup ?? 0, weights = common.weights
+        BenchRuns.prepare(threads: common.threads)
         let clock = ContinuousClock()
         let buildStart = clock.now
         let textConfig = CLIPTextConfig.sd1

@@ -27,25 +27,12 @@ struct BenchUNet: AsyncParsableCommand {
     @Option(help: "Text tokens of conditioning (CLIP's 77).")
     var contextLength: Int = 77
 
-    @Option(help: "Timed evaluations.")
-    var runs: Int = 2
-
-    @Option(help: "Untimed evaluations before timing.")
-    var warmup: Int = 0
-
-    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
-    var threads: Int?
-
-    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
-    var weights: BenchWeights = .f32
+    @OptionGroup var common: ModelBenchOptions
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if size < 1 { throw ValidationError("--size must be at least 1") }
         if contextLength < 1 { throw ValidationError("--context-length must be at least 1") }
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
@@ -60,7 +47,8 @@ struct BenchUNet: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BenchRuns.prepare(threads: threads)
+        let runs = common.runs ?? 2, warmup = common.warmup ?? 0, weights = common.weights
+        BenchRuns.prepare(threads: common.threads)
         let clock = ContinuousClock()
         let buildStart = clock.now
         let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1, precision: weights.precision)

@@ -20,24 +20,11 @@ struct BenchVAE: AsyncParsableCommand {
     @Option(help: "Latent height and width (64 = a 512x512 image).")
     var size: Int = 64
 
-    @Option(help: "Timed decodes.")
-    var runs: Int = 3
-
-    @Option(help: "Untimed decodes before timing.")
-    var warmup: Int = 1
-
-    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
-    var threads: Int?
-
-    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
-    var weights: BenchWeights = .f32
+    @OptionGroup var common: ModelBenchOptions
 
     func validate() throws {
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if size < 1 { throw ValidationError("--size must be at least 1") }
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if warmup < 0 { throw ValidationError("--warmup must not be negative") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     /// This benchmark's own fields (`ModelBenchMeasurement` adds the shared ones).
@@ -53,7 +40,8 @@ struct BenchVAE: AsyncParsableCommand {
     }
 
     func run() async throws {
-        BenchRuns.prepare(threads: threads)
+        let runs = common.runs ?? 3, warmup = common.warmup ?? 1, weights = common.weights
+        BenchRuns.prepare(threads: common.threads)
         let clock = ContinuousClock()
         let buildStart = clock.now
         let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4, precision: weights.precision)

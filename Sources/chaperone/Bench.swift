@@ -187,3 +187,24 @@ struct ModelBenchReport<Own: Encodable>: Encodable {
         try measurement.encode(to: encoder)
     }
 }
+
+/// The options every model benchmark takes: how many runs, the threads, the weight storage.
+struct ModelBenchOptions: ParsableArguments {
+    @Option(help: "Timed runs (default: unet 2, vae 3, encoder 5, generate 1).")
+    var runs: Int?
+
+    @Option(help: "Untimed runs before timing (default: unet 0, vae 1, encoder 1, generate 0).")
+    var warmup: Int?
+
+    @Option(help: "Threads for the kernels and OpenBLAS (default: OpenBLAS's own count).")
+    var threads: Int?
+
+    @Option(help: "How the weight matrices are held: f32, or f16 (rounded to half, widened per layer as it runs).")
+    var weights: BenchWeights = .f32
+
+    func validate() throws {
+        if let runs, runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if let warmup, warmup < 0 { throw ValidationError("--warmup must not be negative") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}

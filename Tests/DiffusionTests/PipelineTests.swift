@@ -157,19 +157,8 @@ struct ModelFolderTests {
     /// Copies the tiny model file by file into a fresh temporary folder so a test can break
     /// the copy (never the fixture: no symlinks are copied, every file is a new file).
     private func scratchCopy() throws -> URL {
-        let fm = FileManager.default
-        let source = tinyModelFolder().resolvingSymlinksInPath()
-        let target = fm.temporaryDirectory
-            .appendingPathComponent("chaperone-model-\(UUID().uuidString)", isDirectory: true)
-        let files = try #require(fm.subpathsOfDirectory(atPath: source.path) as [String]?)
-        for relative in files {
-            var isDirectory: ObjCBool = false
-            let from = source.appendingPathComponent(relative)
-            guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-            let to = target.appendingPathComponent(relative)
-            try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(contentsOf: from).write(to: to)
-        }
+        let target = TestPaths.scratchFolder("chaperone-model")
+        try TestPaths.copyFiles(of: tinyModelFolder(), to: target)
         return target
     }
 

@@ -10,23 +10,11 @@ import TestSupport
     /// `tiny-sd` copied file by file into a fresh temporary folder, with `vae-tiny/<tiny>`
     /// added as `vae_tiny/` when given.
     static func scratchModel(tiny: String?) throws -> URL {
-        let fm = FileManager.default
-        let target = fm.temporaryDirectory.appendingPathComponent("chaperone-taesd-\(UUID().uuidString)", isDirectory: true)
-        func copy(_ source: URL, to destination: URL) throws {
-            let source = source.resolvingSymlinksInPath()
-            for relative in try fm.subpathsOfDirectory(atPath: source.path) {
-                var isDirectory: ObjCBool = false
-                let from = source.appendingPathComponent(relative)
-                guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                let to = destination.appendingPathComponent(relative)
-                try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(contentsOf: from).write(to: to)
-            }
-        }
-        try copy(TestPaths.fixture("tiny-sd"), to: target)
+        let target = TestPaths.scratchFolder("chaperone-taesd")
+        try TestPaths.copyFiles(of: TestPaths.fixture("tiny-sd"), to: target)
         if let tiny {
-            try copy(ModelFixtures.folder("vae-tiny", tiny),
-                     to: target.appendingPathComponent(StableDiffusionModelFolder.tinyVAEFolderName))
+            try TestPaths.copyFiles(of: ModelFixtures.folder("vae-tiny", tiny),
+                                    to: target.appendingPathComponent(StableDiffusionModelFolder.tinyVAEFolderName))
         }
         return target
     }

@@ -9,21 +9,9 @@ import TestSupport
 /// of `tiny-sd` with the `vae-tiny/small` fixture added; needs no database.
 @Suite struct TinyPreviewEngineTests {
     static func scratchModel() throws -> URL {
-        let fm = FileManager.default
-        let target = fm.temporaryDirectory.appendingPathComponent("chaperone-engine-taesd-\(UUID().uuidString)", isDirectory: true)
-        func copy(_ source: URL, to destination: URL) throws {
-            let source = source.resolvingSymlinksInPath()
-            for relative in try fm.subpathsOfDirectory(atPath: source.path) {
-                var isDirectory: ObjCBool = false
-                let from = source.appendingPathComponent(relative)
-                guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                let to = destination.appendingPathComponent(relative)
-                try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(contentsOf: from).write(to: to)
-            }
-        }
-        try copy(TestPaths.fixture("tiny-sd"), to: target)
-        try copy(TestPaths.fixture("vae-tiny/small"), to: target.appendingPathComponent(StableDiffusionModelFolder.tinyVAEFolderName))
+        let target = TestPaths.scratchFolder("chaperone-engine-taesd")
+        try TestPaths.copyFiles(of: TestPaths.fixture("tiny-sd"), to: target)
+        try TestPaths.copyFiles(of: TestPaths.fixture("vae-tiny/small"), to: target.appendingPathComponent(StableDiffusionModelFolder.tinyVAEFolderName))
         return target
     }
 

@@ -16,4 +16,24 @@ public enum TestPaths {
 
     /// A path below the repository root, e.g. `schemas/migrations`.
     public static func repository(_ path: String) -> URL { repositoryRoot.appendingPathComponent(path) }
+
+    /// Copies every file below `source` (symlinks resolved) to the same place below
+    /// `destination`, as new files: a test can then change the copy without touching a fixture.
+    public static func copyFiles(of source: URL, to destination: URL) throws {
+        let fm = FileManager.default
+        let source = source.resolvingSymlinksInPath()
+        for relative in try fm.subpathsOfDirectory(atPath: source.path) {
+            var isDirectory: ObjCBool = false
+            let from = source.appendingPathComponent(relative)
+            guard fm.fileExists(atPath: from.path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            let to = destination.appendingPathComponent(relative)
+            try fm.createDirectory(at: to.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(contentsOf: from).write(to: to)
+        }
+    }
+
+    /// A fresh folder path under the temporary directory (not created), named `prefix-<uuid>`.
+    public static func scratchFolder(_ prefix: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)", isDirectory: true)
+    }
 }
