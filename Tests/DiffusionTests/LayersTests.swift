@@ -37,6 +37,28 @@ import TestSupport
         #expect(up(x, size: (5, 7)).shape == [1, 2, 5, 7])
     }
 
+    /// Row bands (forced here on tiny inputs) leave a resnet block's result as it was, with and
+    /// without a channel change and a time embedding, and the upsampler's too.
+    @Test(arguments: [(4, 4, false), (4, 6, true), (6, 4, false)])
+    func rowBandsChangeNoResult(inChannels: Int, outChannels: Int, timeEmbedding: Bool) {
+        let p = ParameterReader(randomSeed: 12)
+        let block = ResnetBlock2D(p, "block.", inChannels: inChannels, outChannels: outChannels,
+                                  timeEmbeddingChannels: timeEmbedding ? 5 : nil, groups: 2, eps: 1e-6)
+        let x = SyntheticWeights.tensor(seed: 6, stream: 1, shape: [2, inChannels, 9, 7], mean: 0.2, halfWidth: 1.5)
+        let t = timeEmbedding ? SyntheticWeights.tensor(seed: 6, stream: 2, shape: [2, 5], mean: 0, halfWidth: 1) : nil
+        let whole = block(x, timeEmbedding: t)
+        let banded = RowBands.$thresholdFloats.withValue(0) {
+            RowBands.$bandFloats.withValue(1) { block(x, timeEmbedding: t) }
+        }
+        #expect(banded.shape == [2, outChannels, 9, 7])
+        #expect(maxAbsDifference(banded, whole) <= 1e-5 * max(1, maxAbs(whole)))
+
+        let up = Upsample2D(p, "up.", channels: inChannels)
+        let upWhole = up.conv(x.upsampleNearest(scale: 2))
+        let upBanded = RowBands.$thresholdFloats.withValue(0) { RowBands.$bandFloats.withValue(1) { up(x) } }
+        #expect(maxAbsDifference(upBanded, upWhole) <= 1e-5 * max(1, maxAbs(upWhole)))
+    }
+
     @Test func timestepEmbeddingMatchesFormula() {
         // diffusers get_timestep_embedding, evaluated in Double for reference.
         let dim = 9, half = 4

@@ -31,6 +31,23 @@ import TestSupport
         #expect(error <= Self.tolerance * maxAbs(expected), "max abs error \(error), scale \(maxAbs(expected))")
     }
 
+    /// With every layer's input made in row bands of two output rows, decode and encode agree
+    /// with the whole-tensor path and still match diffusers.
+    @Test(arguments: ["sd-small", "two-level"])
+    func rowBandsMatchTheWholePathAndDiffusers(name: String) throws {
+        let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("vae", name))
+        let io = try ModelFixtures.io("vae", name)
+        let latents = try io.tensor("latents"), image = try io.tensor("image")
+        let (decoded, mean) = try RowBands.$thresholdFloats.withValue(0) {
+            try RowBands.$bandFloats.withValue(1) { (try vae.decode(latents), try vae.encode(image).mean) }
+        }
+        let wholeDecoded = try vae.decode(latents), wholeMean = try vae.encode(image).mean
+        #expect(maxAbsDifference(decoded, wholeDecoded) <= 1e-5 * maxAbs(wholeDecoded))
+        #expect(maxAbsDifference(mean, wholeMean) <= 1e-5 * maxAbs(wholeMean))
+        let expected = try io.tensor("decoded")
+        #expect(maxAbsDifference(decoded, expected) <= Self.tolerance * maxAbs(expected))
+    }
+
     @Test func configReadsScalingFactor() throws {
         let folder = ModelFixtures.folder("vae", "two-level")
         let config = try AutoencoderKLConfig.load(from: folder.appendingPathComponent("config.json"))

@@ -34,7 +34,7 @@ public struct Upsample2D: Sendable {
     /// passes the skip connection's size when the latent size is not a multiple of 2^levels).
     public func callAsFunction(_ x: Tensor, size: (height: Int, width: Int)? = nil) -> Tensor {
         guard let size, size != (x.shape[2] * 2, x.shape[3] * 2) else {
-            return conv(x.upsampleNearest(scale: 2))
+            return conv.afterNearestUpsample(x)
         }
         return conv(resizeNearest(x, height: size.height, width: size.width))
     }

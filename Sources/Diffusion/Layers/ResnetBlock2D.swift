@@ -31,12 +31,20 @@ public struct ResnetBlock2D: Sendable {
 
     /// x [B, in, H, W], timeEmbedding [B, T] (nil in the VAE) → [B, out, H, W]
     public func callAsFunction(_ x: Tensor, timeEmbedding: Tensor? = nil) -> Tensor {
-        var h = conv1(norm1.silu(x))                      // [B, out, H, W]
+        // Large inputs (the VAE at 512×512) never hold a normalised copy whole, and the sum is
+        // made in place: the block holds at most x, two block outputs and the shortcut.
+        var h = conv1.afterGroupNormSiLU(norm1, x)        // [B, out, H, W]
         if let proj = timeEmbProj, let t = timeEmbedding {
             let shift = proj(t.silu())                     // [B, out]
             h = h + shift.reshaped([shift.shape[0], shift.shape[1], 1, 1])
         }
-        h = conv2(norm2.silu(h))
-        return (convShortcut?(x) ?? x) + h
+        h = conv2.afterGroupNormSiLU(norm2, h)
+        guard let convShortcut else {
+            h.addInPlace(x)
+            return h
+        }
+        var sum = convShortcut(x)
+        sum.addInPlace(h)
+        return sum
     }
 }

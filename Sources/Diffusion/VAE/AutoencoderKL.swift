@@ -29,7 +29,7 @@ public struct VAEEncoder: Sendable {
         var h = convIn(x)
         for block in downBlocks { h = block(h) }
         h = midBlock(h)
-        return convOut(convNormOut.silu(h))
+        return convOut.afterGroupNormSiLU(convNormOut, h)
     }
 }
 
@@ -60,7 +60,7 @@ public struct VAEDecoder: Sendable {
         var h = convIn(z)
         h = midBlock(h)
         for block in upBlocks { h = block(h) }
-        return convOut(convNormOut.silu(h))
+        return convOut.afterGroupNormSiLU(convNormOut, h)
     }
 }
 

@@ -1,0 +1,133 @@
+// A convolution over an input that is never held whole: the input is produced a band of rows
+// at a time (the rows the next band of output rows reads, kernel overlap included) by a
+// row-local function such as a GroupNorm with measured statistics or a nearest-neighbour
+// upsampling. A 512×512 VAE layer's normalised or upsampled input (134–268 MB) then costs one
+// band (about 16 MB) instead.
+
+/// Input floats per band that `conv2dInRowBands` aims for: 4 M floats (16 MB).
+public let rowBandInputBudget = 4 << 20
+
+/// Output rows per band for an input [n, c, ·, w] so a band's input stays near `budget`
+/// floats: at least 2 and even, so Winograd's 2×2 output tiles fall where they fall in the
+/// whole convolution.
+public func rowBandHeight(samples n: Int, channels c: Int, width w: Int, budget: Int = rowBandInputBudget) -> Int {
+    let rows = budget / Swift.max(1, n * c * w)
+    return Swift.max(2, rows / 2 * 2)
+}
+
+/// `conv2d(input, weight, bias, options)` where `input` [N, C, H, W] (`inputShape`) is made by
+/// `rows(r)` one band at a time: `rows(r)` returns input rows `r` ([N, C, r.count, W]). Output
+/// rows go `outputRowsPerBand` at a time; each band is convolved with the padding it needs at
+/// the image edges and written into the output. Equal to the whole convolution (the same
+/// arithmetic per output element). Groups are not supported.
+public func conv2dInRowBands(
+    inputShape: [Int], weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions,
+    outputRowsPerBand: Int, rows produce: (Range<Int>) -> Tensor
+) -> Tensor {
+    precondition(inputShape.count == 4, "conv2dInRowBands: input must be [N, C, H, W], got \(inputShape)")
+    precondition(weight.rank == 4, "conv2dInRowBands: weight must be [O, C, kh, kw], got \(weight.shape)")
+    precondition(o.groups == 1, "conv2dInRowBands: groups are not supported, got \(o.groups)")
+    precondition(outputRowsPerBand > 0, "conv2dInRowBands: output rows per band must be positive, got \(outputRowsPerBand)")
+    let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+    let (oc, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    precondition(weight.shape[1] == c, "conv2dInRowBands: weight \(weight.shape) does not take the \(c) channels of \(inputShape)")
+    let p = o.padding
+    let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
+    precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW,
+                 "conv2dInRowBands: kernel \(weight.shape) larger than padded input \(inputShape)")
+    let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
+    let wo = (w + p.left + p.right - effW) / o.strideW + 1
+    return Tensor(shape: [n, oc, ho, wo]) { out in
+        let y = out.baseAddress!
+        var first = 0
+        while first < ho {
+            let end = Swift.min(ho, first + outputRowsPerBand)
+            // Padded-input rows the band reads, then the part of them inside the image.
+            let paddedStart = first * o.strideH - p.top, paddedEnd = (end - 1) * o.strideH - p.top + effH
+            let start = Swift.max(0, paddedStart), stop = Swift.min(h, paddedEnd)
+            precondition(start < stop, "conv2dInRowBands: output rows \(first)..<\(end) read only padding")
+            let band = produce(start..<stop)
+            precondition(band.shape == [n, c, stop - start, w],
+                         "conv2dInRowBands: rows \(start)..<\(stop) came as \(band.shape), expected \([n, c, stop - start, w])")
+            var bandOptions = o
+            bandOptions.padding = Padding2D(top: start - paddedStart, bottom: paddedEnd - stop, left: p.left, right: p.right)
+            let part = conv2d(band, weight: weight, bias: bias, options: bandOptions)
+            let rows = end - first
+            precondition(part.shape == [n, oc, rows, wo], "conv2dInRowBands: band output \(part.shape) for rows \(first)..<\(end)")
+            OpProfile.measure(.copy) {
+                part.withUnsafeBufferPointer { src in
+                    let s = src.baseAddress!
+                    parallelFor(n * oc, minimumPerChunk: 8) { planes in
+                        for plane in planes {
+                            (y + plane * ho * wo + first * wo).update(from: s + plane * rows * wo, count: rows * wo)
+                        }
+                    }
+                }
+            }
+            first = end
+        }
+    }
+}
+
+/// `conv2dInRowBands` with a weight held in either precision: a half-precision weight is
+/// widened once for all bands.
+public func conv2dInRowBands(
+    inputShape: [Int], weight: WeightTensor, bias: Tensor? = nil, options: Conv2DOptions,
+    outputRowsPerBand: Int, rows produce: (Range<Int>) -> Tensor
+) -> Tensor {
+    let widened: Tensor
+    switch weight {
+    case .float32(let tensor): widened = tensor
+    case .half(let tensor): widened = tensor.widened()
+    }
+    return conv2dInRowBands(inputShape: inputShape, weight: widened, bias: bias, options: options,
+                            outputRowsPerBand: outputRowsPerBand, rows: produce)
+}
+
+extension Tensor {
+    /// Rows `rows` of `upsampleNearest(scale:)` of this [N, C, H, W] tensor without making the
+    /// rest: [N, C, rows.count, scale·W].
+    public func upsampledNearestRows(scale: Int, _ rows: Range<Int>) -> Tensor {
+        precondition(rank == 4, "upsampledNearestRows: needs [N, C, H, W], shape is \(shape)")
+        precondition(scale > 0, "upsampledNearestRows: scale must be positive, got \(scale)")
+        let h = shape[2], w = shape[3], ow = w * scale
+        precondition(rows.lowerBound >= 0 && rows.upperBound <= h * scale, "upsampledNearestRows: \(rows) outside 0..<\(h * scale)")
+        let planes = shape[0] * shape[1]
+        return OpProfile.measure(.copy) {
+            withUnsafeBufferPointer { src in
+                Tensor(shape: [shape[0], shape[1], rows.count, ow]) { out in
+                    let o = out.baseAddress!, x = src.baseAddress!
+                    parallelFor(planes, minimumPerChunk: 4) { r in
+                        for plane in r {
+                            for (i, row) in rows.enumerated() {
+                                let srow = x + plane * h * w + (row / scale) * w
+                                let drow = o + (plane * rows.count + i) * ow
+                                for xx in 0..<w {
+                                    let v = srow[xx]
+                                    for s in 0..<scale { drow[xx * scale + s] = v }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds `other` (the same shape) into this tensor's own storage, without a new buffer when
+    /// the storage is not shared.
+    public mutating func addInPlace(_ other: Tensor) {
+        precondition(shape == other.shape, "addInPlace: shapes \(shape) and \(other.shape) differ")
+        OpProfile.measure(.elementwise) {
+            other.withUnsafeBufferPointer { b in
+                withUnsafeMutableBufferPointer { a in
+                    let pa = a.baseAddress!, pb = b.baseAddress!
+                    parallelFor(a.count / 8 + 1, minimumPerChunk: 2048) { r in
+                        let start = r.lowerBound * 8, end = Swift.min(r.upperBound * 8, a.count)
+                        for i in start..<Swift.max(start, end) { pa[i] += pb[i] }
+                    }
+                }
+            }
+        }
+    }
+}
