@@ -58,42 +58,61 @@ public func conv2d(
 
 /// Convolution with per-axis stride/dilation and per-side padding (ONNX `Conv`).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Conv2DOptions) -> Tensor {
+    let shape = conv2dOutputShape(input: x.shape, weight: weight.shape, options: options)
+    return Tensor(shape: shape) { out in
+        conv2d(x, weight: weight, bias: bias, options: options, into: out.baseAddress!, planeStride: shape[2] * shape[3])
+    }
+}
+
+/// [N, O, Ho, Wo] of a convolution, checking the input, weight and options agree.
+func conv2dOutputShape(input: [Int], weight: [Int], options o: Conv2DOptions) -> [Int] {
+    precondition(input.count == 4, "conv2d: input must be [N, C, H, W], got \(input)")
+    precondition(weight.count == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight)")
+    let (n, c, h, w) = (input[0], input[1], input[2], input[3])
+    let (oc, cg, kh, kw) = (weight[0], weight[1], weight[2], weight[3])
+    let g = o.groups
+    precondition(g > 0 && c % g == 0 && oc % g == 0, "conv2d: groups \(g) must divide input channels of \(input) and output channels of \(weight)")
+    precondition(cg == c / g, "conv2d: weight \(weight) expects \(cg * g) input channels, input is \(input) with groups \(g)")
+    precondition(o.strideH > 0 && o.strideW > 0 && o.dilationH > 0 && o.dilationW > 0, "conv2d: stride and dilation must be positive, got \(o)")
+    let p = o.padding
+    precondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0, "conv2d: negative padding \(p)")
+    let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
+    precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW, "conv2d: kernel \(weight) larger than padded input \(input)")
+    return [n, oc, (h + p.top + p.bottom - effH) / o.strideH + 1, (w + p.left + p.right - effW) / o.strideW + 1]
+}
+
+/// The convolution written into `y`: output plane (sample, channel) k starts at
+/// `y + k·planeStride` and holds Ho·Wo floats (`planeStride` ≥ Ho·Wo lets a band of output rows
+/// land inside a taller output).
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
+            into y: UnsafeMutablePointer<Float>, planeStride: Int) {
     OpProfile.measure(.convolution) {
-        precondition(x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
-        precondition(weight.rank == 4, "conv2d: weight must be [O, C/groups, kh, kw], got \(weight.shape)")
         let o = options
+        let shape = conv2dOutputShape(input: x.shape, weight: weight.shape, options: o)
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oc, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
-        let g = o.groups
-        precondition(g > 0 && c % g == 0 && oc % g == 0, "conv2d: groups \(g) must divide input channels of \(x.shape) and output channels of \(weight.shape)")
-        precondition(cg == c / g, "conv2d: weight \(weight.shape) expects \(cg * g) input channels, input is \(x.shape) with groups \(g)")
-        precondition(o.strideH > 0 && o.strideW > 0 && o.dilationH > 0 && o.dilationW > 0, "conv2d: stride and dilation must be positive, got \(o)")
-        let p = o.padding
-        precondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0, "conv2d: negative padding \(p)")
+        let (ho, wo) = (shape[2], shape[3])
+        let g = o.groups, p = o.padding
+        precondition(planeStride >= ho * wo, "conv2d: output plane stride \(planeStride) below \(ho)x\(wo)")
         if let bias { precondition(bias.shape == [oc], "conv2d: bias \(bias.shape) does not match weight \(weight.shape)") }
-        let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
-        let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
-        let wo = (w + p.left + p.right - effW) / o.strideW + 1
-        precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW, "conv2d: kernel \(weight.shape) larger than padded input \(x.shape)")
         let og = oc / g
         let kdim = cg * kh * kw
         let plane = ho * wo
         if winogradApplies(kernelH: kh, kernelW: kw, options: o, inputChannels: c, outputChannels: oc,
                            tiles: n * ((ho + 1) / 2) * ((wo + 1) / 2)) {
-            return x.withUnsafeBufferPointer { px in
+            x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
-                    Tensor(shape: [n, oc, ho, wo]) { out in
-                        let y = out.baseAddress!
-                        let run = { (bias: UnsafePointer<Float>?) in
-                            winogradConv3x3(
-                                input: px.baseAddress!, batch: n, channels: c, height: h, width: w,
-                                weight: pw.baseAddress!, outputChannels: oc, bias: bias,
-                                padTop: p.top, padLeft: p.left, outHeight: ho, outWidth: wo, output: y)
-                        }
-                        if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
+                    let run = { (bias: UnsafePointer<Float>?) in
+                        winogradConv3x3(
+                            input: px.baseAddress!, batch: n, channels: c, height: h, width: w,
+                            weight: pw.baseAddress!, outputChannels: oc, bias: bias,
+                            padTop: p.top, padLeft: p.left, outHeight: ho, outWidth: wo, output: y,
+                            outputPlaneStride: planeStride)
                     }
+                    if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                 }
             }
+            return
         }
         let direct = kh == 1 && kw == 1 && o.strideH == 1 && o.strideW == 1 && p == .zero
         let geometry = Im2ColGeometry(
@@ -106,42 +125,39 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, options: Co
         // im2col writes every element, so the column buffer needs no zero fill.
         let columnCount = direct ? 0 : kdim * rowsPerChunk * wo
         var columns = [Float](unsafeUninitializedCapacity: columnCount) { _, n in n = columnCount }
-        return x.withUnsafeBufferPointer { px in
+        x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
-                Tensor(shape: [n, oc, ho, wo]) { out in
-                    let y = out.baseAddress!
-                    var beta: Float = 0
-                    if let bias {
-                        bias.withUnsafeBufferPointer { pb in
-                            for s in 0..<n {
-                                for ch in 0..<oc {
-                                    (y + (s * oc + ch) * plane).update(repeating: pb[ch], count: plane)
-                                }
+                var beta: Float = 0
+                if let bias {
+                    bias.withUnsafeBufferPointer { pb in
+                        for s in 0..<n {
+                            for ch in 0..<oc {
+                                (y + (s * oc + ch) * planeStride).update(repeating: pb[ch], count: plane)
                             }
                         }
-                        beta = 1
                     }
-                    columns.withUnsafeMutableBufferPointer { colBuf in
-                        for s in 0..<n {
-                            for gi in 0..<g {
-                                let input = px.baseAddress! + (s * c + gi * cg) * h * w
-                                var firstRow = 0
-                                while firstRow < ho {
-                                    let rows = Swift.min(rowsPerChunk, ho - firstRow)
-                                    let cols: UnsafePointer<Float>
-                                    if direct {
-                                        cols = input
-                                    } else {
-                                        im2col(input, into: colBuf.baseAddress!, geometry, rows: firstRow..<(firstRow + rows))
-                                        cols = UnsafePointer(colBuf.baseAddress!)
-                                    }
-                                    sgemm(
-                                        transA: false, transB: false, m: og, n: rows * wo, k: kdim,
-                                        a: pw.baseAddress! + gi * og * kdim, lda: kdim,
-                                        b: cols, ldb: rows * wo,
-                                        beta: beta, c: y + (s * oc + gi * og) * plane + firstRow * wo, ldc: plane)
-                                    firstRow += rows
+                    beta = 1
+                }
+                columns.withUnsafeMutableBufferPointer { colBuf in
+                    for s in 0..<n {
+                        for gi in 0..<g {
+                            let input = px.baseAddress! + (s * c + gi * cg) * h * w
+                            var firstRow = 0
+                            while firstRow < ho {
+                                let rows = Swift.min(rowsPerChunk, ho - firstRow)
+                                let cols: UnsafePointer<Float>
+                                if direct {
+                                    cols = input
+                                } else {
+                                    im2col(input, into: colBuf.baseAddress!, geometry, rows: firstRow..<(firstRow + rows))
+                                    cols = UnsafePointer(colBuf.baseAddress!)
                                 }
+                                sgemm(
+                                    transA: false, transB: false, m: og, n: rows * wo, k: kdim,
+                                    a: pw.baseAddress! + gi * og * kdim, lda: kdim,
+                                    b: cols, ldb: rows * wo,
+                                    beta: beta, c: y + (s * oc + gi * og) * planeStride + firstRow * wo, ldc: planeStride)
+                                firstRow += rows
                             }
                         }
                     }

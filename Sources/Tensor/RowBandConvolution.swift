@@ -18,7 +18,7 @@ public func rowBandHeight(samples n: Int, channels c: Int, width w: Int, budget:
 /// `conv2d(input, weight, bias, options)` where `input` [N, C, H, W] (`inputShape`) is made by
 /// `rows(r)` one band at a time: `rows(r)` returns input rows `r` ([N, C, r.count, W]). Output
 /// rows go `outputRowsPerBand` at a time; each band is convolved with the padding it needs at
-/// the image edges and written into the output. Equal to the whole convolution (the same
+/// the image edges, straight into its rows of the output. Equal to the whole convolution (the same
 /// arithmetic per output element). Groups are not supported.
 public func conv2dInRowBands(
     inputShape: [Int], weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions,
@@ -51,19 +51,10 @@ public func conv2dInRowBands(
                          "conv2dInRowBands: rows \(start)..<\(stop) came as \(band.shape), expected \([n, c, stop - start, w])")
             var bandOptions = o
             bandOptions.padding = Padding2D(top: start - paddedStart, bottom: paddedEnd - stop, left: p.left, right: p.right)
-            let part = conv2d(band, weight: weight, bias: bias, options: bandOptions)
-            let rows = end - first
-            precondition(part.shape == [n, oc, rows, wo], "conv2dInRowBands: band output \(part.shape) for rows \(first)..<\(end)")
-            OpProfile.measure(.copy) {
-                part.withUnsafeBufferPointer { src in
-                    let s = src.baseAddress!
-                    parallelFor(n * oc, minimumPerChunk: 8) { planes in
-                        for plane in planes {
-                            (y + plane * ho * wo + first * wo).update(from: s + plane * rows * wo, count: rows * wo)
-                        }
-                    }
-                }
-            }
+            // The band's output rows land in place: planes keep the whole output's stride.
+            precondition(conv2dOutputShape(input: band.shape, weight: weight.shape, options: bandOptions) == [n, oc, end - first, wo],
+                         "conv2dInRowBands: band rows \(start)..<\(stop) do not make output rows \(first)..<\(end)")
+            conv2d(band, weight: weight, bias: bias, options: bandOptions, into: y + first * wo, planeStride: ho * wo)
             first = end
         }
     }

@@ -33,13 +33,15 @@ enum WinogradF2x3 {
 
 /// `y[n, oc, ho, wo] = bias[oc] + Σ x[n, c, ho + i − padTop, wo + j − padLeft]·w[oc, c, i, j]`
 /// for a 3×3 kernel, stride 1, no dilation, one group; zero outside the input.
-/// `y` is written, not accumulated.
+/// `y` is written, not accumulated; plane (n, oc) starts `outputPlaneStride` floats (default
+/// Ho·Wo) after the previous one.
 func winogradConv3x3(
     input x: UnsafePointer<Float>, batch n: Int, channels c: Int, height h: Int, width w: Int,
     weight: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?,
     padTop: Int, padLeft: Int, outHeight ho: Int, outWidth wo: Int,
-    output y: UnsafeMutablePointer<Float>
+    output y: UnsafeMutablePointer<Float>, outputPlaneStride: Int? = nil
 ) {
+    let planeStride = outputPlaneStride ?? ho * wo
     let tilesH = (ho + 1) / 2, tilesW = (wo + 1) / 2
     let tilesPerSample = tilesH * tilesW
     let t = n * tilesPerSample
@@ -102,7 +104,7 @@ func winogradConv3x3(
             }
             winogradOutputTransform(
                 m, outputChannels: oc, bias: bias, outHeight: ho, outWidth: wo, tilesW: tilesW,
-                tilesPerSample: tilesPerSample, firstTile: first, count: count, into: y)
+                tilesPerSample: tilesPerSample, firstTile: first, count: count, into: y, outputPlaneStride: planeStride)
             first += count
         }
     }
@@ -169,7 +171,8 @@ private func winogradInputTransform(
 /// output positions past the edge (odd sizes) are not written.
 private func winogradOutputTransform(
     _ m: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?, outHeight ho: Int, outWidth wo: Int,
-    tilesW: Int, tilesPerSample: Int, firstTile: Int, count: Int, into y: UnsafeMutablePointer<Float>
+    tilesW: Int, tilesPerSample: Int, firstTile: Int, count: Int, into y: UnsafeMutablePointer<Float>,
+    outputPlaneStride: Int
 ) {
     let planeStride = oc * count
     parallelFor(oc) { range in
@@ -181,7 +184,7 @@ private func winogradOutputTransform(
                 let index = firstTile + local
                 let s = index / tilesPerSample, within = index % tilesPerSample
                 let ti = within / tilesW, tj = within % tilesW
-                let dst = y + (s * oc + o) * ho * wo
+                let dst = y + (s * oc + o) * outputPlaneStride
                 let at = o * count + local
                 for q in 0..<4 {
                     let m0 = m[(0 * 4 + q) * planeStride + at], m1 = m[(1 * 4 + q) * planeStride + at]
