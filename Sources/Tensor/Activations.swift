@@ -8,6 +8,38 @@ extension Tensor {
         vectorMapped { x in 0.5 * x * (1 + vectorErf(x * 0.70710678118654752)) }
     }
 
+    /// `self · gelu(gate)` written into this tensor's storage (GEGLU's product of value and
+    /// gated halves), with the same exact-erf GELU as `gelu()`; `gate` has this shape.
+    public mutating func multiplyByGELU(of gate: Tensor) {
+        precondition(shape == gate.shape, "multiplyByGELU: shapes \(shape) and \(gate.shape) differ")
+        OpProfile.measure(.elementwise) {
+            gate.withUnsafeBufferPointer { g in
+                withUnsafeMutableBufferPointer { v in
+                    let pv = v.baseAddress!, pg = g.baseAddress!, count = v.count
+                    parallelFor(count / 8 + 1, minimumPerChunk: 2048) { r in
+                        let start = r.lowerBound * 8, end = Swift.min(r.upperBound * 8, count)
+                        guard start < end else { return }
+                        let raw = UnsafeMutableRawPointer(pv + start), gates = UnsafeRawPointer(pg + start)
+                        var i = 0
+                        while i + 8 <= end - start {
+                            let z = gates.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+                            let x = raw.loadUnaligned(fromByteOffset: i * 4, as: FloatVector.self)
+                            raw.storeBytes(of: x * (0.5 * z * (1 + vectorErf(z * 0.70710678118654752))),
+                                           toByteOffset: i * 4, as: FloatVector.self)
+                            i += 8
+                        }
+                        if i < end - start {
+                            var z = FloatVector(repeating: 0)
+                            for j in i..<(end - start) { z[j - i] = pg[start + j] }
+                            let factor = 0.5 * z * (1 + vectorErf(z * 0.70710678118654752))
+                            for j in i..<(end - start) { pv[start + j] *= factor[j - i] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// GELU with the tanh approximation (PyTorch `approximate='tanh'`).
     public func geluTanh() -> Tensor {
         // 1 + tanh(u) = 2 − 2 / (e^{2u} + 1), evaluated with the vector exp.

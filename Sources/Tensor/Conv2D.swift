@@ -130,9 +130,9 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
                 var beta: Float = 0
                 if let bias {
                     bias.withUnsafeBufferPointer { pb in
-                        for s in 0..<n {
-                            for ch in 0..<oc {
-                                (y + (s * oc + ch) * planeStride).update(repeating: pb[ch], count: plane)
+                        parallelFor(n * oc, minimumPerChunk: Swift.max(1, 16_384 / Swift.max(plane, 1))) { r in
+                            for sc in r {
+                                (y + sc * planeStride).update(repeating: pb[sc % oc], count: plane)
                             }
                         }
                     }

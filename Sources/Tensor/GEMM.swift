@@ -157,7 +157,10 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
                     var beta: Float = 0
                     if let bias {
                         bias.withUnsafeBufferPointer { pb in
-                            for r in 0..<rows { (o + r * outF).update(from: pb.baseAddress!, count: outF) }
+                            // In parallel: a UNet feed-forward output is tens of megabytes.
+                            parallelFor(rows, minimumPerChunk: Swift.max(1, 16_384 / Swift.max(outF, 1))) { r in
+                                for row in r { (o + row * outF).update(from: pb.baseAddress!, count: outF) }
+                            }
                         }
                         beta = 1
                     } else if inF == 0 {

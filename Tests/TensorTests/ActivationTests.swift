@@ -37,4 +37,15 @@ import Testing
         let expected = Tensor(shape: x.shape, scalars: x.scalars.map { $0 / (1 + Foundation.exp(-$0)) })
         expectClose(x.silu(), expected, tolerance: 1e-6, "silu")
     }
+
+    /// GEGLU's in-place product equals value · gelu(gate) to the bit, on sizes with a vector
+    /// tail and on one large enough to run in parallel.
+    @Test(arguments: [[3, 5], [2, 17], [4, 40_003]])
+    func multiplyByGELUEqualsValueTimesGELU(shape: [Int]) {
+        let value = randomTensor(shape, seed: 71, scale: 3), gate = randomTensor(shape, seed: 72, scale: 6)
+        var product = value
+        product.multiplyByGELU(of: gate)
+        #expect(product.scalars == (value * gate.gelu()).scalars)
+        #expect(value.scalars != product.scalars, "the copy must not have written into value's storage")
+    }
 }

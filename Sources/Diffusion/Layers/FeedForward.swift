@@ -29,16 +29,7 @@ public struct FeedForward: Sendable {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var value = linear(x, weight: valueWeight, bias: valueBias)  // [..., inner]
         let gate = linear(x, weight: gateWeight, bias: gateBias)     // [..., inner]
-        value.withUnsafeMutableBufferPointer { v in
-            gate.withUnsafeBufferPointer { g in
-                parallelFor(v.count, minimumPerChunk: 16_384) { range in
-                    for i in range {
-                        let z = g[i]
-                        v[i] *= 0.5 * z * (1 + erff(z * 0.70710678118654752))
-                    }
-                }
-            }
-        }
+        value.multiplyByGELU(of: gate)
         return out(value)
     }
 }
