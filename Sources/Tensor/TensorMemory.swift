@@ -27,4 +27,19 @@ public enum TensorMemory {
         return false
         #endif
     }
+
+    /// Gives the pages of freed heap blocks back to the kernel (glibc `malloc_trim`): between
+    /// phases whose buffers differ in size (the UNet loop, then the VAE at full resolution),
+    /// so memory the last phase freed is not held beside what the next one allocates. Returns
+    /// whether anything was released (false where unsupported).
+    @discardableResult
+    public static func releaseFreedBuffers() -> Bool {
+        #if canImport(Glibc)
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return false }
+        return unsafeBitCast(symbol, to: MallocTrim.self)(0) == 1
+        #else
+        return false
+        #endif
+    }
 }

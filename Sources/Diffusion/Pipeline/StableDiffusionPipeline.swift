@@ -178,6 +178,8 @@ public struct StableDiffusionPipeline: Sendable {
             }
         }
 
+        // The loop's freed activations go back to the kernel before the decoder's larger ones.
+        TensorMemory.releaseFreedBuffers()
         let image = try decodeLatents(latents)
         return Result(image: image, latents: latents, timesteps: timesteps, warnings: warnings)
     }
