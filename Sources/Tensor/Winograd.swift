@@ -112,54 +112,94 @@ func winogradConv3x3(
 
 /// V[ξ][ch][local] = (Bᵀ d B)[ξ] of the 4×4 input tile d of tile `firstTile + local`, for
 /// `count` tiles (numbered over the batch, row by row), zero outside the input.
+///
+/// Runs of eight tiles of one tile row that lie inside the input go through eight lanes at
+/// once (each lane the scalar path's arithmetic); tiles at the edges go one at a time.
 private func winogradInputTransform(
     _ x: UnsafePointer<Float>, channels c: Int, height h: Int, width w: Int, tilesW: Int, tilesPerSample: Int,
     padTop: Int, padLeft: Int, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>
 ) {
     let planeStride = c * count
+    let tilesH = tilesPerSample / tilesW
     parallelFor(c) { range in
       withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
         let tile = scratch.baseAddress!, e = tile + 16
         for ch in range {
-            for local in 0..<count {
-                let index = firstTile + local
-                let s = index / tilesPerSample, within = index % tilesPerSample
-                let ti = within / tilesW, tj = within % tilesW
+            var s = firstTile / tilesPerSample
+            var ti = (firstTile % tilesPerSample) / tilesW, tj = firstTile % tilesW
+            var local = 0
+            while local < count {
                 let src = x + (s * c + ch) * h * w
                 let top = 2 * ti - padTop, left = 2 * tj - padLeft
-                for r in 0..<4 {
-                    let ih = top + r
-                    let dst = tile + r * 4
-                    guard ih >= 0, ih < h else {
-                        dst.update(repeating: 0, count: 4)
-                        continue
+                let at = ch * count + local
+                let step: Int
+                if tj + 8 <= tilesW, local + 8 <= count, top >= 0, top + 4 <= h, left >= 0, left + 18 <= w {
+                    // Lane t is tile tj + t: its column q is input column left + 2t + q, the even
+                    // or odd lanes of 16-wide loads at left and left + 2.
+                    let d0 = winogradColumns(src + top * w + left), d1 = winogradColumns(src + (top + 1) * w + left)
+                    let d2 = winogradColumns(src + (top + 2) * w + left), d3 = winogradColumns(src + (top + 3) * w + left)
+                    // Bᵀ·d on rows, then the same on columns, as in the scalar path below.
+                    for r in 0..<4 {
+                        let (e0, e1, e2, e3): (FloatVector, FloatVector, FloatVector, FloatVector)
+                        switch r {
+                        case 0: (e0, e1, e2, e3) = (d0.0 - d2.0, d0.1 - d2.1, d0.2 - d2.2, d0.3 - d2.3)
+                        case 1: (e0, e1, e2, e3) = (d1.0 + d2.0, d1.1 + d2.1, d1.2 + d2.2, d1.3 + d2.3)
+                        case 2: (e0, e1, e2, e3) = (d2.0 - d1.0, d2.1 - d1.1, d2.2 - d1.2, d2.3 - d1.3)
+                        default: (e0, e1, e2, e3) = (d1.0 - d3.0, d1.1 - d3.1, d1.2 - d3.2, d1.3 - d3.3)
+                        }
+                        let out = UnsafeMutableRawPointer(v + (r * 4) * planeStride + at)
+                        let stride = planeStride * MemoryLayout<Float>.stride
+                        out.storeBytes(of: e0 - e2, toByteOffset: 0, as: FloatVector.self)
+                        out.storeBytes(of: e1 + e2, toByteOffset: stride, as: FloatVector.self)
+                        out.storeBytes(of: e2 - e1, toByteOffset: 2 * stride, as: FloatVector.self)
+                        out.storeBytes(of: e1 - e3, toByteOffset: 3 * stride, as: FloatVector.self)
                     }
-                    let row = src + ih * w
-                    if left >= 0, left + 4 <= w {
-                        dst.update(from: row + left, count: 4)
-                    } else {
-                        for q in 0..<4 {
-                            let iw = left + q
-                            dst[q] = iw >= 0 && iw < w ? row[iw] : 0
+                    step = 8
+                } else {
+                    for r in 0..<4 {
+                        let ih = top + r
+                        let dst = tile + r * 4
+                        guard ih >= 0, ih < h else {
+                            dst.update(repeating: 0, count: 4)
+                            continue
+                        }
+                        let row = src + ih * w
+                        if left >= 0, left + 4 <= w {
+                            dst.update(from: row + left, count: 4)
+                        } else {
+                            for q in 0..<4 {
+                                let iw = left + q
+                                dst[q] = iw >= 0 && iw < w ? row[iw] : 0
+                            }
                         }
                     }
+                    // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
+                    for q in 0..<4 {
+                        let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
+                        e[q] = d0 - d2
+                        e[4 + q] = d1 + d2
+                        e[8 + q] = d2 - d1
+                        e[12 + q] = d1 - d3
+                    }
+                    // (Bᵀ·d)·B: the same on columns.
+                    for r in 0..<4 {
+                        let e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3]
+                        v[(r * 4 + 0) * planeStride + at] = e0 - e2
+                        v[(r * 4 + 1) * planeStride + at] = e1 + e2
+                        v[(r * 4 + 2) * planeStride + at] = e2 - e1
+                        v[(r * 4 + 3) * planeStride + at] = e1 - e3
+                    }
+                    step = 1
                 }
-                // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
-                for q in 0..<4 {
-                    let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
-                    e[q] = d0 - d2
-                    e[4 + q] = d1 + d2
-                    e[8 + q] = d2 - d1
-                    e[12 + q] = d1 - d3
-                }
-                // (Bᵀ·d)·B: the same on columns.
-                let at = ch * count + local
-                for r in 0..<4 {
-                    let e0 = e[r * 4], e1 = e[r * 4 + 1], e2 = e[r * 4 + 2], e3 = e[r * 4 + 3]
-                    v[(r * 4 + 0) * planeStride + at] = e0 - e2
-                    v[(r * 4 + 1) * planeStride + at] = e1 + e2
-                    v[(r * 4 + 2) * planeStride + at] = e2 - e1
-                    v[(r * 4 + 3) * planeStride + at] = e1 - e3
+                local += step
+                tj += step
+                if tj == tilesW {
+                    tj = 0
+                    ti += 1
+                    if ti == tilesH {
+                        ti = 0
+                        s += 1
+                    }
                 }
             }
         }
@@ -167,39 +207,88 @@ private func winogradInputTransform(
     }
 }
 
+/// Columns q = 0…3 of eight tiles side by side: lane t holds `row[2t + q]` (reads row[0…17]).
+@inline(__always)
+private func winogradColumns(_ row: UnsafePointer<Float>) -> (FloatVector, FloatVector, FloatVector, FloatVector) {
+    let a = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
+    let b = UnsafeRawPointer(row + 2).loadUnaligned(as: SIMD16<Float>.self)
+    return (a.evenHalf, a.oddHalf, b.evenHalf, b.oddHalf)
+}
+
 /// y = Aᵀ·M·A + bias for the `count` tiles from `firstTile`, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]];
-/// output positions past the edge (odd sizes) are not written.
+/// output positions past the edge (odd sizes) are not written. Runs of eight whole tiles of
+/// one tile row go through eight lanes at once, with the scalar path's arithmetic.
 private func winogradOutputTransform(
     _ m: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?, outHeight ho: Int, outWidth wo: Int,
     tilesW: Int, tilesPerSample: Int, firstTile: Int, count: Int, into y: UnsafeMutablePointer<Float>,
     outputPlaneStride: Int
 ) {
     let planeStride = oc * count
+    let tilesH = tilesPerSample / tilesW
     parallelFor(oc) { range in
       withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scratch in
         let f = scratch.baseAddress!
         for o in range {
             let b = bias.map { $0[o] } ?? 0
-            for local in 0..<count {
-                let index = firstTile + local
-                let s = index / tilesPerSample, within = index % tilesPerSample
-                let ti = within / tilesW, tj = within % tilesW
+            var s = firstTile / tilesPerSample
+            var ti = (firstTile % tilesPerSample) / tilesW, tj = firstTile % tilesW
+            var local = 0
+            while local < count {
                 let dst = y + (s * oc + o) * outputPlaneStride
                 let at = o * count + local
-                for q in 0..<4 {
-                    let m0 = m[(0 * 4 + q) * planeStride + at], m1 = m[(1 * 4 + q) * planeStride + at]
-                    let m2 = m[(2 * 4 + q) * planeStride + at], m3 = m[(3 * 4 + q) * planeStride + at]
-                    f[q] = m0 + m1 + m2
-                    f[4 + q] = m1 - m2 - m3
+                let step: Int
+                if tj + 8 <= tilesW, local + 8 <= count, 2 * ti + 2 <= ho, 2 * tj + 16 <= wo {
+                    @inline(__always) func load(_ k: Int) -> FloatVector {
+                        UnsafeRawPointer(m + k * planeStride + at).loadUnaligned(as: FloatVector.self)
+                    }
+                    let bv = FloatVector(repeating: b)
+                    for r in 0..<2 {
+                        // Row r of Aᵀ·M (f[r·4 + q] in the scalar path), then its two outputs.
+                        var fr = (FloatVector(), FloatVector(), FloatVector(), FloatVector())
+                        for q in 0..<4 {
+                            let m0 = load(q), m1 = load(4 + q), m2 = load(8 + q), m3 = load(12 + q)
+                            let value = r == 0 ? m0 + m1 + m2 : m1 - m2 - m3
+                            switch q {
+                            case 0: fr.0 = value
+                            case 1: fr.1 = value
+                            case 2: fr.2 = value
+                            default: fr.3 = value
+                            }
+                        }
+                        let even = bv + (fr.0 + fr.1 + fr.2), odd = bv + (fr.1 - fr.2 - fr.3)
+                        let pairs = SIMD16<Float>(
+                            even[0], odd[0], even[1], odd[1], even[2], odd[2], even[3], odd[3],
+                            even[4], odd[4], even[5], odd[5], even[6], odd[6], even[7], odd[7])
+                        UnsafeMutableRawPointer(dst + (2 * ti + r) * wo + 2 * tj).storeBytes(of: pairs, as: SIMD16<Float>.self)
+                    }
+                    step = 8
+                } else {
+                    for q in 0..<4 {
+                        let m0 = m[(0 * 4 + q) * planeStride + at], m1 = m[(1 * 4 + q) * planeStride + at]
+                        let m2 = m[(2 * 4 + q) * planeStride + at], m3 = m[(3 * 4 + q) * planeStride + at]
+                        f[q] = m0 + m1 + m2
+                        f[4 + q] = m1 - m2 - m3
+                    }
+                    for r in 0..<2 {
+                        let oh = 2 * ti + r
+                        guard oh < ho else { continue }
+                        let f0 = f[r * 4], f1 = f[r * 4 + 1], f2 = f[r * 4 + 2], f3 = f[r * 4 + 3]
+                        let row = dst + oh * wo
+                        let ow = 2 * tj
+                        row[ow] = b + (f0 + f1 + f2)
+                        if ow + 1 < wo { row[ow + 1] = b + (f1 - f2 - f3) }
+                    }
+                    step = 1
                 }
-                for r in 0..<2 {
-                    let oh = 2 * ti + r
-                    guard oh < ho else { continue }
-                    let f0 = f[r * 4], f1 = f[r * 4 + 1], f2 = f[r * 4 + 2], f3 = f[r * 4 + 3]
-                    let row = dst + oh * wo
-                    let ow = 2 * tj
-                    row[ow] = b + (f0 + f1 + f2)
-                    if ow + 1 < wo { row[ow + 1] = b + (f1 - f2 - f3) }
+                local += step
+                tj += step
+                if tj == tilesW {
+                    tj = 0
+                    ti += 1
+                    if ti == tilesH {
+                        ti = 0
+                        s += 1
+                    }
                 }
             }
         }
