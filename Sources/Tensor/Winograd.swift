@@ -120,15 +120,14 @@ private func winogradInputTransform(
     padTop: Int, padLeft: Int, firstTile: Int, count: Int, into v: UnsafeMutablePointer<Float>
 ) {
     let planeStride = c * count
-    let tilesH = tilesPerSample / tilesW
     parallelFor(c) { range in
       withUnsafeTemporaryAllocation(of: Float.self, capacity: 32) { scratch in
-        let tile = scratch.baseAddress!, e = tile + 16
+        let patch = scratch.baseAddress!, e = patch + 16
         for ch in range {
-            var s = firstTile / tilesPerSample
-            var ti = (firstTile % tilesPerSample) / tilesW, tj = firstTile % tilesW
+            var tile = WinogradTileCursor(firstTile, tilesW: tilesW, tilesPerSample: tilesPerSample)
             var local = 0
             while local < count {
+                let (s, ti, tj) = (tile.sample, tile.row, tile.column)
                 let src = x + (s * c + ch) * h * w
                 let top = 2 * ti - padTop, left = 2 * tj - padLeft
                 let at = ch * count + local
@@ -158,7 +157,7 @@ private func winogradInputTransform(
                 } else {
                     for r in 0..<4 {
                         let ih = top + r
-                        let dst = tile + r * 4
+                        let dst = patch + r * 4
                         guard ih >= 0, ih < h else {
                             dst.update(repeating: 0, count: 4)
                             continue
@@ -175,7 +174,7 @@ private func winogradInputTransform(
                     }
                     // Bᵀ·d: rows d0 − d2, d1 + d2, d2 − d1, d1 − d3.
                     for q in 0..<4 {
-                        let d0 = tile[q], d1 = tile[4 + q], d2 = tile[8 + q], d3 = tile[12 + q]
+                        let d0 = patch[q], d1 = patch[4 + q], d2 = patch[8 + q], d3 = patch[12 + q]
                         e[q] = d0 - d2
                         e[4 + q] = d1 + d2
                         e[8 + q] = d2 - d1
@@ -192,15 +191,7 @@ private func winogradInputTransform(
                     step = 1
                 }
                 local += step
-                tj += step
-                if tj == tilesW {
-                    tj = 0
-                    ti += 1
-                    if ti == tilesH {
-                        ti = 0
-                        s += 1
-                    }
-                }
+                tile.advance(by: step)
             }
         }
       }
@@ -224,16 +215,15 @@ private func winogradOutputTransform(
     outputPlaneStride: Int
 ) {
     let planeStride = oc * count
-    let tilesH = tilesPerSample / tilesW
     parallelFor(oc) { range in
       withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scratch in
         let f = scratch.baseAddress!
         for o in range {
             let b = bias.map { $0[o] } ?? 0
-            var s = firstTile / tilesPerSample
-            var ti = (firstTile % tilesPerSample) / tilesW, tj = firstTile % tilesW
+            var tile = WinogradTileCursor(firstTile, tilesW: tilesW, tilesPerSample: tilesPerSample)
             var local = 0
             while local < count {
+                let (s, ti, tj) = (tile.sample, tile.row, tile.column)
                 let dst = y + (s * oc + o) * outputPlaneStride
                 let at = o * count + local
                 let step: Int
@@ -281,17 +271,38 @@ private func winogradOutputTransform(
                     step = 1
                 }
                 local += step
-                tj += step
-                if tj == tilesW {
-                    tj = 0
-                    ti += 1
-                    if ti == tilesH {
-                        ti = 0
-                        s += 1
-                    }
-                }
+                tile.advance(by: step)
             }
         }
       }
+    }
+}
+
+/// The position of a tile (numbered over the batch, row by row) as (sample, tile row, tile
+/// column), moved along without a division per tile.
+private struct WinogradTileCursor {
+    let tilesW, tilesH: Int
+    private(set) var sample, row, column: Int
+
+    init(_ tile: Int, tilesW: Int, tilesPerSample: Int) {
+        self.tilesW = tilesW
+        tilesH = tilesPerSample / tilesW
+        sample = tile / tilesPerSample
+        row = (tile % tilesPerSample) / tilesW
+        column = tile % tilesW
+    }
+
+    /// Moves `count` tiles on; a run never crosses the end of a tile row.
+    @inline(__always)
+    mutating func advance(by count: Int) {
+        column += count
+        if column == tilesW {
+            column = 0
+            row += 1
+            if row == tilesH {
+                row = 0
+                sample += 1
+            }
+        }
     }
 }
