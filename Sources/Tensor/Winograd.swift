@@ -16,10 +16,11 @@ func winogradApplies(
 
 enum WinogradF2x3 {
     /// Fewer 2×2 output tiles than this (over the batch) and the per-call weight transform costs
-    /// more than the multiplications save. Tuned with `chaperone bench gemm` (2 threads, batch 1):
-    /// 1024 tiles 1.5× faster than im2col, 256 tiles even, 64 tiles 2.4× slower; checked on the
-    /// whole SD-1.5 UNet at batch 2 (ops/bench/README.md).
-    static let minimumTiles = 512
+    /// more than the multiplications save. Tuned with `chaperone bench gemm` (2 threads, batch 1)
+    /// with the eight-lane transforms: 256 tiles 1.1–1.5× faster than im2col, 64 tiles 2.2×
+    /// slower; at 128 tiles (the 16×16 level at batch 2) the whole SD-1.5 UNet's convolutions
+    /// took 4.55 s against 3.6 s (ops/bench/README.md).
+    static let minimumTiles = 256
 
     /// Tiles transformed and multiplied together: as many as keep V and M for one chunk near
     /// 4 M floats (16 MB), at least 256 so the products stay real matrix products, and a

@@ -113,6 +113,9 @@ private func naiveConv2d(_ x: Tensor, _ w: Tensor, _ b: Tensor?, _ o: Conv2DOpti
         let same = Conv2DOptions(padding: Padding2D(1))
         #expect(winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 320, outputChannels: 320, tiles: 2048))
         #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 1280, outputChannels: 1280, tiles: 128))
+        // The UNet's 32×32 level at batch 1 (256 tiles) takes Winograd; its 16×16 level at batch 2 does not.
+        #expect(winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 640, outputChannels: 640, tiles: 256))
+        #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 640, outputChannels: 640, tiles: 255))
         #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: same, inputChannels: 4, outputChannels: 320, tiles: 2048))
         #expect(!winogradApplies(kernelH: 3, kernelW: 3, options: .init(strideH: 2, strideW: 2, padding: Padding2D(1)),
                                  inputChannels: 320, outputChannels: 320, tiles: 2048))
