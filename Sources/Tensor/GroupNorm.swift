@@ -52,8 +52,14 @@ public struct GroupNormAffine: Sendable {
                         for ng in r {
                             let g = ng % groups, sample = ng / groups
                             let xg = p + ng * groupSize
-                            let mean = groupSum(xg, count: groupSize) / Double(Swift.max(groupSize, 1))
-                            let sq = groupSquaredDeviations(xg, count: groupSize, mean: mean)
+                            var sum = 0.0
+                            for k in 0..<groupSize { sum += Double(xg[k]) }
+                            let mean = sum / Double(Swift.max(groupSize, 1))
+                            var sq = 0.0
+                            for k in 0..<groupSize {
+                                let d = Double(xg[k]) - mean
+                                sq += d * d
+                            }
                             let inv = Float(1 / (sq / Double(Swift.max(groupSize, 1)) + Double(eps)).squareRoot())
                             let m = Float(mean)
                             for cl in 0..<perGroup {
@@ -145,48 +151,4 @@ private func groupNormKernel(_ x: Tensor, groups: Int, weight: Tensor?, bias: Te
                                 normalizingInto: out.baseAddress!)
         }
     }
-}
-
-/// Σ x in double precision, eight lanes at a time (the lanes summed in a fixed order, so the
-/// result does not depend on threads or alignment).
-@inline(__always)
-private func groupSum(_ x: UnsafePointer<Float>, count: Int) -> Double {
-    var lo = SIMD4<Double>(), hi = SIMD4<Double>()
-    var k = 0
-    let raw = UnsafeRawPointer(x)
-    while k + 8 <= count {
-        let v = raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self)
-        lo += SIMD4<Double>(v.lowHalf)
-        hi += SIMD4<Double>(v.highHalf)
-        k += 8
-    }
-    var sum = (lo + hi).sum()
-    while k < count {
-        sum += Double(x[k])
-        k += 1
-    }
-    return sum
-}
-
-/// Σ (x − mean)² in double precision, eight lanes at a time like `groupSum`.
-@inline(__always)
-private func groupSquaredDeviations(_ x: UnsafePointer<Float>, count: Int, mean: Double) -> Double {
-    var lo = SIMD4<Double>(), hi = SIMD4<Double>()
-    let m = SIMD4<Double>(repeating: mean)
-    var k = 0
-    let raw = UnsafeRawPointer(x)
-    while k + 8 <= count {
-        let v = raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self)
-        let a = SIMD4<Double>(v.lowHalf) - m, b = SIMD4<Double>(v.highHalf) - m
-        lo += a * a
-        hi += b * b
-        k += 8
-    }
-    var sq = (lo + hi).sum()
-    while k < count {
-        let d = Double(x[k]) - mean
-        sq += d * d
-        k += 1
-    }
-    return sq
 }
