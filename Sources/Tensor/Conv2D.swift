@@ -85,7 +85,7 @@ func conv2dOutputShape(input: [Int], weight: [Int], options o: Conv2DOptions) ->
 /// `y + k·planeStride` and holds Ho·Wo floats (`planeStride` ≥ Ho·Wo lets a band of output rows
 /// land inside a taller output).
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
-            into y: UnsafeMutablePointer<Float>, planeStride: Int) {
+            into y: UnsafeMutablePointer<Float>, planeStride: Int, winogradWeights: WinogradWeightCache? = nil) {
     OpProfile.measure(.convolution) {
         let o = options
         let shape = conv2dOutputShape(input: x.shape, weight: weight.shape, options: o)
@@ -102,12 +102,19 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
                            tiles: n * ((ho + 1) / 2) * ((wo + 1) / 2)) {
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
+                    let transformed = winogradWeights.map { cache in
+                        cache.transformed ?? {
+                            let u = winogradTransformedWeights(pw.baseAddress!, outputChannels: oc, channels: c)
+                            cache.transformed = u
+                            return u
+                        }()
+                    }
                     let run = { (bias: UnsafePointer<Float>?) in
                         winogradConv3x3(
                             input: px.baseAddress!, batch: n, channels: c, height: h, width: w,
                             weight: pw.baseAddress!, outputChannels: oc, bias: bias,
                             padTop: p.top, padLeft: p.left, outHeight: ho, outWidth: wo, output: y,
-                            outputPlaneStride: planeStride)
+                            outputPlaneStride: planeStride, transformedWeights: transformed)
                     }
                     if let bias { bias.withUnsafeBufferPointer { run($0.baseAddress!) } } else { run(nil) }
                 }
@@ -165,6 +172,12 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
             }
         }
     }
+}
+
+/// Winograd's transformed weights of one layer, made by its first Winograd convolution and
+/// reused by the next ones on the same weights (the row bands of `conv2dInRowBands`).
+final class WinogradWeightCache {
+    var transformed: [Float]?
 }
 
 /// Floats of im2col's column buffer above which a convolution unrolls its output rows in

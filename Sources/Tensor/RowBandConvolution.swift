@@ -37,6 +37,7 @@ public func conv2dInRowBands(
                  "conv2dInRowBands: kernel \(weight.shape) larger than padded input \(inputShape)")
     let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
     let wo = (w + p.left + p.right - effW) / o.strideW + 1
+    let winogradWeights = WinogradWeightCache()
     return Tensor(shape: [n, oc, ho, wo]) { out in
         let y = out.baseAddress!
         var first = 0
@@ -54,7 +55,8 @@ public func conv2dInRowBands(
             // The band's output rows land in place: planes keep the whole output's stride.
             precondition(conv2dOutputShape(input: band.shape, weight: weight.shape, options: bandOptions) == [n, oc, end - first, wo],
                          "conv2dInRowBands: band rows \(start)..<\(stop) do not make output rows \(first)..<\(end)")
-            conv2d(band, weight: weight, bias: bias, options: bandOptions, into: y + first * wo, planeStride: ho * wo)
+            conv2d(band, weight: weight, bias: bias, options: bandOptions, into: y + first * wo, planeStride: ho * wo,
+                   winogradWeights: winogradWeights)
             first = end
         }
     }

@@ -35,47 +35,20 @@ enum WinogradF2x3 {
 /// `y[n, oc, ho, wo] = bias[oc] + Σ x[n, c, ho + i − padTop, wo + j − padLeft]·w[oc, c, i, j]`
 /// for a 3×3 kernel, stride 1, no dilation, one group; zero outside the input.
 /// `y` is written, not accumulated; plane (n, oc) starts `outputPlaneStride` floats (default
-/// Ho·Wo) after the previous one.
+/// Ho·Wo) after the previous one. `transformedWeights` (from `winogradTransformedWeights`)
+/// saves transforming the same weights again, as row bands of one layer do.
 func winogradConv3x3(
     input x: UnsafePointer<Float>, batch n: Int, channels c: Int, height h: Int, width w: Int,
     weight: UnsafePointer<Float>, outputChannels oc: Int, bias: UnsafePointer<Float>?,
     padTop: Int, padLeft: Int, outHeight ho: Int, outWidth wo: Int,
-    output y: UnsafeMutablePointer<Float>, outputPlaneStride: Int? = nil
+    output y: UnsafeMutablePointer<Float>, outputPlaneStride: Int? = nil, transformedWeights: [Float]? = nil
 ) {
     let planeStride = outputPlaneStride ?? ho * wo
     let tilesH = (ho + 1) / 2, tilesW = (wo + 1) / 2
     let tilesPerSample = tilesH * tilesW
     let t = n * tilesPerSample
-    // U[ξ][oc][c] = (G g Gᵀ)[ξ], G = [[1, 0, 0], [½, ½, ½], [½, −½, ½], [0, 0, 1]].
-    var u = [Float](unsafeUninitializedCapacity: 16 * oc * c) { _, count in count = 16 * oc * c }
-    u.withUnsafeMutableBufferPointer { ub in
-        let u = ub.baseAddress!
-        let pairs = oc * c
-        parallelFor(pairs, minimumPerChunk: 1024) { range in
-          withUnsafeTemporaryAllocation(of: Float.self, capacity: 12) { scratch in
-            let tmp = scratch.baseAddress!
-            for pair in range {
-                let g = weight + pair * 9
-                // Rows: tmp = G·g (4×3).
-                for col in 0..<3 {
-                    let g0 = g[col], g1 = g[3 + col], g2 = g[6 + col]
-                    tmp[col] = g0
-                    tmp[3 + col] = 0.5 * (g0 + g1 + g2)
-                    tmp[6 + col] = 0.5 * (g0 - g1 + g2)
-                    tmp[9 + col] = g2
-                }
-                // Columns: (G·g)·Gᵀ (4×4).
-                for row in 0..<4 {
-                    let a0 = tmp[row * 3], a1 = tmp[row * 3 + 1], a2 = tmp[row * 3 + 2]
-                    u[(row * 4 + 0) * pairs + pair] = a0
-                    u[(row * 4 + 1) * pairs + pair] = 0.5 * (a0 + a1 + a2)
-                    u[(row * 4 + 2) * pairs + pair] = 0.5 * (a0 - a1 + a2)
-                    u[(row * 4 + 3) * pairs + pair] = a2
-                }
-            }
-          }
-        }
-    }
+    let u = transformedWeights ?? winogradTransformedWeights(weight, outputChannels: oc, channels: c)
+    precondition(u.count == 16 * oc * c, "winogradConv3x3: transformed weights hold \(u.count) floats, need \(16 * oc * c)")
     // The tiles go through in chunks whose transformed input V[ξ][c][tile] and products
     // M[ξ][oc][tile] stay small (a 512×512 VAE layer would otherwise hold 1 GB of them); every
     // tile's arithmetic is the same whatever the chunking and thread count.
@@ -109,6 +82,41 @@ func winogradConv3x3(
             first += count
         }
     }
+}
+
+/// U[ξ][oc][c] = (G g Gᵀ)[ξ] of a [oc, c, 3, 3] weight, G = [[1, 0, 0], [½, ½, ½], [½, −½, ½],
+/// [0, 0, 1]]: 16·oc·c floats.
+func winogradTransformedWeights(_ weight: UnsafePointer<Float>, outputChannels oc: Int, channels c: Int) -> [Float] {
+    var u = [Float](unsafeUninitializedCapacity: 16 * oc * c) { _, count in count = 16 * oc * c }
+    u.withUnsafeMutableBufferPointer { ub in
+        let u = ub.baseAddress!
+        let pairs = oc * c
+        parallelFor(pairs, minimumPerChunk: 1024) { range in
+          withUnsafeTemporaryAllocation(of: Float.self, capacity: 12) { scratch in
+            let tmp = scratch.baseAddress!
+            for pair in range {
+                let g = weight + pair * 9
+                // Rows: tmp = G·g (4×3).
+                for col in 0..<3 {
+                    let g0 = g[col], g1 = g[3 + col], g2 = g[6 + col]
+                    tmp[col] = g0
+                    tmp[3 + col] = 0.5 * (g0 + g1 + g2)
+                    tmp[6 + col] = 0.5 * (g0 - g1 + g2)
+                    tmp[9 + col] = g2
+                }
+                // Columns: (G·g)·Gᵀ (4×4).
+                for row in 0..<4 {
+                    let a0 = tmp[row * 3], a1 = tmp[row * 3 + 1], a2 = tmp[row * 3 + 2]
+                    u[(row * 4 + 0) * pairs + pair] = a0
+                    u[(row * 4 + 1) * pairs + pair] = 0.5 * (a0 + a1 + a2)
+                    u[(row * 4 + 2) * pairs + pair] = 0.5 * (a0 - a1 + a2)
+                    u[(row * 4 + 3) * pairs + pair] = a2
+                }
+            }
+          }
+        }
+    }
+    return u
 }
 
 /// V[ξ][ch][local] = (Bᵀ d B)[ξ] of the 4×4 input tile d of tile `firstTile + local`, for
