@@ -102,13 +102,10 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2DOptions,
                            tiles: n * ((ho + 1) / 2) * ((wo + 1) / 2)) {
             x.withUnsafeBufferPointer { px in
                 weight.withUnsafeBufferPointer { pw in
-                    let transformed = winogradWeights.map { cache in
-                        cache.transformed ?? {
-                            let u = winogradTransformedWeights(pw.baseAddress!, outputChannels: oc, channels: c)
-                            cache.transformed = u
-                            return u
-                        }()
+                    if let cache = winogradWeights, cache.transformed == nil {
+                        cache.transformed = winogradTransformedWeights(pw.baseAddress!, outputChannels: oc, channels: c)
                     }
+                    let transformed = winogradWeights?.transformed
                     let run = { (bias: UnsafePointer<Float>?) in
                         winogradConv3x3(
                             input: px.baseAddress!, batch: n, channels: c, height: h, width: w,

@@ -104,24 +104,6 @@ public struct GroupNormAffine: Sendable {
         }
     }
 
-    /// The whole normalised tensor, shaped like `x`.
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.rank >= 2 && x.shape[0] == samples && x.shape[1] == channels,
-                     "groupNorm: measured on [\(samples), \(channels), ...], applied to \(x.shape)")
-        let spatial = x.shape[2...].reduce(1, *)
-        return x.withUnsafeBufferPointer { src in
-            Tensor(shape: x.shape) { out in
-                let p = src.baseAddress!, o = out.baseAddress!
-                parallelFor(samples * channels) { r in
-                    for plane in r {
-                        apply(sample: plane / channels, channel: plane % channels,
-                              p + plane * spatial, o + plane * spatial, count: spatial)
-                    }
-                }
-            }
-        }
-    }
-
     /// Rows `rows` of the normalised `x` [N, C, H, W]: [N, C, rows.count, W].
     public func rows(of x: Tensor, _ rows: Range<Int>) -> Tensor {
         precondition(x.rank == 4 && x.shape[0] == samples && x.shape[1] == channels,

@@ -24,21 +24,15 @@ public func conv2dInRowBands(
     inputShape: [Int], weight: Tensor, bias: Tensor? = nil, options o: Conv2DOptions,
     outputRowsPerBand: Int, rows produce: (Range<Int>) -> Tensor
 ) -> Tensor {
-    precondition(inputShape.count == 4, "conv2dInRowBands: input must be [N, C, H, W], got \(inputShape)")
-    precondition(weight.rank == 4, "conv2dInRowBands: weight must be [O, C, kh, kw], got \(weight.shape)")
     precondition(o.groups == 1, "conv2dInRowBands: groups are not supported, got \(o.groups)")
     precondition(outputRowsPerBand > 0, "conv2dInRowBands: output rows per band must be positive, got \(outputRowsPerBand)")
+    let outputShape = conv2dOutputShape(input: inputShape, weight: weight.shape, options: o)
     let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
-    let (oc, kh, kw) = (weight.shape[0], weight.shape[2], weight.shape[3])
-    precondition(weight.shape[1] == c, "conv2dInRowBands: weight \(weight.shape) does not take the \(c) channels of \(inputShape)")
+    let (oc, ho, wo) = (outputShape[1], outputShape[2], outputShape[3])
     let p = o.padding
-    let effH = o.dilationH * (kh - 1) + 1, effW = o.dilationW * (kw - 1) + 1
-    precondition(h + p.top + p.bottom >= effH && w + p.left + p.right >= effW,
-                 "conv2dInRowBands: kernel \(weight.shape) larger than padded input \(inputShape)")
-    let ho = (h + p.top + p.bottom - effH) / o.strideH + 1
-    let wo = (w + p.left + p.right - effW) / o.strideW + 1
+    let effH = o.dilationH * (weight.shape[2] - 1) + 1
     let winogradWeights = WinogradWeightCache()
-    return Tensor(shape: [n, oc, ho, wo]) { out in
+    return Tensor(shape: outputShape) { out in
         let y = out.baseAddress!
         var first = 0
         while first < ho {
@@ -68,13 +62,8 @@ public func conv2dInRowBands(
     inputShape: [Int], weight: WeightTensor, bias: Tensor? = nil, options: Conv2DOptions,
     outputRowsPerBand: Int, rows produce: (Range<Int>) -> Tensor
 ) -> Tensor {
-    let widened: Tensor
-    switch weight {
-    case .float32(let tensor): widened = tensor
-    case .half(let tensor): widened = tensor.widened()
-    }
-    return conv2dInRowBands(inputShape: inputShape, weight: widened, bias: bias, options: options,
-                            outputRowsPerBand: outputRowsPerBand, rows: produce)
+    conv2dInRowBands(inputShape: inputShape, weight: weight.float32(), bias: bias, options: options,
+                     outputRowsPerBand: outputRowsPerBand, rows: produce)
 }
 
 extension Tensor {

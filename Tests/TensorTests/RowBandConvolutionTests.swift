@@ -72,7 +72,6 @@ import TestSupport
             let affine = GroupNormAffine(x, groups: 3, weight: w, bias: b, eps: 1e-6, silu: silu)
             let whole = silu ? groupNormSiLU(x, groups: 3, weight: w, bias: b, eps: 1e-6)
                 : groupNorm(x, groups: 3, weight: w, bias: b, eps: 1e-6)
-            #expect(affine(x).scalars == whole.scalars, "silu \(silu)")
             for rows in [0..<9, 0..<1, 3..<7, 8..<9] {
                 #expect(affine.rows(of: x, rows).scalars == whole.narrowed(axis: 2, start: rows.lowerBound, length: rows.count).scalars, "rows \(rows), silu \(silu)")
             }

@@ -19,9 +19,14 @@ public struct Conv2d: Sendable {
         self.padding = padding
     }
 
+    /// The layer's stride and symmetric padding as convolution options.
+    var options: Conv2DOptions {
+        Conv2DOptions(strideH: stride, strideW: stride, padding: Padding2D(padding))
+    }
+
     /// x [N, in, H, W] → [N, out, H', W']
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        conv2d(x, weight: weight, bias: bias, options: Conv2DOptions(strideH: stride, strideW: stride, padding: Padding2D(padding)))
+        conv2d(x, weight: weight, bias: bias, options: options)
     }
 
     /// Convolution with explicit per-side padding instead of the layer's own (the VAE

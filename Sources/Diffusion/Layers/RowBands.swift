@@ -13,10 +13,6 @@ public enum RowBands {
 }
 
 extension Conv2d {
-    var options: Conv2DOptions {
-        Conv2DOptions(strideH: stride, strideW: stride, padding: Padding2D(padding))
-    }
-
     /// `self(norm.silu(x))`: for a large `x` the normalised input exists one band of rows at a
     /// time (statistics first, then each band normalised as the convolution reads it).
     public func afterGroupNormSiLU(_ norm: GroupNorm, _ x: Tensor) -> Tensor {
