@@ -90,6 +90,9 @@ struct FusedAttentionGeometry {
 /// does not depend on the thread count. The work items' BLAS calls stay on their own thread.
 func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: FusedAttentionGeometry,
                     scale: Float, outputShape: [Int]) -> Tensor {
+    if AttentionTiles.supports(headSize: g.headSize, valueSize: g.valueSize) {
+        return tiledAttention(query: query, key: key, value: value, geometry: g, scale: scale, outputShape: outputShape)
+    }
     let bq = Swift.min(g.queryBlock, Swift.max(1, g.queries)), bk = Swift.min(g.keyBlock, Swift.max(1, g.keys))
     let qBlocks = (g.queries + bq - 1) / bq
     let items = g.batches * g.heads * qBlocks
@@ -238,6 +241,293 @@ func blockedAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?, 
                                     }
                                     start += rows
                                 }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Register-tiled path for head sizes that are multiples of 8
+
+/// Attention with register-tiled kernels instead of BLAS calls, for head and value sizes that are
+/// multiples of 8 (Stable Diffusion's 40, 80 and 160).
+///
+/// A 40-deep q·kᵀ product is too shallow for BLAS: every call packs its operands again and stores
+/// its output tile after a few FMAs. Here K is packed once per call into panels of 16 keys
+/// ([panel][d][16]), each query block once into groups of 6 rows ([group][d][6], scale folded in),
+/// and a 6×16 tile of scores accumulates in twelve 8-lane registers. The value product
+/// accumulates 6 rows × 16 (or 8) values in registers over a whole key block, into a per-item
+/// buffer that is normalised and written once at the end. The online softmax is the BLAS path's.
+enum AttentionTiles {
+    /// Queries per register tile.
+    static let rows = 6
+    /// Keys per K panel and score tile.
+    static let keys = 16
+    /// Queries per work item, a multiple of `rows`: its packed queries (15 KiB at d = 40) stay in L1.
+    static let queryBlock = 96
+
+    /// Whether the tiled kernels handle these sizes.
+    static func supports(headSize: Int, valueSize: Int) -> Bool {
+        headSize > 0 && valueSize > 0 && headSize % 8 == 0 && valueSize % 8 == 0
+    }
+
+    /// K in panels of 16 keys for every (batch, head): [batch·heads][panels][d][16], keys past
+    /// the end zero.
+    static func packKeys(_ k: UnsafePointer<Float>, geometry g: FusedAttentionGeometry,
+                         into packed: UnsafeMutablePointer<Float>, panels: Int) {
+        let d = g.headSize, panelSize = keys * d
+        parallelFor(g.batches * g.heads) { range in
+            for bh in range {
+                let b = bh / g.heads, h = bh % g.heads
+                let out = packed + bh * panels * panelSize
+                for p in 0..<panels {
+                    let panel = out + p * panelSize
+                    for j in 0..<keys {
+                        let key = p * keys + j
+                        if key < g.keys {
+                            let row = k + (b * g.keys + key) * g.keyRowStride + h * d
+                            for c in 0..<d { panel[c * keys + j] = row[c] }
+                        } else {
+                            for c in 0..<d { panel[c * keys + j] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `rows` query rows as groups of 6 ([group][d][6]), times `scale`; rows past `rows` zero.
+    @inline(__always)
+    static func packQueries(_ q: UnsafePointer<Float>, rowStride: Int, rows: Int, headSize d: Int, scale: Float,
+                            into packed: UnsafeMutablePointer<Float>) {
+        let groups = (rows + Self.rows - 1) / Self.rows
+        for g in 0..<groups {
+            let out = packed + g * d * Self.rows
+            for r in 0..<Self.rows {
+                let row = g * Self.rows + r
+                if row < rows {
+                    let src = q + row * rowStride
+                    for c in 0..<d { out[c * Self.rows + r] = src[c] * scale }
+                } else {
+                    for c in 0..<d { out[c * Self.rows + r] = 0 }
+                }
+            }
+        }
+    }
+
+    /// scores[6][16] (row stride `ldc`) = packed queries [d][6] · K panel [d][16].
+    @inline(__always)
+    static func scoreTile(_ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, depth: Int,
+                          _ c: UnsafeMutablePointer<Float>, ldc: Int) {
+        var a0 = FloatVector(), b0 = FloatVector(), a1 = FloatVector(), b1 = FloatVector()
+        var a2 = FloatVector(), b2 = FloatVector(), a3 = FloatVector(), b3 = FloatVector()
+        var a4 = FloatVector(), b4 = FloatVector(), a5 = FloatVector(), b5 = FloatVector()
+        var qp = q, kp = UnsafeRawPointer(k)
+        for _ in 0..<depth {
+            let k0 = kp.loadUnaligned(as: FloatVector.self)
+            let k1 = kp.loadUnaligned(fromByteOffset: 32, as: FloatVector.self)
+            var x = FloatVector(repeating: qp[0])
+            a0 = a0.addingProduct(x, k0); b0 = b0.addingProduct(x, k1)
+            x = FloatVector(repeating: qp[1])
+            a1 = a1.addingProduct(x, k0); b1 = b1.addingProduct(x, k1)
+            x = FloatVector(repeating: qp[2])
+            a2 = a2.addingProduct(x, k0); b2 = b2.addingProduct(x, k1)
+            x = FloatVector(repeating: qp[3])
+            a3 = a3.addingProduct(x, k0); b3 = b3.addingProduct(x, k1)
+            x = FloatVector(repeating: qp[4])
+            a4 = a4.addingProduct(x, k0); b4 = b4.addingProduct(x, k1)
+            x = FloatVector(repeating: qp[5])
+            a5 = a5.addingProduct(x, k0); b5 = b5.addingProduct(x, k1)
+            qp += rows
+            kp += keys * 4
+        }
+        let out = UnsafeMutableRawPointer(c), stride = ldc * 4
+        out.storeBytes(of: a0, as: FloatVector.self); out.storeBytes(of: b0, toByteOffset: 32, as: FloatVector.self)
+        out.storeBytes(of: a1, toByteOffset: stride, as: FloatVector.self)
+        out.storeBytes(of: b1, toByteOffset: stride + 32, as: FloatVector.self)
+        out.storeBytes(of: a2, toByteOffset: 2 * stride, as: FloatVector.self)
+        out.storeBytes(of: b2, toByteOffset: 2 * stride + 32, as: FloatVector.self)
+        out.storeBytes(of: a3, toByteOffset: 3 * stride, as: FloatVector.self)
+        out.storeBytes(of: b3, toByteOffset: 3 * stride + 32, as: FloatVector.self)
+        out.storeBytes(of: a4, toByteOffset: 4 * stride, as: FloatVector.self)
+        out.storeBytes(of: b4, toByteOffset: 4 * stride + 32, as: FloatVector.self)
+        out.storeBytes(of: a5, toByteOffset: 5 * stride, as: FloatVector.self)
+        out.storeBytes(of: b5, toByteOffset: 5 * stride + 32, as: FloatVector.self)
+    }
+
+    /// acc[6][16] (row stride `ldo`) += p[6][keys] (row stride `ldp`) · v[keys][16] (row stride `ldv`).
+    @inline(__always)
+    static func valueTile16(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, keys count: Int,
+                            _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+        var a0 = FloatVector(), b0 = FloatVector(), a1 = FloatVector(), b1 = FloatVector()
+        var a2 = FloatVector(), b2 = FloatVector(), a3 = FloatVector(), b3 = FloatVector()
+        var a4 = FloatVector(), b4 = FloatVector(), a5 = FloatVector(), b5 = FloatVector()
+        let p0 = p, p1 = p + ldp, p2 = p + 2 * ldp, p3 = p + 3 * ldp, p4 = p + 4 * ldp, p5 = p + 5 * ldp
+        var vp = UnsafeRawPointer(v)
+        for j in 0..<count {
+            let v0 = vp.loadUnaligned(as: FloatVector.self)
+            let v1 = vp.loadUnaligned(fromByteOffset: 32, as: FloatVector.self)
+            var x = FloatVector(repeating: p0[j])
+            a0 = a0.addingProduct(x, v0); b0 = b0.addingProduct(x, v1)
+            x = FloatVector(repeating: p1[j])
+            a1 = a1.addingProduct(x, v0); b1 = b1.addingProduct(x, v1)
+            x = FloatVector(repeating: p2[j])
+            a2 = a2.addingProduct(x, v0); b2 = b2.addingProduct(x, v1)
+            x = FloatVector(repeating: p3[j])
+            a3 = a3.addingProduct(x, v0); b3 = b3.addingProduct(x, v1)
+            x = FloatVector(repeating: p4[j])
+            a4 = a4.addingProduct(x, v0); b4 = b4.addingProduct(x, v1)
+            x = FloatVector(repeating: p5[j])
+            a5 = a5.addingProduct(x, v0); b5 = b5.addingProduct(x, v1)
+            vp += ldv * 4
+        }
+        accumulate(o, a0, b0); accumulate(o + ldo, a1, b1); accumulate(o + 2 * ldo, a2, b2)
+        accumulate(o + 3 * ldo, a3, b3); accumulate(o + 4 * ldo, a4, b4); accumulate(o + 5 * ldo, a5, b5)
+    }
+
+    /// acc[6][8] += p[6][keys] · v[keys][8]: the last 8 values when the value size is not a multiple of 16.
+    @inline(__always)
+    static func valueTile8(_ p: UnsafePointer<Float>, ldp: Int, _ v: UnsafePointer<Float>, ldv: Int, keys count: Int,
+                           _ o: UnsafeMutablePointer<Float>, ldo: Int) {
+        var a0 = FloatVector(), a1 = FloatVector(), a2 = FloatVector()
+        var a3 = FloatVector(), a4 = FloatVector(), a5 = FloatVector()
+        let p0 = p, p1 = p + ldp, p2 = p + 2 * ldp, p3 = p + 3 * ldp, p4 = p + 4 * ldp, p5 = p + 5 * ldp
+        var vp = UnsafeRawPointer(v)
+        for j in 0..<count {
+            let v0 = vp.loadUnaligned(as: FloatVector.self)
+            a0 = a0.addingProduct(FloatVector(repeating: p0[j]), v0)
+            a1 = a1.addingProduct(FloatVector(repeating: p1[j]), v0)
+            a2 = a2.addingProduct(FloatVector(repeating: p2[j]), v0)
+            a3 = a3.addingProduct(FloatVector(repeating: p3[j]), v0)
+            a4 = a4.addingProduct(FloatVector(repeating: p4[j]), v0)
+            a5 = a5.addingProduct(FloatVector(repeating: p5[j]), v0)
+            vp += ldv * 4
+        }
+        accumulate(o, a0); accumulate(o + ldo, a1); accumulate(o + 2 * ldo, a2)
+        accumulate(o + 3 * ldo, a3); accumulate(o + 4 * ldo, a4); accumulate(o + 5 * ldo, a5)
+    }
+
+    @inline(__always)
+    private static func accumulate(_ o: UnsafeMutablePointer<Float>, _ a: FloatVector) {
+        let raw = UnsafeMutableRawPointer(o)
+        raw.storeBytes(of: raw.loadUnaligned(as: FloatVector.self) + a, as: FloatVector.self)
+    }
+
+    @inline(__always)
+    private static func accumulate(_ o: UnsafeMutablePointer<Float>, _ a: FloatVector, _ b: FloatVector) {
+        let raw = UnsafeMutableRawPointer(o)
+        raw.storeBytes(of: raw.loadUnaligned(as: FloatVector.self) + a, as: FloatVector.self)
+        raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: 32, as: FloatVector.self) + b, toByteOffset: 32, as: FloatVector.self)
+    }
+}
+
+/// The fused kernel on `AttentionTiles`: the same work items, key blocks and online softmax as
+/// `fusedAttention`'s BLAS path, with register tiles for both products.
+func tiledAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: FusedAttentionGeometry,
+                    scale: Float, outputShape: [Int]) -> Tensor {
+    let tileRows = AttentionTiles.rows, tileKeys = AttentionTiles.keys
+    let d = g.headSize, dv = g.valueSize
+    let bq = Swift.min(AttentionTiles.queryBlock, (Swift.max(1, g.queries) + tileRows - 1) / tileRows * tileRows)
+    let bk = Swift.min(g.keyBlock, Swift.max(1, g.keys))
+    let paddedBlock = (bk + tileKeys - 1) / tileKeys * tileKeys
+    let panels = (g.keys + tileKeys - 1) / tileKeys
+    let qBlocks = (g.queries + bq - 1) / bq
+    let items = g.batches * g.heads * qBlocks
+    return query.withUnsafeBufferPointer { pq in
+        key.withUnsafeBufferPointer { pk in
+            value.withUnsafeBufferPointer { pv in
+                Tensor(shape: outputShape) { out in
+                    guard g.keys > 0 else {
+                        out.update(repeating: 0)
+                        return
+                    }
+                    let packedKeys = UnsafeMutablePointer<Float>.allocate(capacity: g.batches * g.heads * panels * tileKeys * d)
+                    defer { packedKeys.deallocate() }
+                    AttentionTiles.packKeys(pk.baseAddress!, geometry: g, into: packedKeys, panels: panels)
+                    let q = pq.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
+                    parallelFor(items) { range in
+                        let packedQueries = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * paddedBlock)
+                        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: bq * dv)
+                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: bq)
+                        let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: bq)
+                        defer {
+                            packedQueries.deallocate()
+                            scores.deallocate()
+                            accumulator.deallocate()
+                            rowMax.deallocate()
+                            rowSum.deallocate()
+                        }
+                        for item in range {
+                            let bh = item / qBlocks, q0 = (item % qBlocks) * bq
+                            let b = bh / g.heads, h = bh % g.heads
+                            let rows = Swift.min(bq, g.queries - q0)
+                            let groups = (rows + tileRows - 1) / tileRows
+                            AttentionTiles.packQueries(q + (b * g.queries + q0) * g.queryRowStride + h * d,
+                                                       rowStride: g.queryRowStride, rows: rows, headSize: d, scale: scale,
+                                                       into: packedQueries)
+                            accumulator.update(repeating: 0, count: groups * tileRows * dv)
+                            let keyPanels = packedKeys + bh * panels * tileKeys * d
+                            let vp = v + b * g.keys * g.valueRowStride + h * dv
+                            var k0 = 0
+                            while k0 < g.keys {
+                                let cols = Swift.min(bk, g.keys - k0)
+                                let blockPanels = (cols + tileKeys - 1) / tileKeys
+                                let lds = blockPanels * tileKeys
+                                // scores [rows, cols] = (q·scale)_blk · k_blkᵀ
+                                for group in 0..<groups {
+                                    let qg = packedQueries + group * d * tileRows
+                                    let sg = scores + group * tileRows * lds
+                                    for panel in 0..<blockPanels {
+                                        AttentionTiles.scoreTile(qg, keyPanels + (k0 / tileKeys + panel) * tileKeys * d, depth: d,
+                                                                 sg + panel * tileKeys, ldc: lds)
+                                    }
+                                }
+                                for row in 0..<rows {
+                                    let srow = scores + row * lds
+                                    let blockMax = rowMaximum(srow, count: cols)
+                                    if k0 == 0 {
+                                        let shift = blockMax == -.infinity ? 0 : blockMax
+                                        rowMax[row] = shift
+                                        rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
+                                    } else {
+                                        let newMax = Swift.max(rowMax[row], blockMax)
+                                        let correction = Foundation.exp(rowMax[row] - newMax)
+                                        rowMax[row] = newMax
+                                        rowSum[row] = rowSum[row] * correction
+                                            + expShiftedRowInPlace(srow, count: cols, shift: newMax)
+                                        if correction != 1 {
+                                            let arow = accumulator + row * dv
+                                            for c in 0..<dv { arow[c] *= correction }
+                                        }
+                                    }
+                                }
+                                // accumulator [rows, dv] += p [rows, cols] · v_blk [cols, dv]
+                                let vBlock = vp + k0 * g.valueRowStride
+                                for group in 0..<groups {
+                                    let pg = scores + group * tileRows * lds
+                                    let ag = accumulator + group * tileRows * dv
+                                    var c = 0
+                                    while c + 16 <= dv {
+                                        AttentionTiles.valueTile16(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
+                                                                   ag + c, ldo: dv)
+                                        c += 16
+                                    }
+                                    if c < dv {
+                                        AttentionTiles.valueTile8(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
+                                                                  ag + c, ldo: dv)
+                                    }
+                                }
+                                k0 += cols
+                            }
+                            let op = o + (b * g.queries + q0) * g.outputRowStride + h * dv
+                            for row in 0..<rows {
+                                let inv = 1 / rowSum[row]
+                                let arow = accumulator + row * dv, orow = op + row * g.outputRowStride
+                                for c in 0..<dv { orow[c] = arow[c] * inv }
                             }
                         }
                     }

@@ -65,14 +65,17 @@ func expShiftedRowInPlace(_ row: UnsafeMutablePointer<Float>, count: Int) -> Flo
 }
 
 /// The largest of `count` contiguous values (−∞ for none).
-@inline(__always)
+///
+/// Not inlined: on its own the loop compiles to one `vmaxps` per 8 values, while inlined into a
+/// larger kernel the vectorizer splits the lane-wise select into shuffles and blends.
+@inline(never)
 func rowMaximum(_ row: UnsafePointer<Float>, count: Int) -> Float {
     let raw = UnsafeRawPointer(row)
     var k = 0
     var mv = FloatVector(repeating: -.infinity)
     while k + 8 <= count {
         let v = raw.loadUnaligned(fromByteOffset: k * 4, as: FloatVector.self)
-        mv.replace(with: v, where: v .> mv)
+        mv = mv.replacing(with: v, where: v .> mv)
         k += 8
     }
     var m = mv.max()

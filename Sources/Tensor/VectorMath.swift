@@ -14,18 +14,18 @@ func vectorExp(_ x: FloatVector) -> FloatVector {
     let clamped = x.replacing(with: lower, where: x .< lower).replacing(with: upper, where: x .> upper)
     // Round to nearest by adding 1.5·2^23: the integer lands in the low mantissa bits.
     let magic = FloatVector(repeating: 12_582_912)
-    let shifted = clamped * 1.4426950408889634 + magic
+    // Fused multiply-adds throughout (one rounding each, half the instructions of mul + add).
+    let shifted = magic.addingProduct(clamped, FloatVector(repeating: 1.4426950408889634))
     let n = shifted - magic
     let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    var r = clamped - n * 0.693359375
-    r = r + n * 2.12194440e-4
-    var p = FloatVector(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    p = p * (r * r) + r + 1
+    var r = clamped.addingProduct(n, FloatVector(repeating: -0.693359375))
+    r = r.addingProduct(n, FloatVector(repeating: 2.12194440e-4))
+    var p = FloatVector(repeating: 1.3981999507e-3).addingProduct(FloatVector(repeating: 1.9875691500e-4), r)
+    p = FloatVector(repeating: 8.3334519073e-3).addingProduct(p, r)
+    p = FloatVector(repeating: 4.1665795894e-2).addingProduct(p, r)
+    p = FloatVector(repeating: 1.6666665459e-1).addingProduct(p, r)
+    p = FloatVector(repeating: 5.0000001201e-1).addingProduct(p, r)
+    p = (r + 1).addingProduct(p, r * r)
     // Scale by 2^n in two halves so n = 128 does not overflow the exponent field.
     let half = ni &>> 1
     let s1 = unsafeBitCast((half &+ 127) &<< 23, to: FloatVector.self)

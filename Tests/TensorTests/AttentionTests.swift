@@ -88,6 +88,28 @@ private func naiveAttention(_ q: Tensor, _ k: Tensor, _ v: Tensor, mask: [Float]
         }
     }
 
+    /// The register-tiled kernels (head and value sizes that are multiples of 8) on ragged
+    /// shapes, with packed heads read in place: query counts that leave a partial 6-row tile and
+    /// a second query block, key counts that leave a partial 16-key panel or span several key
+    /// blocks, and value sizes that need the 8-wide tile beside the 16-wide one.
+    @Test(arguments: [[8, 24, 7, 77], [16, 8, 100, 1100], [40, 40, 97, 33], [24, 40, 13, 600], [8, 16, 1, 1]])
+    func tiledKernelMatchesNaive(_ dims: [Int]) {
+        let (d, dv, lq, lk) = (dims[0], dims[1], dims[2], dims[3])
+        #expect(AttentionTiles.supports(headSize: d, valueSize: dv))
+        let (b, heads) = (2, 3)
+        let q = randomTensor([b, lq, heads * d], seed: 60, scale: 2)
+        let k = randomTensor([b, lk, heads * d], seed: 61, scale: 2)
+        let v = randomTensor([b, lk, heads * dv], seed: 62)
+        func split(_ x: Tensor, _ width: Int) -> Tensor {
+            x.reshaped([b, x.shape[1], heads, width]).permuted([0, 2, 1, 3])
+        }
+        let naive = naiveAttention(split(q, d), split(k, d), split(v, dv), mask: nil, causal: false, scale: nil)
+            .permuted([0, 2, 1, 3]).reshaped([b, lq, heads * dv])
+        let tiled = multiHeadAttention(query: q, key: k, value: v, heads: heads)
+        let diff = maxAbsDifference(tiled, naive)
+        #expect(diff <= 1e-5, "d \(d), dv \(dv), Lq \(lq), Lk \(lk): max |tiled − naive| = \(diff)")
+    }
+
     /// Packed heads ([B, L, heads·d]) give what splitting heads, attending and merging gives.
     @Test func multiHeadMatchesSplitHeads() {
         let (b, heads, d, lq, lk) = (2, 3, 8, 70, 300)

@@ -41,6 +41,16 @@ CACHE = os.path.join(ROOT, "var", "bench-cache")
 PEERS = ["chaperone", "diffusers", "onnxruntime", "openvino-f32", "openvino-bf16"]
 PARTS = ["unet", "vae", "encoder", "generate"]
 
+# `--isa avx2`: the switches each peer's libraries read to stay within AVX2 + FMA on a CPU that
+# also has AVX-512, so a run here stands for a machine without it. PyTorch's own kernels
+# (ATen), its oneDNN convolutions and attention, MKL's GEMM, OpenVINO's oneDNN fork and OpenBLAS
+# read them; onnxruntime's MLAS has no such switch and picks its kernels from the CPU alone.
+ISA_LIMITS = {
+    "native": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "OPENBLAS_CORETYPE": "Haswell"},
+}
+
 SD15_UNET = dict(
     sample_size=64,
     in_channels=4,
@@ -198,7 +208,7 @@ def peer_torch(part: str, args: argparse.Namespace) -> dict:
             model, result = diffusers_generate(runs, warmup)
     import diffusers
     return {"version": {"torch": torch.__version__, "diffusers": diffusers.__version__},
-            "threads": torch.get_num_threads(), "parameters": sum(p.numel() for p in model.parameters()), **result}
+            "threads": torch.get_num_threads(), "isa": torch.backends.cpu.get_cpu_capability(), "parameters": sum(p.numel() for p in model.parameters()), **result}
 
 
 class Parameters:
@@ -372,7 +382,7 @@ def child(name: str, part: str, args: argparse.Namespace) -> dict:
                "--threads", str(args.threads), "--runs", str(args.runs), "--warmup", str(args.warmup),
                "--generate-runs", str(args.generate_runs), "--generate-warmup", str(args.generate_warmup)]
     print(f"running: {part} on {name}", file=sys.stderr)
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **ISA_LIMITS[args.isa]})
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout)
@@ -382,7 +392,8 @@ def run_chaperone(path: str, part: str, args: argparse.Namespace) -> dict:
     runs, warmup = runs_of(part, args)
     command = [path, "bench", part, "--threads", str(args.threads), "--runs", str(runs), "--warmup", str(warmup)]
     print(f"running: {part} on chaperone (" + " ".join(command[1:]) + ")", file=sys.stderr)
-    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True,
+                                     env={**os.environ, **ISA_LIMITS[args.isa]}).stdout)
 
 
 def exported(part: str, args: argparse.Namespace, results: dict) -> str | None:
@@ -408,6 +419,8 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset of " + ", ".join(PARTS))
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ", ".join(PEERS))
     parser.add_argument("--generate-peers", help="peers for the generate part (default: --peers); whole generations take minutes each")
+    parser.add_argument("--isa", choices=sorted(ISA_LIMITS), default="native",
+                        help="avx2: keep every peer that has a switch for it within AVX2 + FMA (a machine without AVX-512)")
     parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--part-of-peer", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -466,7 +479,7 @@ def main() -> None:
                       file=sys.stderr)
             elif "error" in result:
                 print(f"{part} on {name}: {result['error']}", file=sys.stderr)
-    print(json.dumps({"threads": args.threads, "parts": report}, indent=2, sort_keys=True))
+    print(json.dumps({"threads": args.threads, "isa": args.isa, "isa_environment": ISA_LIMITS[args.isa], "parts": report}, indent=2, sort_keys=True))
 
 
 if __name__ == "__main__":
