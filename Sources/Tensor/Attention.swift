@@ -129,25 +129,9 @@ func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                                 sgemm(transA: false, transB: true, m: rows, n: cols, k: g.headSize, alpha: scale,
                                       a: qp, lda: g.queryRowStride, b: kp + k0 * g.keyRowStride, ldb: g.keyRowStride,
                                       c: scores, ldc: cols, parallel: false)
-                                for row in 0..<rows {
-                                    let srow = scores + row * cols
-                                    let blockMax = rowMaximum(srow, count: cols)
-                                    if k0 == 0 {
-                                        let shift = blockMax == -.infinity ? 0 : blockMax
-                                        rowMax[row] = shift
-                                        rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
-                                    } else {
-                                        let newMax = Swift.max(rowMax[row], blockMax)
-                                        let correction = Foundation.exp(rowMax[row] - newMax)
-                                        rowMax[row] = newMax
-                                        rowSum[row] = rowSum[row] * correction
-                                            + expShiftedRowInPlace(srow, count: cols, shift: newMax)
-                                        if correction != 1 {
-                                            let orow = op + row * g.outputRowStride
-                                            for c in 0..<g.valueSize { orow[c] *= correction }
-                                        }
-                                    }
-                                }
+                                onlineSoftmaxStep(scores: scores, scoreRowStride: cols, rows: rows, keys: cols,
+                                                  firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
+                                                  partial: op, partialRowStride: g.outputRowStride, width: g.valueSize)
                                 // out_blk [rows, dv] (+)= p [rows, cols] · v_blk [cols, dv]
                                 sgemm(transA: false, transB: false, m: rows, n: g.valueSize, k: cols,
                                       a: scores, lda: cols, b: vp + k0 * g.valueRowStride, ldb: g.valueRowStride,
@@ -162,6 +146,33 @@ func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// One key block of the online softmax, row by row: scores become exp(score − running max), the
+/// running max and sum are updated, and the row's partial output (`width` floats) is rescaled
+/// when the max grows. The first block starts the running values.
+@inline(__always)
+func onlineSoftmaxStep(scores: UnsafeMutablePointer<Float>, scoreRowStride: Int, rows: Int, keys cols: Int,
+                       firstBlock: Bool, rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                       partial: UnsafeMutablePointer<Float>, partialRowStride: Int, width: Int) {
+    for row in 0..<rows {
+        let srow = scores + row * scoreRowStride
+        let blockMax = rowMaximum(srow, count: cols)
+        if firstBlock {
+            let shift = blockMax == -.infinity ? 0 : blockMax
+            rowMax[row] = shift
+            rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
+        } else {
+            let newMax = Swift.max(rowMax[row], blockMax)
+            let correction = Foundation.exp(rowMax[row] - newMax)
+            rowMax[row] = newMax
+            rowSum[row] = rowSum[row] * correction + expShiftedRowInPlace(srow, count: cols, shift: newMax)
+            if correction != 1 {
+                let prow = partial + row * partialRowStride
+                for c in 0..<width { prow[c] *= correction }
             }
         }
     }
@@ -486,25 +497,9 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                                                                  sg + panel * tileKeys, ldc: lds)
                                     }
                                 }
-                                for row in 0..<rows {
-                                    let srow = scores + row * lds
-                                    let blockMax = rowMaximum(srow, count: cols)
-                                    if k0 == 0 {
-                                        let shift = blockMax == -.infinity ? 0 : blockMax
-                                        rowMax[row] = shift
-                                        rowSum[row] = expShiftedRowInPlace(srow, count: cols, shift: shift)
-                                    } else {
-                                        let newMax = Swift.max(rowMax[row], blockMax)
-                                        let correction = Foundation.exp(rowMax[row] - newMax)
-                                        rowMax[row] = newMax
-                                        rowSum[row] = rowSum[row] * correction
-                                            + expShiftedRowInPlace(srow, count: cols, shift: newMax)
-                                        if correction != 1 {
-                                            let arow = accumulator + row * dv
-                                            for c in 0..<dv { arow[c] *= correction }
-                                        }
-                                    }
-                                }
+                                onlineSoftmaxStep(scores: scores, scoreRowStride: lds, rows: rows, keys: cols,
+                                                  firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
+                                                  partial: accumulator, partialRowStride: dv, width: dv)
                                 // accumulator [rows, dv] += p [rows, cols] · v_blk [cols, dv]
                                 let vBlock = vp + k0 * g.valueRowStride
                                 for group in 0..<groups {
