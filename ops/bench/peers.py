@@ -312,6 +312,7 @@ class Runtime:
             self.session = ort.InferenceSession(onnx_path(part), options, providers=["CPUExecutionProvider"])
             self.version = {"onnxruntime": ort.__version__}
             self.precision = "f32"
+            self.isa = "not limited (MLAS picks kernels from the CPU)"
         else:
             import openvino as ov
             hint = peer.split("-")[1]
@@ -321,6 +322,10 @@ class Runtime:
             self.request = compiled.create_infer_request()
             self.version = {"openvino": ov.__version__}
             self.precision = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+            # The kernels the CPU plugin chose, as its runtime graph names them (brgconv_avx512_f32, ...).
+            kernels = {op.get_rt_info()["primitiveType"].astype(str) for op in compiled.get_runtime_model().get_ops()
+                       if "primitiveType" in op.get_rt_info()}
+            self.isa = next((isa for isa in ("avx512", "avx2") if any(isa in kernel for kernel in kernels)), "other")
 
     def run(self, feeds: dict):
         if self.peer == "onnxruntime":
@@ -338,7 +343,8 @@ def peer_runtime(peer: str, part: str, args: argparse.Namespace) -> dict:
         first = Runtime(peer, part, args.threads)
         feeds = onnx_feeds(part)
         result = timed(runs, warmup, lambda: first.run(feeds))
-    return {"version": first.version, "threads": args.threads, "inference_precision": first.precision, **result}
+    return {"version": first.version, "threads": args.threads, "inference_precision": first.precision, "isa": first.isa,
+            **result}
 
 
 def runtime_generate(parts: dict):
