@@ -17,6 +17,7 @@ for cores.
 
     ops/bench/peers [--parts unet,vae,encoder,generate] [--peers chaperone,diffusers,...]
                     [--threads N] [--runs R] [--warmup W] [--generate-runs R] [--generate-peers P,...]
+                    [--isa native|avx2]
 
 (`ops/bench/peers` makes the virtual environment; this file is what it runs.) Prints one JSON
 object: per part and peer the median seconds, GFLOPS (chaperone's FLOP count for the work), peak
