@@ -82,6 +82,32 @@ struct FusedAttentionGeometry {
     }
 }
 
+extension FusedAttentionGeometry {
+    /// Work item `item` of `queryBlocks` blocks of `blockSize` queries per (batch, head): its
+    /// batch, head, first query and number of queries.
+    func workItem(_ item: Int, queryBlocks: Int, blockSize: Int) -> (batch: Int, head: Int, firstQuery: Int, rows: Int) {
+        let bh = item / queryBlocks, first = (item % queryBlocks) * blockSize
+        return (bh / heads, bh % heads, first, Swift.min(blockSize, queries - first))
+    }
+}
+
+/// One thread's buffers for the online softmax: a score block and each row's running max and sum.
+struct OnlineSoftmaxBuffers {
+    let scores, rowMax, rowSum: UnsafeMutablePointer<Float>
+
+    init(rows: Int, scores count: Int) {
+        scores = .allocate(capacity: count)
+        rowMax = .allocate(capacity: rows)
+        rowSum = .allocate(capacity: rows)
+    }
+
+    func deallocate() {
+        scores.deallocate()
+        rowMax.deallocate()
+        rowSum.deallocate()
+    }
+}
+
 /// The fused kernel: for each (batch, head, query block), scores against one key block at a
 /// time through BLAS, an online softmax (running row max and sum, earlier partial outputs
 /// rescaled when the max grows) and the value product accumulated into the output rows.
@@ -106,18 +132,11 @@ func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                     }
                     let q = pq.baseAddress!, k = pk.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
                     parallelFor(items) { range in
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * bk)
-                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: bq)
-                        let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: bq)
-                        defer {
-                            scores.deallocate()
-                            rowMax.deallocate()
-                            rowSum.deallocate()
-                        }
+                        let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * bk)
+                        defer { buffers.deallocate() }
+                        let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
                         for item in range {
-                            let bh = item / qBlocks, q0 = (item % qBlocks) * bq
-                            let b = bh / g.heads, h = bh % g.heads
-                            let rows = Swift.min(bq, g.queries - q0)
+                            let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
                             let qp = q + (b * g.queries + q0) * g.queryRowStride + h * g.headSize
                             let kp = k + b * g.keys * g.keyRowStride + h * g.headSize
                             let vp = v + b * g.keys * g.valueRowStride + h * g.valueSize
@@ -460,22 +479,18 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
                     AttentionTiles.packKeys(pk.baseAddress!, geometry: g, into: packedKeys, panels: panels)
                     let q = pq.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
                     parallelFor(items) { range in
+                        let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * paddedBlock)
                         let packedQueries = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
-                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: bq * paddedBlock)
                         let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: bq * dv)
-                        let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: bq)
-                        let rowSum = UnsafeMutablePointer<Float>.allocate(capacity: bq)
                         defer {
+                            buffers.deallocate()
                             packedQueries.deallocate()
-                            scores.deallocate()
                             accumulator.deallocate()
-                            rowMax.deallocate()
-                            rowSum.deallocate()
                         }
+                        let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
                         for item in range {
-                            let bh = item / qBlocks, q0 = (item % qBlocks) * bq
-                            let b = bh / g.heads, h = bh % g.heads
-                            let rows = Swift.min(bq, g.queries - q0)
+                            let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
+                            let bh = b * g.heads + h
                             let groups = (rows + tileRows - 1) / tileRows
                             AttentionTiles.packQueries(q + (b * g.queries + q0) * g.queryRowStride + h * d,
                                                        rowStride: g.queryRowStride, rows: rows, headSize: d, scale: scale,

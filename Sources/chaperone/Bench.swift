@@ -2,6 +2,7 @@ import ArgumentParser
 import Diffusion
 import Foundation
 import Tensor
+import Worker
 
 /// `chaperone bench …`: benchmarks that print one JSON object to standard output.
 ///
@@ -30,13 +31,20 @@ struct BenchMachine: Codable, Sendable {
     var cores: Int
     var memoryBytes: UInt64
     var os: String
+    /// The CPU's model name, where `/proc/cpuinfo` gives one.
+    var cpu: String?
+    /// Its vector extensions (`avx2`, `fma`, `avx512f`, ...): peers pick their kernels by them.
+    var vectorExtensions: [String]
 
     static func current() -> BenchMachine {
         let info = ProcessInfo.processInfo
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)).map(CPUInfo.init(cpuinfo:))
         return BenchMachine(
             cores: info.activeProcessorCount,
             memoryBytes: info.physicalMemory,
-            os: info.operatingSystemVersionString
+            os: info.operatingSystemVersionString,
+            cpu: cpu?.model,
+            vectorExtensions: cpu?.vectorExtensions ?? []
         )
     }
 }

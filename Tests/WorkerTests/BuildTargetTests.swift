@@ -33,6 +33,23 @@ struct BuildTargetTests {
         #expect(BuildTarget.haswell.missingFlags(cpuinfo: "processor\t: 0\n") == BuildTarget.haswell.requiredFlags)
     }
 
+    /// What benchmarks record of the CPU: the model name and the vector extensions, here a CPU
+    /// with AVX-512 and its bf16 instructions beside AVX2.
+    @Test func cpuInfoNamesTheModelAndVectorExtensions() {
+        let text = """
+            processor\t: 0
+            model name\t: AMD EPYC 9B14
+            flags\t\t: fpu sse sse2 avx fma f16c avx2 avx512f avx512dq avx512_bf16 bmi2
+            processor\t: 1
+            model name\t: something else
+            """
+        let cpu = CPUInfo(cpuinfo: text)
+        #expect(cpu.model == "AMD EPYC 9B14")
+        #expect(cpu.vectorExtensions == ["avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16"])
+        #expect(CPUInfo(cpuinfo: Self.olderMachine).vectorExtensions == ["avx"])
+        #expect(CPUInfo(cpuinfo: Self.olderMachine).model == nil)
+    }
+
     @Test func aPortableBuildNeedsNothing() {
         #expect(BuildTarget(cpu: nil, requiredFlags: []).missingFlags(cpuinfo: Self.olderMachine) == [])
     }
