@@ -60,7 +60,8 @@ struct BenchGenerate: AsyncParsableCommand {
         let textWeights = CLIPTextModel.randomWeights(config: textConfig, seed: 7)
         let textModel = try CLIPTextModel(config: textConfig, weights: textWeights, precision: weights.precision)
         let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1, precision: weights.precision)
-        let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4, precision: weights.precision)
+        // As the worker loads it: the decoder only (generation never encodes).
+        let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4, precision: weights.precision, parts: .decoder)
         let pipeline = StableDiffusionPipeline(
             promptEncoder: FixedTokenPromptEncoder(textModel: textModel), noisePredictor: unet, decoder: vae,
             schedulerConfig: try SchedulerConfig.decode(Data(Self.schedulerJSON.utf8), source: "bench generate"))

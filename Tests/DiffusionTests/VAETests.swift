@@ -70,6 +70,30 @@ import TestSupport
         #expect(error?.message.contains("encoder.conv_in.weight is [16, 3, 3], expected [16, 3, 3, 3]") == true)
     }
 
+    /// The decoder-only VAE (what generation loads) decodes exactly as the whole one, holds none
+    /// of the encoder's weights, refuses to encode with a clear error, and still reports problems
+    /// in the decoder's tensors, while a broken encoder tensor does not stop it.
+    @Test func decoderOnlyDecodesTheSameAndHoldsNoEncoder() throws {
+        let folder = ModelFixtures.folder("vae", "sd-small")
+        let whole = try AutoencoderKL.load(directory: folder)
+        let decoderOnly = try AutoencoderKL.load(directory: folder, parts: .decoder)
+        let latents = try ModelFixtures.io("vae", "sd-small").tensor("latents")
+        #expect(maxAbsDifference(try decoderOnly.decode(latents), try whole.decode(latents)) == 0)
+        #expect(decoderOnly.encoder == nil && decoderOnly.quantConv == nil)
+        #expect(!decoderOnly.parameters.keys.contains { $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") })
+        #expect(decoderOnly.parameters.count < whole.parameters.count)
+        let refusal = #expect(throws: DiffusionError.self) { try decoderOnly.encode(Tensor.zeros([1, 3, 16, 16])) }
+        #expect(refusal?.message.contains("decoder only") == true)
+
+        let config = try AutoencoderKLConfig.load(from: folder.appendingPathComponent("config.json"))
+        let store = try WeightStore.load(folder: folder)
+        let brokenEncoder = store.overlaid(with: WeightStore(tensors: ["encoder.conv_in.weight": Tensor.zeros([1])]))
+        _ = try AutoencoderKL(config: config, weights: brokenEncoder, parts: .decoder)
+        let brokenDecoder = store.filtered { $0 != "decoder.conv_in.weight" }
+        let error = #expect(throws: DiffusionError.self) { try AutoencoderKL(config: config, weights: brokenDecoder, parts: .decoder) }
+        #expect(error?.message.contains("missing 1: decoder.conv_in.weight") == true)
+    }
+
     @Test func tinySDFolderLoadsCompletely() throws {
         let vae = try AutoencoderKL.load(directory: ModelFixtures.folder("tiny-sd", "vae"))
         let image = try vae.decode(Tensor.zeros([1, 4, 2, 3]))

@@ -27,6 +27,7 @@ public final class ParameterReader {
     private var missing: [String] = []
     private var wrongShape: [(name: String, expected: [Int], actual: [Int])] = []
     private var unreadable: [String] = []
+    private var skippedPrefixes: [String] = []
 
     /// Reads from `store` (for example the safetensors of a `unet/` folder).
     public init(_ store: WeightStore, origin: String, precision: WeightPrecision = .file) {
@@ -92,8 +93,15 @@ public final class ParameterReader {
     /// Every tensor handed out, by name and as held: the built model's parameters.
     public var parameters: [String: WeightTensor] { taken }
 
+    /// Declares the checkpoint's tensors under `prefix` known but not wanted (a part of the model
+    /// that is not built), so `finish()` does not call them unknown. They are never read.
+    public func skip(prefix: String) {
+        skippedPrefixes.append(prefix)
+    }
+
     /// Throws if any tensor was missing or had the wrong shape, or if the checkpoint holds
-    /// tensors no layer asked for; otherwise returns the parameters handed out.
+    /// tensors no layer asked for (outside skipped prefixes); otherwise returns the parameters
+    /// handed out.
     @discardableResult
     public func finish() throws -> [String: WeightTensor] {
         if let first = unreadable.first {
@@ -102,7 +110,9 @@ public final class ParameterReader {
         var unknown: [String] = []
         if case .store(let store) = source {
             let asked = Set(missing).union(wrongShape.map(\.name))
-            unknown = store.names.filter { taken[$0] == nil && !asked.contains($0) }
+            unknown = store.names.filter { name in
+                taken[name] == nil && !asked.contains(name) && !skippedPrefixes.contains { name.hasPrefix($0) }
+            }
         }
         guard missing.isEmpty && wrongShape.isEmpty && unknown.isEmpty else {
             throw ParameterReader.loadError(

@@ -28,7 +28,8 @@ extension StableDiffusionPipeline {
         let unet = try UNet2DConditionModel(
             config: UNet2DConditionConfig.load(from: folder.unet.appendingPathComponent("config.json")),
             weights: unetWeights, origin: folder.unet.path, precision: weightPrecision)
-        let vae = try AutoencoderKL.load(directory: folder.vae, precision: weightPrecision)
+        // Generation only decodes: the VAE encoder's weights stay unread in the file.
+        let vae = try AutoencoderKL.load(directory: folder.vae, precision: weightPrecision, parts: .decoder)
         let textWidth = encoder.textModel.config.hiddenSize
         guard unet.config.crossAttentionDim == textWidth else {
             throw DiffusionError(.invalidConfig,

@@ -79,10 +79,20 @@ public struct LatentDistribution: Sendable {
 /// the pipeline multiplies encoder means by `config.scalingFactor` and divides latents by it
 /// before decoding.
 public struct AutoencoderKL: Sendable {
+    /// Which halves of the autoencoder are built and held.
+    public enum Parts: Sendable {
+        /// Encoder and decoder.
+        case all
+        /// The decoder and `post_quant_conv` only: what generation needs. The encoder's weights
+        /// (about 40 % of SD's VAE) stay unread in the file.
+        case decoder
+    }
+
     public let config: AutoencoderKLConfig
     /// Every weight by diffusers name, as held (see `WeightPrecision`).
     public let parameters: [String: WeightTensor]
-    public let encoder: VAEEncoder
+    /// The encoder and `quant_conv`; nil when built with `.decoder`.
+    public let encoder: VAEEncoder?
     public let quantConv: Conv2d?
     public let postQuantConv: Conv2d?
     public let decoder: VAEDecoder
@@ -92,32 +102,36 @@ public struct AutoencoderKL: Sendable {
     /// `precision` chooses how the convolution and linear weights are held.
     public init(
         config: AutoencoderKLConfig, weights: WeightStore, origin: String = "VAE weights",
-        precision: WeightPrecision = .file
+        precision: WeightPrecision = .file, parts: Parts = .all
     ) throws {
         try config.validate()
         let reader = ParameterReader(weights, origin: origin, precision: precision)
-        self.init(config: config, reader: reader)
+        if parts == .decoder {
+            reader.skip(prefix: "encoder.")
+            reader.skip(prefix: "quant_conv.")
+        }
+        self.init(config: config, reader: reader, parts: parts)
         try reader.finish()
     }
 
     /// The architecture with seeded random weights (uniform ±1/√fan_in): for benchmarks.
-    public init(config: AutoencoderKLConfig, randomSeed: UInt64, precision: WeightPrecision = .file) throws {
+    public init(config: AutoencoderKLConfig, randomSeed: UInt64, precision: WeightPrecision = .file, parts: Parts = .all) throws {
         try config.validate()
-        self.init(config: config, reader: ParameterReader(randomSeed: randomSeed, precision: precision))
+        self.init(config: config, reader: ParameterReader(randomSeed: randomSeed, precision: precision), parts: parts)
     }
 
     /// Loads `config.json` and the safetensors weights of a diffusers `vae/` folder.
-    public static func load(directory: URL, precision: WeightPrecision = .file) throws -> AutoencoderKL {
+    public static func load(directory: URL, precision: WeightPrecision = .file, parts: Parts = .all) throws -> AutoencoderKL {
         let config = try AutoencoderKLConfig.load(from: directory.appendingPathComponent("config.json"))
         let weights = try WeightStore.load(folder: directory)
-        return try AutoencoderKL(config: config, weights: weights, origin: directory.path, precision: precision)
+        return try AutoencoderKL(config: config, weights: weights, origin: directory.path, precision: precision, parts: parts)
     }
 
-    private init(config: AutoencoderKLConfig, reader p: ParameterReader) {
+    private init(config: AutoencoderKLConfig, reader p: ParameterReader, parts: Parts) {
         self.config = config
         let moments = 2 * config.latentChannels
-        encoder = VAEEncoder(p, "encoder.", config: config)
-        quantConv = config.useQuantConv
+        encoder = parts == .all ? VAEEncoder(p, "encoder.", config: config) : nil
+        quantConv = parts == .all && config.useQuantConv
             ? Conv2d(p, "quant_conv.", inChannels: moments, outChannels: moments, kernel: 1) : nil
         postQuantConv = config.usePostQuantConv
             ? Conv2d(p, "post_quant_conv.", inChannels: config.latentChannels, outChannels: config.latentChannels, kernel: 1) : nil
@@ -147,6 +161,9 @@ public struct AutoencoderKL: Sendable {
         guard images.shape[2] >= downscaleFactor, images.shape[3] >= downscaleFactor else {
             throw DiffusionError(.invalidInput,
                 "VAE encode needs images at least \(downscaleFactor)x\(downscaleFactor), got \(images.shape)")
+        }
+        guard let encoder else {
+            throw DiffusionError(.invalidInput, "VAE encode needs the encoder, and this VAE was built with its decoder only")
         }
         var moments = encoder(images)
         if let quantConv { moments = quantConv(moments) }
