@@ -57,8 +57,13 @@ struct BenchGenerate: AsyncParsableCommand {
         let clock = ContinuousClock()
         let buildStart = clock.now
         let textConfig = CLIPTextConfig.sd1
-        let textWeights = CLIPTextModel.randomWeights(config: textConfig, seed: 7)
-        let textModel = try CLIPTextModel(config: textConfig, weights: textWeights, precision: weights.precision)
+        // The float32 store dies with the closure: with f16 weights the model holds half copies,
+        // and the store kept alive would add its 0.49 GB to the peak.
+        let (textModel, textParameters) = try {
+            let store = CLIPTextModel.randomWeights(config: textConfig, seed: 7)
+            let count = store.names.reduce(0) { $0 + (store.shape(of: $1) ?? []).reduce(1, *) }
+            return (try CLIPTextModel(config: textConfig, weights: store, precision: weights.precision), count)
+        }()
         let unet = try UNet2DConditionModel(config: .stableDiffusion15, randomSeed: 1, precision: weights.precision)
         // As the worker loads it: the decoder only (generation never encodes).
         let vae = try AutoencoderKL(config: .stableDiffusion, randomSeed: 4, precision: weights.precision, parts: .decoder)
@@ -85,7 +90,6 @@ struct BenchGenerate: AsyncParsableCommand {
         let flops = BenchEncoder.flops(config: textConfig, batch: batch)
             + Double(evaluations) * unet.forwardFLOPs(batch: batch, height: latent, width: latent, contextLength: textConfig.maxPositionEmbeddings)
             + vae.decodeFLOPs(batch: 1, height: latent, width: latent)
-        let textParameters = textWeights.names.reduce(0) { $0 + (textWeights.shape(of: $1) ?? []).reduce(1, *) }
         let parameters = textParameters + unet.parameters.values.reduce(0) { $0 + $1.count }
             + vae.parameters.values.reduce(0) { $0 + $1.count }
         let heldBytes = textModel.storedWeightBytes
