@@ -5,8 +5,9 @@ import Foundation
 // → [B, heads, Lq, dv]. Any number of leading batch dimensions is accepted.
 //
 // Without a mask the fused kernel runs: flash-attention style online softmax over key blocks,
-// so no Lq×Lk score matrix exists (only a [128, ≤512] block per thread), and work items
-// (batch·head, query block) run in parallel. With a mask or causal flag the blocked reference
+// so no Lq×Lk score matrix exists (only a [≤128, ≤512] block per thread), and work items
+// (batch·head, query block) run in parallel. Head sizes that are multiples of 8 take
+// register-tiled products (`AttentionTiles`); others take BLAS. With a mask or causal flag the blocked reference
 // path runs (CLIP's 77-token text mask, ONNX graphs).
 
 /// `softmax(q·kᵀ·scale + mask)·v`, like `torch.nn.functional.scaled_dot_product_attention`.
@@ -114,6 +115,7 @@ struct OnlineSoftmaxBuffers {
 ///
 /// Each work item owns its output rows and walks the key blocks in a fixed order, so the result
 /// does not depend on the thread count. The work items' BLAS calls stay on their own thread.
+/// Head and value sizes that are multiples of 8 go to `tiledAttention` instead.
 func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: FusedAttentionGeometry,
                     scale: Float, outputShape: [Int]) -> Tensor {
     if AttentionTiles.supports(headSize: g.headSize, valueSize: g.valueSize) {
@@ -122,48 +124,58 @@ func fusedAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
     let bq = Swift.min(g.queryBlock, Swift.max(1, g.queries)), bk = Swift.min(g.keyBlock, Swift.max(1, g.keys))
     let qBlocks = (g.queries + bq - 1) / bq
     let items = g.batches * g.heads * qBlocks
-    return query.withUnsafeBufferPointer { pq in
+    return withAttentionOperands(query, key, value, outputShape: outputShape, keys: g.keys) { q, k, v, o in
+        parallelFor(items) { range in
+            let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * bk)
+            defer { buffers.deallocate() }
+            let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
+            for item in range {
+                let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
+                let qp = q + (b * g.queries + q0) * g.queryRowStride + h * g.headSize
+                let kp = k + b * g.keys * g.keyRowStride + h * g.headSize
+                let vp = v + b * g.keys * g.valueRowStride + h * g.valueSize
+                let op = o + (b * g.queries + q0) * g.outputRowStride + h * g.valueSize
+                var k0 = 0
+                while k0 < g.keys {
+                    let cols = Swift.min(bk, g.keys - k0)
+                    // scores [rows, cols] = q_blk · k_blkᵀ · scale
+                    sgemm(transA: false, transB: true, m: rows, n: cols, k: g.headSize, alpha: scale,
+                          a: qp, lda: g.queryRowStride, b: kp + k0 * g.keyRowStride, ldb: g.keyRowStride,
+                          c: scores, ldc: cols, parallel: false)
+                    onlineSoftmaxStep(scores: scores, scoreRowStride: cols, rows: rows, keys: cols,
+                                      firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
+                                      partial: op, partialRowStride: g.outputRowStride, width: g.valueSize)
+                    // out_blk [rows, dv] (+)= p [rows, cols] · v_blk [cols, dv]
+                    sgemm(transA: false, transB: false, m: rows, n: g.valueSize, k: cols,
+                          a: scores, lda: cols, b: vp + k0 * g.valueRowStride, ldb: g.valueRowStride,
+                          beta: k0 == 0 ? 0 : 1, c: op, ldc: g.outputRowStride, parallel: false)
+                    k0 += cols
+                }
+                for row in 0..<rows {
+                    let inv = 1 / rowSum[row]
+                    let orow = op + row * g.outputRowStride
+                    for c in 0..<g.valueSize { orow[c] *= inv }
+                }
+            }
+        }
+    }
+}
+
+/// The output of shape `outputShape`, written by `body` from q, k, v and output pointers; all
+/// zeros when there are no keys (`body` is not called then).
+private func withAttentionOperands(
+    _ query: Tensor, _ key: Tensor, _ value: Tensor, outputShape: [Int], keys: Int,
+    _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void
+) -> Tensor {
+    query.withUnsafeBufferPointer { pq in
         key.withUnsafeBufferPointer { pk in
             value.withUnsafeBufferPointer { pv in
                 Tensor(shape: outputShape) { out in
-                    guard g.keys > 0 else {
+                    guard keys > 0 else {
                         out.update(repeating: 0)
                         return
                     }
-                    let q = pq.baseAddress!, k = pk.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
-                    parallelFor(items) { range in
-                        let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * bk)
-                        defer { buffers.deallocate() }
-                        let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
-                        for item in range {
-                            let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
-                            let qp = q + (b * g.queries + q0) * g.queryRowStride + h * g.headSize
-                            let kp = k + b * g.keys * g.keyRowStride + h * g.headSize
-                            let vp = v + b * g.keys * g.valueRowStride + h * g.valueSize
-                            let op = o + (b * g.queries + q0) * g.outputRowStride + h * g.valueSize
-                            var k0 = 0
-                            while k0 < g.keys {
-                                let cols = Swift.min(bk, g.keys - k0)
-                                // scores [rows, cols] = q_blk · k_blkᵀ · scale
-                                sgemm(transA: false, transB: true, m: rows, n: cols, k: g.headSize, alpha: scale,
-                                      a: qp, lda: g.queryRowStride, b: kp + k0 * g.keyRowStride, ldb: g.keyRowStride,
-                                      c: scores, ldc: cols, parallel: false)
-                                onlineSoftmaxStep(scores: scores, scoreRowStride: cols, rows: rows, keys: cols,
-                                                  firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
-                                                  partial: op, partialRowStride: g.outputRowStride, width: g.valueSize)
-                                // out_blk [rows, dv] (+)= p [rows, cols] · v_blk [cols, dv]
-                                sgemm(transA: false, transB: false, m: rows, n: g.valueSize, k: cols,
-                                      a: scores, lda: cols, b: vp + k0 * g.valueRowStride, ldb: g.valueRowStride,
-                                      beta: k0 == 0 ? 0 : 1, c: op, ldc: g.outputRowStride, parallel: false)
-                                k0 += cols
-                            }
-                            for row in 0..<rows {
-                                let inv = 1 / rowSum[row]
-                                let orow = op + row * g.outputRowStride
-                                for c in 0..<g.valueSize { orow[c] *= inv }
-                            }
-                        }
-                    }
+                    body(pq.baseAddress!, pk.baseAddress!, pv.baseAddress!, out.baseAddress!)
                 }
             }
         }
@@ -466,81 +478,70 @@ func tiledAttention(query: Tensor, key: Tensor, value: Tensor, geometry g: Fused
     let panels = (g.keys + tileKeys - 1) / tileKeys
     let qBlocks = (g.queries + bq - 1) / bq
     let items = g.batches * g.heads * qBlocks
-    return query.withUnsafeBufferPointer { pq in
-        key.withUnsafeBufferPointer { pk in
-            value.withUnsafeBufferPointer { pv in
-                Tensor(shape: outputShape) { out in
-                    guard g.keys > 0 else {
-                        out.update(repeating: 0)
-                        return
-                    }
-                    let packedKeys = UnsafeMutablePointer<Float>.allocate(capacity: g.batches * g.heads * panels * tileKeys * d)
-                    defer { packedKeys.deallocate() }
-                    AttentionTiles.packKeys(pk.baseAddress!, geometry: g, into: packedKeys, panels: panels)
-                    let q = pq.baseAddress!, v = pv.baseAddress!, o = out.baseAddress!
-                    parallelFor(items) { range in
-                        let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * paddedBlock)
-                        let packedQueries = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
-                        let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: bq * dv)
-                        defer {
-                            buffers.deallocate()
-                            packedQueries.deallocate()
-                            accumulator.deallocate()
-                        }
-                        let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
-                        for item in range {
-                            let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
-                            let bh = b * g.heads + h
-                            let groups = (rows + tileRows - 1) / tileRows
-                            AttentionTiles.packQueries(q + (b * g.queries + q0) * g.queryRowStride + h * d,
-                                                       rowStride: g.queryRowStride, rows: rows, headSize: d, scale: scale,
-                                                       into: packedQueries)
-                            accumulator.update(repeating: 0, count: groups * tileRows * dv)
-                            let keyPanels = packedKeys + bh * panels * tileKeys * d
-                            let vp = v + b * g.keys * g.valueRowStride + h * dv
-                            var k0 = 0
-                            while k0 < g.keys {
-                                let cols = Swift.min(bk, g.keys - k0)
-                                let blockPanels = (cols + tileKeys - 1) / tileKeys
-                                let lds = blockPanels * tileKeys
-                                // scores [rows, cols] = (q·scale)_blk · k_blkᵀ
-                                for group in 0..<groups {
-                                    let qg = packedQueries + group * d * tileRows
-                                    let sg = scores + group * tileRows * lds
-                                    for panel in 0..<blockPanels {
-                                        AttentionTiles.scoreTile(qg, keyPanels + (k0 / tileKeys + panel) * tileKeys * d, depth: d,
-                                                                 sg + panel * tileKeys, ldc: lds)
-                                    }
-                                }
-                                onlineSoftmaxStep(scores: scores, scoreRowStride: lds, rows: rows, keys: cols,
-                                                  firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
-                                                  partial: accumulator, partialRowStride: dv, width: dv)
-                                // accumulator [rows, dv] += p [rows, cols] · v_blk [cols, dv]
-                                let vBlock = vp + k0 * g.valueRowStride
-                                for group in 0..<groups {
-                                    let pg = scores + group * tileRows * lds
-                                    let ag = accumulator + group * tileRows * dv
-                                    var c = 0
-                                    while c + 16 <= dv {
-                                        AttentionTiles.valueTile16(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
-                                                                   ag + c, ldo: dv)
-                                        c += 16
-                                    }
-                                    if c < dv {
-                                        AttentionTiles.valueTile8(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
-                                                                  ag + c, ldo: dv)
-                                    }
-                                }
-                                k0 += cols
-                            }
-                            let op = o + (b * g.queries + q0) * g.outputRowStride + h * dv
-                            for row in 0..<rows {
-                                let inv = 1 / rowSum[row]
-                                let arow = accumulator + row * dv, orow = op + row * g.outputRowStride
-                                for c in 0..<dv { orow[c] = arow[c] * inv }
-                            }
+    return withAttentionOperands(query, key, value, outputShape: outputShape, keys: g.keys) { q, k, v, o in
+        let packedKeys = UnsafeMutablePointer<Float>.allocate(capacity: g.batches * g.heads * panels * tileKeys * d)
+        defer { packedKeys.deallocate() }
+        AttentionTiles.packKeys(k, geometry: g, into: packedKeys, panels: panels)
+        parallelFor(items) { range in
+            let buffers = OnlineSoftmaxBuffers(rows: bq, scores: bq * paddedBlock)
+            let packedQueries = UnsafeMutablePointer<Float>.allocate(capacity: bq * d)
+            let accumulator = UnsafeMutablePointer<Float>.allocate(capacity: bq * dv)
+            defer {
+                buffers.deallocate()
+                packedQueries.deallocate()
+                accumulator.deallocate()
+            }
+            let (scores, rowMax, rowSum) = (buffers.scores, buffers.rowMax, buffers.rowSum)
+            for item in range {
+                let (b, h, q0, rows) = g.workItem(item, queryBlocks: qBlocks, blockSize: bq)
+                let bh = b * g.heads + h
+                let groups = (rows + tileRows - 1) / tileRows
+                AttentionTiles.packQueries(q + (b * g.queries + q0) * g.queryRowStride + h * d,
+                                           rowStride: g.queryRowStride, rows: rows, headSize: d, scale: scale,
+                                           into: packedQueries)
+                accumulator.update(repeating: 0, count: groups * tileRows * dv)
+                let keyPanels = packedKeys + bh * panels * tileKeys * d
+                let vp = v + b * g.keys * g.valueRowStride + h * dv
+                var k0 = 0
+                while k0 < g.keys {
+                    let cols = Swift.min(bk, g.keys - k0)
+                    let blockPanels = (cols + tileKeys - 1) / tileKeys
+                    let lds = blockPanels * tileKeys
+                    // scores [rows, cols] = (q·scale)_blk · k_blkᵀ
+                    for group in 0..<groups {
+                        let qg = packedQueries + group * d * tileRows
+                        let sg = scores + group * tileRows * lds
+                        for panel in 0..<blockPanels {
+                            AttentionTiles.scoreTile(qg, keyPanels + (k0 / tileKeys + panel) * tileKeys * d, depth: d,
+                                                     sg + panel * tileKeys, ldc: lds)
                         }
                     }
+                    onlineSoftmaxStep(scores: scores, scoreRowStride: lds, rows: rows, keys: cols,
+                                      firstBlock: k0 == 0, rowMax: rowMax, rowSum: rowSum,
+                                      partial: accumulator, partialRowStride: dv, width: dv)
+                    // accumulator [rows, dv] += p [rows, cols] · v_blk [cols, dv]
+                    let vBlock = vp + k0 * g.valueRowStride
+                    for group in 0..<groups {
+                        let pg = scores + group * tileRows * lds
+                        let ag = accumulator + group * tileRows * dv
+                        var c = 0
+                        while c + 16 <= dv {
+                            AttentionTiles.valueTile16(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
+                                                       ag + c, ldo: dv)
+                            c += 16
+                        }
+                        if c < dv {
+                            AttentionTiles.valueTile8(pg, ldp: lds, vBlock + c, ldv: g.valueRowStride, keys: cols,
+                                                      ag + c, ldo: dv)
+                        }
+                    }
+                    k0 += cols
+                }
+                let op = o + (b * g.queries + q0) * g.outputRowStride + h * dv
+                for row in 0..<rows {
+                    let inv = 1 / rowSum[row]
+                    let arow = accumulator + row * dv, orow = op + row * g.outputRowStride
+                    for c in 0..<dv { orow[c] = arow[c] * inv }
                 }
             }
         }
